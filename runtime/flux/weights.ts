@@ -1,0 +1,38 @@
+// What a graph builder sees of a checkpoint: tensors by canonical name, each a byte range in a
+// file on disk. The checkpoint reader (checkpoint.ts) maps every supported layout onto the
+// canonical names (BFL names for the transformer and autoencoder, Hugging Face names without a
+// `text_model.` prefix for T5 and CLIP), so builders never see prefixes or layouts.
+
+export type SafetensorsDtype =
+  | 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2'
+  | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+export interface TensorInfo {
+  /** Name as stored in the file (with any prefix). */
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** Absolute path of the file. */
+  file: string;
+  /** Absolute byte offset of the tensor's first byte in `file`. */
+  offset: number;
+  /** Byte length. */
+  length: number;
+}
+
+export interface Weights {
+  /** Which component these are, for error messages ('transformer', 'autoencoder', 'T5', 'CLIP'). */
+  readonly component: string;
+  /** Files the tensors come from. */
+  readonly files: string[];
+  has(key: string): boolean;
+  get(key: string): TensorInfo | undefined;
+  /** Like get, but throws a clear error naming the file(s) and the missing tensor. */
+  require(key: string): TensorInfo;
+  /** All canonical keys. */
+  keys(): string[];
+  /** For "scaled FP8" checkpoints: the per-tensor scale of a weight (`…scale_weight`), if any. */
+  scaleOf(key: string): TensorInfo | undefined;
+  /** Component configuration read beside the weights (HF config.json), when there is one. */
+  readonly config?: Record<string, unknown>;
+}

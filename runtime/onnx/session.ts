@@ -1,0 +1,227 @@
+// The only module that talks to onnxruntime-node: sessions, execution-provider choice with a
+// clear fallback, the built-graph cache, and timing of every `session.run` (the pipeline's
+// overhead metric is wall time minus this).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+
+export type Provider = 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
+export const PROVIDERS: readonly Provider[] = ['cpu', 'cuda', 'dml', 'coreml', 'webgpu'];
+
+export type FeedType = 'float32' | 'int64' | 'int32' | 'uint8' | 'float16' | 'bool';
+export interface Feed {
+  type: FeedType;
+  dims: number[];
+  data: Float32Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
+}
+export interface Output {
+  type: string;
+  dims: number[];
+  data: Float32Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
+}
+
+export interface SessionOptions {
+  /** Folder that external-data locations are relative to (GraphBuilder.toBytes's baseDir). */
+  baseDir: string;
+  provider?: Provider;
+  /** Intra-op threads; default: onnxruntime's choice (all cores). */
+  threads?: number;
+  /** A name for messages ('transformer', 'T5 encoder', …). */
+  label?: string;
+  /** Session config entries (`session.*` keys), e.g. { 'session.disable_prepacking': '1' }. */
+  config?: Record<string, string>;
+}
+
+/** Where a provider is available, and why not when it is not. */
+export interface DeviceInfo {
+  provider: Provider;
+  available: boolean;
+  /** Bundled with the npm package, or installed separately (CUDA: see README). */
+  bundled: boolean;
+  note: string;
+}
+
+function platformSupports(p: Provider): boolean {
+  switch (p) {
+    case 'cpu': return true;
+    case 'cuda': return (process.platform === 'linux' || process.platform === 'win32') && process.arch === 'x64';
+    case 'dml': return process.platform === 'win32';
+    case 'coreml': return process.platform === 'darwin';
+    case 'webgpu': return true;
+  }
+}
+
+/** What this machine's onnxruntime-node build offers. */
+export function listDevices(): DeviceInfo[] {
+  const backends = new Map(ort.listSupportedBackends().map((b) => [b.name, b.bundled]));
+  return PROVIDERS.map((provider) => {
+    const known = backends.has(provider);
+    const bundled = backends.get(provider) ?? false;
+    const platformOk = platformSupports(provider);
+    let available = platformOk && known;
+    let note: string;
+    if (!platformOk) note = `not offered on ${process.platform}/${process.arch}`;
+    else if (!known) note = 'not built into this onnxruntime-node package';
+    else if (provider === 'cuda') {
+      available = cudaProviderInstalled();
+      note = available
+        ? 'CUDA provider library installed'
+        : 'CUDA provider not installed: run `npx onnxruntime-node-install --cuda` style install (see README, "GPU (CUDA) support")';
+    } else note = bundled ? 'bundled' : 'installed separately';
+    return { provider, available, bundled, note };
+  });
+}
+
+function cudaProviderInstalled(): boolean {
+  try {
+    const dir = path.dirname(require_resolve('onnxruntime-node'));
+    const bin = path.resolve(dir, '..', 'bin', 'napi-v6', process.platform, process.arch);
+    return fs.readdirSync(bin).some((f) => /onnxruntime_providers_cuda/.test(f));
+  } catch {
+    return false;
+  }
+}
+
+function require_resolve(id: string): string {
+  // import.meta.resolve is synchronous in Node 20.6+ and returns a file URL.
+  return new URL(import.meta.resolve(id)).pathname;
+}
+
+function providerConfig(p: Provider): ort.InferenceSession.ExecutionProviderConfig {
+  return p === 'dml' ? 'dml' : p;
+}
+
+export class OnnxSession {
+  /** Milliseconds spent inside session.run since creation (or the last resetTiming). */
+  runMs = 0;
+  runs = 0;
+
+  constructor(
+    private session: ort.InferenceSession,
+    readonly provider: Provider,
+    readonly label: string,
+    /** Why the requested provider was not used, when it was not. */
+    readonly fallbackReason?: string,
+  ) {}
+
+  get inputNames(): readonly string[] { return this.session.inputNames; }
+  get outputNames(): readonly string[] { return this.session.outputNames; }
+
+  async run(feeds: Record<string, Feed>): Promise<Record<string, Output>> {
+    for (const name of this.session.inputNames) {
+      if (!(name in feeds)) throw new Error(`${this.label}: missing model input '${name}'`);
+    }
+    const t: Record<string, ort.Tensor> = {};
+    for (const [k, f] of Object.entries(feeds)) t[k] = new ort.Tensor(f.type, f.data as never, f.dims);
+    const start = performance.now();
+    const r = await this.session.run(t);
+    this.runMs += performance.now() - start;
+    this.runs++;
+    const out: Record<string, Output> = {};
+    for (const [k, v] of Object.entries(r)) out[k] = { type: v.type, dims: [...v.dims], data: v.data as Output['data'] };
+    return out;
+  }
+
+  resetTiming(): void { this.runMs = 0; this.runs = 0; }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * Creates a session on the requested provider; if that provider cannot load, falls back to the
+ * CPU and says why in `fallbackReason` instead of crashing.
+ */
+export async function createSession(model: Uint8Array, opts: SessionOptions): Promise<OnnxSession> {
+  const label = opts.label ?? 'model';
+  const wanted = opts.provider ?? 'cpu';
+  const make = (p: Provider) => {
+    const so: ort.InferenceSession.SessionOptions = {
+      executionProviders: [providerConfig(p)],
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      extra: { session: { model_external_initializers_file_folder_path: opts.baseDir } },
+    };
+    if (opts.threads) so.intraOpNumThreads = opts.threads;
+    if (opts.config) {
+      const extra = so.extra as Record<string, Record<string, string>>;
+      for (const [k, v] of Object.entries(opts.config)) {
+        const [head, ...rest] = k.split('.');
+        (extra[head!] ??= {})[rest.join('.')] = v;
+      }
+    }
+    return ort.InferenceSession.create(model, so);
+  };
+  if (wanted !== 'cpu') {
+    const dev = listDevices().find((d) => d.provider === wanted);
+    if (!dev?.available) {
+      return new OnnxSession(await make('cpu'), 'cpu', label, `${wanted} is not available here (${dev?.note ?? 'unknown provider'}); using the CPU`);
+    }
+    try {
+      return new OnnxSession(await make(wanted), wanted, label);
+    } catch (err) {
+      const why = firstLine((err as Error).message);
+      return new OnnxSession(await make('cpu'), 'cpu', label, `${wanted} failed to load the ${label} (${why}); using the CPU`);
+    }
+  }
+  try {
+    return new OnnxSession(await make('cpu'), 'cpu', label);
+  } catch (err) {
+    throw new Error(`could not load the ${label}: ${firstLine((err as Error).message)}`);
+  }
+}
+
+function firstLine(s: string): string {
+  return (s ?? '').split('\n')[0]!.slice(0, 300);
+}
+
+// ---- built-graph cache ----------------------------------------------------------------------
+
+/** Folder for caches ($SCHNELL_HOME/cache or ~/.schnell-studio/cache). */
+export function cacheDir(): string {
+  const home = process.env.SCHNELL_HOME ?? path.join(os.homedir(), '.schnell-studio');
+  return path.join(home, 'cache', 'graphs');
+}
+
+/**
+ * Identity of a built graph: builder name + version + policy + each weight file's path, size and
+ * modification time (a changed file is a different checkpoint; hashing 17 GB would defeat the cache).
+ */
+export function graphKey(builder: string, version: number, files: string[], extra: unknown): string {
+  const h = crypto.createHash('sha256');
+  h.update(`${builder}\0${version}\0${JSON.stringify(extra)}\0`);
+  for (const f of [...files].sort()) {
+    const st = fs.statSync(f);
+    h.update(`${path.resolve(f)}\0${st.size}\0${st.mtimeMs}\0`);
+  }
+  return h.digest('hex').slice(0, 32);
+}
+
+/** Returns cached model bytes for `key`, or builds, stores (atomically) and returns them. */
+export function cachedGraph(key: string, build: () => Uint8Array, dir = cacheDir()): { bytes: Uint8Array; cached: boolean } {
+  const file = path.join(dir, `${key}.onnx`);
+  try {
+    return { bytes: fs.readFileSync(file), cached: true };
+  } catch {
+    /* not cached yet */
+  }
+  const bytes = build();
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, bytes);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch {
+    // A read-only or full cache folder only costs a rebuild next time.
+  }
+  return { bytes, cached: false };
+}

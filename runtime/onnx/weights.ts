@@ -1,0 +1,121 @@
+// Turning checkpoint tensors into graph values. Weights are external initializers pointing into
+// the .safetensors files; narrower dtypes are widened inside the graph, by the op the provider
+// runs best:
+//  - 'cast':       Cast(fp8 → f32). On CPU onnxruntime constant-folds it at load: FP8 is widened
+//                  once (4 bytes/param resident, full MatMul speed).
+//  - 'dequantize': DequantizeLinear. Not folded: FP8 stays resident (1 byte/param) and is widened
+//                  on every run (several times slower on CPU).
+//  - 'table':      Cast(uint8 → int32) + Gather from a 256-entry table. For GPU providers whose
+//                  DequantizeLinear/Cast for FP8 fall back to the CPU (performance.md).
+import type { GraphBuilder, ElementType } from './graph.js';
+import type { TensorInfo, Weights } from '../flux/weights.js';
+
+export interface WeightPolicy {
+  fp8: 'cast' | 'dequantize' | 'table';
+  /** Element type the graph computes in. */
+  compute: 'float32' | 'float16';
+}
+
+export const CPU_POLICY: WeightPolicy = { fp8: 'cast', compute: 'float32' };
+
+const DTYPE: Record<string, ElementType> = {
+  F32: 'float32', F16: 'float16', BF16: 'bfloat16', F8_E4M3: 'float8e4m3fn', F8_E5M2: 'float8e5m2', F64: 'float64',
+  I64: 'int64', I32: 'int32', I8: 'int8', U8: 'uint8', BOOL: 'bool',
+};
+const ONNX_TYPE_ID = { float32: 1, float16: 10 } as const;
+
+const memo = new WeakMap<GraphBuilder, Map<string, string>>();
+
+/** Initializer name for a checkpoint tensor (ONNX names are free-form; keep them readable). */
+function initName(w: Weights, key: string): string {
+  return `${w.component}:${key}`;
+}
+
+/** Adds the raw tensor as an external initializer, declared with its own dtype (or `as`). */
+export function rawWeight(g: GraphBuilder, w: Weights, key: string, as?: ElementType): string {
+  return tensorInitializer(g, w, initName(w, key), w.require(key), as);
+}
+
+function tensorInitializer(g: GraphBuilder, w: Weights, baseName: string, info: TensorInfo, as?: ElementType): string {
+  const type = as ?? DTYPE[info.dtype];
+  if (!type) throw new Error(`${info.file}: tensor '${info.name}' has dtype ${info.dtype}, which the ${w.component} cannot use`);
+  const name = baseName + (as ? `:${as}` : '');
+  const seen = memo.get(g)?.get(name);
+  if (seen) return seen;
+  g.external(name, { type, dims: info.shape, file: info.file, offset: info.offset, length: info.length });
+  if (!memo.has(g)) memo.set(g, new Map());
+  memo.get(g)!.set(name, name);
+  return name;
+}
+
+/** The tensor as a value of the policy's compute type (float32 unless asked otherwise). */
+export function weightAsFloat(g: GraphBuilder, w: Weights, key: string, policy: WeightPolicy = CPU_POLICY): string {
+  const cacheKey = `${initName(w, key)}:as:${policy.fp8}:${policy.compute}`;
+  const seen = memo.get(g)?.get(cacheKey);
+  if (seen) return seen;
+  const info = w.require(key);
+  const to = ONNX_TYPE_ID[policy.compute];
+  let value: string;
+  if (info.dtype === 'F8_E4M3' || info.dtype === 'F8_E5M2') {
+    value = widenFp8(g, w, key, info, policy);
+  } else {
+    const raw = rawWeight(g, w, key);
+    value = DTYPE[info.dtype] === policy.compute ? raw : g.op('Cast', [raw], { to });
+  }
+  const scale = w.scaleOf(key);
+  if (scale) {
+    const s = tensorInitializer(g, w, `${initName(w, key)}#scale`, scale);
+    const sv = DTYPE[scale.dtype] === policy.compute ? s : g.op('Cast', [s], { to });
+    value = g.op('Mul', [value, sv]);
+  }
+  if (!memo.has(g)) memo.set(g, new Map());
+  memo.get(g)!.set(cacheKey, value);
+  return value;
+}
+
+function widenFp8(g: GraphBuilder, w: Weights, key: string, info: TensorInfo, policy: WeightPolicy): string {
+  const to = ONNX_TYPE_ID[policy.compute];
+  if (policy.fp8 === 'table') {
+    const bytes = rawWeight(g, w, key, 'uint8');
+    const idx = g.op('Cast', [bytes], { to: 6 /* int32 */ });
+    const table = fp8Table(info.dtype === 'F8_E4M3' ? 'e4m3' : 'e5m2');
+    const t = g.constant({ type: 'float32', dims: [256], data: table }, 'fp8_table');
+    const tv = policy.compute === 'float32' ? t : g.op('Cast', [t], { to });
+    return g.op('Gather', [tv, idx], { axis: 0 });
+  }
+  const raw = rawWeight(g, w, key);
+  if (policy.fp8 === 'cast') return g.op('Cast', [raw], { to });
+  const deq = g.op('DequantizeLinear', [raw, g.scalar(1)], {});
+  return policy.compute === 'float32' ? deq : g.op('Cast', [deq], { to });
+}
+
+/** The 256 values of an FP8 format, indexed by byte (NaN codes map to NaN). */
+export function fp8Table(kind: 'e4m3' | 'e5m2'): Float32Array {
+  const out = new Float32Array(256);
+  for (let b = 0; b < 256; b++) out[b] = fp8ToFloat(b, kind);
+  return out;
+}
+
+export function fp8ToFloat(b: number, kind: 'e4m3' | 'e5m2'): number {
+  const sign = b & 0x80 ? -1 : 1;
+  if (kind === 'e4m3') {
+    const e = (b >> 3) & 0xf, m = b & 7;
+    if (e === 15 && m === 7) return NaN; // e4m3fn: no infinities, one NaN per sign
+    return sign * (e === 0 ? (m / 8) * 2 ** -6 : (1 + m / 8) * 2 ** (e - 7));
+  }
+  const e = (b >> 2) & 0x1f, m = b & 3;
+  if (e === 31) return m === 0 ? sign * Infinity : NaN;
+  return sign * (e === 0 ? (m / 4) * 2 ** -14 : (1 + m / 4) * 2 ** (e - 15));
+}
+
+/**
+ * A linear layer y = x·Wᵀ + b with BFL/HF weight layout [out, in]. The Transpose of a constant
+ * weight is folded by onnxruntime at load.
+ */
+export function linear(g: GraphBuilder, w: Weights, prefix: string, x: string, policy: WeightPolicy = CPU_POLICY, bias = true): string {
+  const weight = weightAsFloat(g, w, `${prefix}.weight`, policy);
+  const wt = g.op('Transpose', [weight], { perm: [1, 0] });
+  const y = g.op('MatMul', [x, wt]);
+  if (bias && w.has(`${prefix}.bias`)) return g.op('Add', [y, weightAsFloat(g, w, `${prefix}.bias`, policy)]);
+  return y;
+}
