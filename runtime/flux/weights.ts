@@ -18,6 +18,24 @@ export interface TensorInfo {
   offset: number;
   /** Byte length. */
   length: number;
+  /**
+   * Set when the canonical tensor is not one byte range but the concatenation, along axis 0, of
+   * several ranges (e.g. a diffusers checkpoint stores `to_q`, `to_k`, `to_v` where BFL has one
+   * `qkv`). Every part has this tensor's dtype and the same trailing dimensions; the parts' axis-0
+   * sizes add up to `shape[0]`. Then `offset` is -1 (no single range exists) and `length` is the
+   * sum of the parts' lengths. A consumer that cannot concatenate must check for `parts`.
+   */
+  parts?: TensorPart[];
+}
+
+/** One contiguous byte range of a tensor assembled from parts (rows of a stored tensor). */
+export interface TensorPart {
+  /** The stored tensor the bytes come from (for error messages). */
+  name: string;
+  file: string;
+  offset: number;
+  length: number;
+  shape: number[];
 }
 
 export interface Weights {

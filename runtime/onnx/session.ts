@@ -68,7 +68,7 @@ export function listDevices(): DeviceInfo[] {
       available = cudaProviderInstalled();
       note = available
         ? 'CUDA provider library installed'
-        : 'CUDA provider not installed: run `npx onnxruntime-node-install --cuda` style install (see README, "GPU (CUDA) support")';
+        : 'CUDA provider not installed: run `ONNXRUNTIME_NODE_INSTALL=1 npm rebuild onnxruntime-node` (needs CUDA 12 and cuDNN 9; README, "GPU (CUDA) support")';
     } else note = bundled ? 'bundled' : 'installed separately';
     return { provider, available, bundled, note };
   });

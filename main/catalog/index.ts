@@ -1,0 +1,177 @@
+// The catalog: every generation as a row in SQLite (better-sqlite3, WAL). Synchronous, as SQLite
+// is; the library (main/library) pairs it with the image files and is what the studio calls.
+//
+//   const catalog = openCatalog(file)           creates or migrates; catalog.db is the open handle
+//   catalog.insert(g) / insertMany(gs)          → ids (checks every field first)
+//   catalog.get(id) / getMany(ids)
+//   catalog.search(query) → { items, nextCursor }   text + filters, keyset pages
+//   catalog.facets(query) · catalog.projects() · catalog.lineage(id)
+//   catalog.tag / untag / setFavorite / rate / setProject / trash / restore / purge
+//   catalog.jobs                                 the persistent job queue
+import { integrityCheck, openDatabase, prepared, schemaVersion, type Db } from './db.js';
+import { facetCounts } from './facets.js';
+import * as rows from './generations.js';
+import { Jobs } from './jobs.js';
+import { searchGenerations } from './search.js';
+import type { Facets, Generation, Lineage, NewGeneration, Page, SearchQuery } from './types.js';
+import { checkGeneration } from './validate.js';
+
+export * from './types.js';
+export { isId, newId } from './ids.js';
+export { toFtsQuery } from './fts-query.js';
+export { LATEST_VERSION, MIGRATIONS } from './schema.js';
+export { integrityCheck, migrate, openDatabase, schemaVersion, type Db } from './db.js';
+export type { StoredFile } from './generations.js';
+export type { Jobs } from './jobs.js';
+
+export class Catalog {
+  readonly jobs: Jobs;
+
+  constructor(readonly db: Db) {
+    this.jobs = new Jobs(db);
+  }
+
+  get version(): number {
+    return schemaVersion(this.db);
+  }
+
+  /**
+   * Adds a row. `whileLocked` runs inside the write transaction before the insert: the library
+   * uses it to confirm the image file is on disk while no purge can remove it.
+   */
+  insert(g: NewGeneration, whileLocked?: () => void): string {
+    const checked = checkGeneration(g);
+    return this.write(() => {
+      whileLocked?.();
+      return rows.insertGeneration(this.db, checked);
+    });
+  }
+
+  /** One transaction for the lot: all rows or none. */
+  insertMany(gs: NewGeneration[], whileLocked?: () => void): string[] {
+    const checked = gs.map((g) => checkGeneration(g));
+    return this.write(() => {
+      whileLocked?.();
+      return checked.map((g) => rows.insertGeneration(this.db, g));
+    });
+  }
+
+  get(id: string): Generation | undefined {
+    return rows.getGenerations(this.db, [id])[0];
+  }
+
+  getMany(ids: string[]): Generation[] {
+    return rows.getGenerations(this.db, ids);
+  }
+
+  search(query: SearchQuery = {}): Page<Generation> {
+    return searchGenerations(this.db, query);
+  }
+
+  facets(query: SearchQuery = {}): Facets {
+    return facetCounts(this.db, query);
+  }
+
+  lineage(id: string): Lineage {
+    return rows.lineage(this.db, id);
+  }
+
+  projects(): { name: string; count: number; createdAt: string }[] {
+    return rows.projectCounts(this.db);
+  }
+
+  /** Runs fn in an immediate (write-locked) transaction. */
+  write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  tag(ids: string[], tags: string[]): number {
+    return this.write(() => rows.addTags(this.db, ids, tags));
+  }
+
+  untag(ids: string[], tags: string[]): number {
+    return this.write(() => rows.removeTags(this.db, ids, tags));
+  }
+
+  setFavorite(ids: string[], favorite: boolean): number {
+    return this.write(() => rows.setFavorite(this.db, ids, favorite));
+  }
+
+  rate(ids: string[], rating: number): number {
+    return this.write(() => rows.setRating(this.db, ids, rating));
+  }
+
+  setProject(ids: string[], project: string | null): number {
+    return this.write(() => rows.setProject(this.db, ids, project));
+  }
+
+  setParent(id: string, parentId: string | null): number {
+    return this.write(() => rows.setParent(this.db, id, parentId));
+  }
+
+  trash(ids: string[]): number {
+    return this.write(() => rows.trash(this.db, ids));
+  }
+
+  restore(ids: string[]): number {
+    return this.write(() => rows.restore(this.db, ids));
+  }
+
+  markMissing(ids: string[], missing: boolean): number {
+    return this.write(() => rows.markMissing(this.db, ids, missing));
+  }
+
+  /** Deletes trashed rows; returns the files no row needs any more (journalled in file_deletions). */
+  purge(ids?: string[]): { purged: string[]; files: rows.StoredFile[] } {
+    return this.write(() => rows.purgeRows(this.db, ids));
+  }
+
+  /** Files whose deletion was journalled but not yet confirmed done. */
+  pendingFileDeletions(): rows.StoredFile[] {
+    return (prepared(this.db, 'SELECT image_hash AS hash, image_format AS format FROM file_deletions').all() as rows.StoredFile[]);
+  }
+
+  /** Drops the journal entry once the file is gone (or a row took the file back). */
+  settleFileDeletion(f: rows.StoredFile): void {
+    prepared(this.db, 'DELETE FROM file_deletions WHERE image_hash = ? AND image_format = ?').run(f.hash, f.format);
+  }
+
+  isReferenced(f: rows.StoredFile): boolean {
+    return prepared(this.db, 'SELECT 1 FROM generations WHERE image_hash = ? AND image_format = ? LIMIT 1').get(f.hash, f.format) !== undefined;
+  }
+
+  /** Every file the rows point at, with the ids that point at it. */
+  referencedFiles(): Map<string, { hash: string; format: rows.StoredFile['format']; ids: string[]; missing: boolean }> {
+    const out = new Map<string, { hash: string; format: rows.StoredFile['format']; ids: string[]; missing: boolean }>();
+    for (const r of prepared(this.db, 'SELECT id, image_hash, image_format, missing_at FROM generations').iterate() as Iterable<{
+      id: string; image_hash: string; image_format: rows.StoredFile['format']; missing_at: number | null;
+    }>) {
+      const key = `${r.image_hash}.${r.image_format}`;
+      const entry = out.get(key) ?? { hash: r.image_hash, format: r.image_format, ids: [], missing: false };
+      entry.ids.push(r.id);
+      if (r.missing_at !== null) entry.missing = true;
+      out.set(key, entry);
+    }
+    return out;
+  }
+
+  /** The first live generation stored in this file, if any. */
+  findByFile(f: rows.StoredFile, opts: { includeTrashed?: boolean } = {}): string | undefined {
+    const sql = opts.includeTrashed
+      ? 'SELECT id FROM generations WHERE image_hash = ? AND image_format = ? LIMIT 1'
+      : 'SELECT id FROM generations WHERE image_hash = ? AND image_format = ? AND trashed_at IS NULL LIMIT 1';
+    return (prepared(this.db, sql).get(f.hash, f.format) as { id: string } | undefined)?.id;
+  }
+
+  integrityCheck(): string {
+    return integrityCheck(this.db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+export function openCatalog(file: string, opts: { targetVersion?: number } = {}): Catalog {
+  return new Catalog(openDatabase(file, opts));
+}

@@ -1,0 +1,157 @@
+// The catalog's schema as a list of migrations. Each one runs once, in order, inside a transaction
+// that also records its number, so a crash leaves the database at one version or the next, never
+// between. Rules: never edit a migration that has shipped; never drop or rewrite a table this file
+// did not create (the model downloader keeps `model_downloads` in the same file).
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'projects, generations, tags and jobs',
+    sql: `
+      CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        created_at INTEGER NOT NULL
+      );
+
+      -- One row per image. seq is the compact key other tables and the full-text index point at;
+      -- id is the stable name the rest of the studio uses.
+      CREATE TABLE generations (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        project_id INTEGER REFERENCES projects(id) ON DELETE SET NULL,
+        job_id TEXT,
+        parent_id TEXT REFERENCES generations(id) ON DELETE SET NULL,
+        prompt TEXT NOT NULL,
+        negative_prompt TEXT NOT NULL DEFAULT '',
+        width INTEGER NOT NULL CHECK (width > 0),
+        height INTEGER NOT NULL CHECK (height > 0),
+        steps INTEGER,
+        cfg_scale REAL,
+        sampler TEXT,
+        samples INTEGER NOT NULL DEFAULT 1,
+        seed INTEGER,
+        sample_index INTEGER NOT NULL DEFAULT 0,
+        finish_reason TEXT NOT NULL,
+        model TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        device TEXT,
+        duration_ms INTEGER,
+        fallback_reason TEXT,
+        image_hash TEXT NOT NULL,
+        image_format TEXT NOT NULL CHECK (image_format IN ('png', 'jpeg')),
+        favorite INTEGER NOT NULL DEFAULT 0 CHECK (favorite IN (0, 1)),
+        rating INTEGER NOT NULL DEFAULT 0 CHECK (rating BETWEEN 0 AND 5),
+        created_at INTEGER NOT NULL,
+        trashed_at INTEGER
+      );
+      CREATE INDEX generations_newest ON generations(created_at, id) WHERE trashed_at IS NULL;
+      CREATE INDEX generations_trash ON generations(trashed_at, id) WHERE trashed_at IS NOT NULL;
+      CREATE INDEX generations_project ON generations(project_id, created_at, id) WHERE trashed_at IS NULL;
+      CREATE INDEX generations_parent ON generations(parent_id) WHERE parent_id IS NOT NULL;
+      CREATE INDEX generations_hash ON generations(image_hash);
+      CREATE INDEX generations_seed ON generations(seed);
+      CREATE INDEX generations_job ON generations(job_id) WHERE job_id IS NOT NULL;
+
+      CREATE TABLE tags (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE
+      );
+      CREATE TABLE generation_tags (
+        tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+        generation_seq INTEGER NOT NULL REFERENCES generations(seq) ON DELETE CASCADE,
+        PRIMARY KEY (tag_id, generation_seq)
+      ) WITHOUT ROWID;
+      CREATE INDEX generation_tags_by_generation ON generation_tags(generation_seq, tag_id);
+
+      -- Jobs outlive the process: a restart finds what was queued or running here.
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        request_json TEXT NOT NULL,
+        project_id INTEGER REFERENCES projects(id) ON DELETE SET NULL,
+        parent_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER
+      );
+      CREATE INDEX jobs_by_status ON jobs(status, created_at, id);
+    `,
+  },
+  {
+    version: 2,
+    name: 'full-text search over prompts and tags',
+    // A table of its own (not external content): tags live elsewhere, and triggers keep all three
+    // columns in step with their sources. NULs are turned into spaces so they cannot cut a prompt
+    // short for the tokenizer.
+    sql: `
+      CREATE VIRTUAL TABLE generations_fts USING fts5(
+        prompt, negative_prompt, tags,
+        tokenize = 'porter unicode61 remove_diacritics 2',
+        prefix = '2 3'
+      );
+      INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags)
+        SELECT g.seq, replace(g.prompt, char(0), ' '), replace(g.negative_prompt, char(0), ' '),
+               coalesce((SELECT group_concat(t.name, ' ') FROM generation_tags gt JOIN tags t ON t.id = gt.tag_id
+                         WHERE gt.generation_seq = g.seq), '')
+        FROM generations g;
+
+      CREATE TRIGGER generations_fts_insert AFTER INSERT ON generations BEGIN
+        INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags)
+          VALUES (new.seq, replace(new.prompt, char(0), ' '), replace(new.negative_prompt, char(0), ' '), '');
+      END;
+      CREATE TRIGGER generations_fts_delete AFTER DELETE ON generations BEGIN
+        DELETE FROM generations_fts WHERE rowid = old.seq;
+      END;
+      CREATE TRIGGER generations_fts_update AFTER UPDATE OF prompt, negative_prompt ON generations BEGIN
+        UPDATE generations_fts SET prompt = replace(new.prompt, char(0), ' '),
+                                   negative_prompt = replace(new.negative_prompt, char(0), ' ')
+          WHERE rowid = new.seq;
+      END;
+      CREATE TRIGGER generation_tags_fts_insert AFTER INSERT ON generation_tags BEGIN
+        UPDATE generations_fts SET tags = coalesce((SELECT group_concat(t.name, ' ') FROM generation_tags gt
+            JOIN tags t ON t.id = gt.tag_id WHERE gt.generation_seq = new.generation_seq), '')
+          WHERE rowid = new.generation_seq;
+      END;
+      CREATE TRIGGER generation_tags_fts_delete AFTER DELETE ON generation_tags BEGIN
+        UPDATE generations_fts SET tags = coalesce((SELECT group_concat(t.name, ' ') FROM generation_tags gt
+            JOIN tags t ON t.id = gt.tag_id WHERE gt.generation_seq = old.generation_seq), '')
+          WHERE rowid = old.generation_seq;
+      END;
+    `,
+  },
+  {
+    version: 3,
+    name: 'provenance, missing files, the deletion journal and facet indexes',
+    sql: `
+      ALTER TABLE generations ADD COLUMN source TEXT NOT NULL DEFAULT 'studio';
+      ALTER TABLE generations ADD COLUMN missing_at INTEGER;
+
+      -- Files whose last row was purged. The rows go in one transaction with these entries; the
+      -- files are removed afterwards, and a crash in between is finished by the next open or scan,
+      -- so a purged image is never mistaken for an orphan and adopted back.
+      CREATE TABLE file_deletions (
+        image_hash TEXT NOT NULL,
+        image_format TEXT NOT NULL,
+        queued_at INTEGER NOT NULL,
+        PRIMARY KEY (image_hash, image_format)
+      ) WITHOUT ROWID;
+
+      -- Narrow indexes over the live rows so each facet is one index scan.
+      CREATE INDEX generations_facet_model ON generations(model) WHERE trashed_at IS NULL;
+      CREATE INDEX generations_facet_size ON generations(width, height) WHERE trashed_at IS NULL;
+      CREATE INDEX generations_facet_flags ON generations(backend, finish_reason, favorite, rating) WHERE trashed_at IS NULL;
+      CREATE INDEX generations_rating ON generations(rating, created_at, id) WHERE trashed_at IS NULL;
+    `,
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

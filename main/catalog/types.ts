@@ -1,0 +1,157 @@
+// The catalog's vocabulary, in the user's words. These shapes are what the CLI prints with --json
+// and what the studio sends to the renderer, so field names are part of the contract.
+
+export type Backend = 'local' | 'cloud' | 'imported';
+export type ImageFormat = 'png' | 'jpeg';
+/** Where a generation's metadata came from: made here, or read from another tool's file. */
+export type Source = 'studio' | 'a1111' | 'comfyui' | 'invokeai' | 'unknown';
+
+/** One image the studio made or imported: one row of `generations`. */
+export interface Generation {
+  id: string;
+  prompt: string;
+  negativePrompt: string;
+  width: number;
+  height: number;
+  steps: number | null;
+  cfgScale: number | null;
+  /** `K_EULER`, `K_DPMPP_2M`, null (the model's default), or another tool's sampler name. */
+  sampler: string | null;
+  /** How many images the request asked for. */
+  samples: number;
+  /** The seed actually used for this image (null when an imported file does not say). */
+  seed: number | null;
+  sampleIndex: number;
+  finishReason: string;
+  model: string;
+  backend: Backend;
+  device: string | null;
+  durationMs: number | null;
+  fallbackReason: string | null;
+  imageHash: string;
+  format: ImageFormat;
+  favorite: boolean;
+  /** 0 = unrated, 1–5 stars. */
+  rating: number;
+  parentId: string | null;
+  project: string | null;
+  jobId: string | null;
+  tags: string[];
+  source: Source;
+  createdAt: string;
+  trashedAt: string | null;
+  /** Set by a reconcile scan that found the row's file gone. */
+  missingAt: string | null;
+}
+
+/** What a caller supplies to add a row; the catalog fills in the rest. */
+export interface NewGeneration {
+  id?: string;
+  prompt: string;
+  negativePrompt?: string;
+  width: number;
+  height: number;
+  steps?: number | null;
+  cfgScale?: number | null;
+  sampler?: string | null;
+  samples?: number;
+  seed?: number | null;
+  sampleIndex?: number;
+  finishReason?: string;
+  model: string;
+  backend: Backend;
+  device?: string | null;
+  durationMs?: number | null;
+  fallbackReason?: string | null;
+  imageHash: string;
+  format: ImageFormat;
+  favorite?: boolean;
+  rating?: number;
+  parentId?: string | null;
+  project?: string | null;
+  jobId?: string | null;
+  tags?: string[];
+  source?: Source;
+  /** Milliseconds since the epoch, or an ISO date; default now. */
+  createdAt?: number | string;
+}
+
+export type SortOrder = 'newest' | 'oldest' | 'rating';
+
+/** A gallery query: every field narrows the result; text goes through the full-text index. */
+export interface SearchQuery {
+  text?: string;
+  project?: string;
+  width?: number;
+  height?: number;
+  seed?: number;
+  finishReason?: string;
+  backend?: Backend;
+  model?: string;
+  /** Generations carrying every one of these tags. */
+  tags?: string[];
+  favorite?: boolean;
+  rating?: number;
+  minRating?: number;
+  /** Inclusive lower / exclusive upper bound of createdAt (ms or ISO date). */
+  since?: number | string;
+  until?: number | string;
+  /** true: only the trash; false or absent: only what is not in the trash. */
+  trashed?: boolean;
+  sort?: SortOrder;
+  /** From the previous page's `nextCursor`. */
+  cursor?: string;
+  /** 1–1000, default 100. */
+  limit?: number;
+}
+
+export interface Page<T = Generation> {
+  items: T[];
+  /** Pass back as `cursor` for the next page; null at the end. */
+  nextCursor: string | null;
+}
+
+export interface FacetCount<K = string> {
+  value: K;
+  count: number;
+}
+
+export interface Facets {
+  total: number;
+  projects: FacetCount<string | null>[];
+  backends: FacetCount[];
+  models: FacetCount[];
+  finishReasons: FacetCount[];
+  resolutions: FacetCount[];
+  tags: FacetCount[];
+  favorites: number;
+  ratings: FacetCount<number>[];
+}
+
+export interface Lineage<T = Generation> {
+  /** Parent first, then its parent, … up to the original. */
+  ancestors: T[];
+  /** Every remix below this one, breadth first, each with its distance. */
+  remixes: (T & { depth: number })[];
+}
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface Job {
+  id: string;
+  status: JobStatus;
+  request: unknown;
+  project: string | null;
+  parentId: string | null;
+  attempts: number;
+  error: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  generationIds: string[];
+}
+
+/** An expected problem with a caller's input: its message is meant for the user. */
+export class CatalogError extends Error {
+  override name = 'CatalogError';
+}

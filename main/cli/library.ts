@@ -1,0 +1,298 @@
+// `schnell library …`: the library from a terminal. Every command takes --library DIR (default: the
+// studio's) and --json (machine-readable output on stdout, generations with their catalog fields).
+import { parseArgs } from 'node:util';
+import { CatalogError, type Generation, type SearchQuery, type SortOrder } from '../catalog/index.js';
+import { defaultLibraryDir, LibraryError, openLibrary, type Library, type LibraryGeneration } from '../library/index.js';
+
+const USAGE = `usage: schnell library <command> [options]
+
+commands:
+  list                       the gallery, newest first (filters below)
+  search TEXT                full-text search over prompts, negative prompts and tags (filters below)
+  show ID                    one generation with its lineage (what it remixes, what remixes it)
+  tag ID… [--add T,…] [--remove T,…]
+  favorite ID… [--off]
+  rate ID… STARS             0 (unrated) to 5
+  trash ID…                  move to the trash (undo with restore)
+  restore ID…
+  purge [ID…]                delete trashed generations and their files (no ids: the whole trash)
+  scan [--repair] [--verify] find files without rows and rows without files; --repair fixes them
+  export ID… --to DIR        copies with readable names and metadata, plus schnell-export.json
+  import PATH… [--project P] [--tag T] [--recursive] [--keep-duplicates]
+                             PNG/JPEG files or folders; reads Schnell, A1111, ComfyUI, InvokeAI metadata
+
+options:
+  --library DIR              the library folder (default: ${defaultLibraryDir()})
+  --json                     print JSON on stdout
+
+filters (list, search):
+  --project NAME  --size WxH  --seed N  --finish-reason R  --backend local|cloud|imported  --model M
+  --tag T (repeatable)  --favorite  --rating N  --min-rating N  --since DATE  --until DATE  --trashed
+  --sort newest|oldest|rating  --limit N (default 50)  --cursor C (from the previous page)`;
+
+const OPTIONS = {
+  library: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  project: { type: 'string' },
+  size: { type: 'string' },
+  seed: { type: 'string' },
+  'finish-reason': { type: 'string' },
+  backend: { type: 'string' },
+  model: { type: 'string' },
+  tag: { type: 'string', multiple: true },
+  favorite: { type: 'boolean' },
+  rating: { type: 'string' },
+  'min-rating': { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  trashed: { type: 'boolean' },
+  sort: { type: 'string' },
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+  add: { type: 'string', multiple: true },
+  remove: { type: 'string', multiple: true },
+  off: { type: 'boolean' },
+  repair: { type: 'boolean' },
+  verify: { type: 'boolean' },
+  to: { type: 'string' },
+  recursive: { type: 'boolean' },
+  'keep-duplicates': { type: 'boolean' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+class UsageError extends Error {}
+
+function int(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v.trim())) throw new UsageError(`--${name} must be a whole number (got ${JSON.stringify(v)})`);
+  return Number(v);
+}
+
+function date(name: string, v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isFinite(Date.parse(v))) throw new UsageError(`--${name} must be a date such as 2026-11-27 or 2026-11-27T12:00:00Z (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+const list = (vs: string[] | undefined) => (vs ?? []).flatMap((v) => v.split(',')).map((t) => t.trim()).filter((t) => t !== '');
+
+function queryFrom(v: Values, text?: string): SearchQuery {
+  const q: SearchQuery = { limit: int('limit', v.limit) ?? 50 };
+  if (text !== undefined) q.text = text;
+  if (v.project !== undefined) q.project = v.project;
+  if (v.size !== undefined) {
+    const m = /^(\d+)x(\d+)$/i.exec(v.size.trim());
+    if (!m) throw new UsageError(`--size must look like 1024x1024 (got ${JSON.stringify(v.size)})`);
+    q.width = Number(m[1]);
+    q.height = Number(m[2]);
+  }
+  q.seed = int('seed', v.seed);
+  if (v['finish-reason'] !== undefined) q.finishReason = v['finish-reason'];
+  if (v.backend !== undefined) {
+    if (!['local', 'cloud', 'imported'].includes(v.backend)) throw new UsageError(`--backend must be local, cloud or imported (got ${JSON.stringify(v.backend)})`);
+    q.backend = v.backend as SearchQuery['backend'];
+  }
+  if (v.model !== undefined) q.model = v.model;
+  if (v.tag) q.tags = list(v.tag);
+  if (v.favorite) q.favorite = true;
+  q.rating = int('rating', v.rating);
+  q.minRating = int('min-rating', v['min-rating']);
+  q.since = date('since', v.since);
+  q.until = date('until', v.until);
+  if (v.trashed) q.trashed = true;
+  if (v.sort !== undefined) {
+    if (!['newest', 'oldest', 'rating'].includes(v.sort)) throw new UsageError(`--sort must be newest, oldest or rating (got ${JSON.stringify(v.sort)})`);
+    q.sort = v.sort as SortOrder;
+  }
+  if (v.cursor !== undefined) q.cursor = v.cursor;
+  for (const k of Object.keys(q) as (keyof SearchQuery)[]) if (q[k] === undefined) delete q[k];
+  return q;
+}
+
+function oneLine(g: Generation): string {
+  const when = g.createdAt.slice(0, 16).replace('T', ' ');
+  const marks = `${g.favorite ? '♥' : ' '}${g.rating ? `${g.rating}★` : '  '}`;
+  const seed = g.seed === null ? '' : `seed ${g.seed}`;
+  const prompt = g.prompt.replace(/\s+/g, ' ').slice(0, 60) + (g.prompt.length > 60 ? '…' : '');
+  const flags = [g.finishReason !== 'SUCCESS' ? g.finishReason : '', g.trashedAt ? 'trashed' : '', g.missingAt ? 'FILE MISSING' : ''].filter(Boolean).join(' ');
+  return `${g.id}  ${when}  ${`${g.width}x${g.height}`.padEnd(9)}  ${seed.padEnd(15)} ${marks}  ${g.project ? `[${g.project}] ` : ''}${prompt}${flags ? `  (${flags})` : ''}`;
+}
+
+function details(g: LibraryGeneration): string {
+  const rows: [string, unknown][] = [
+    ['id', g.id], ['prompt', g.prompt], ['negative prompt', g.negativePrompt || '—'], ['size', `${g.width}x${g.height}`],
+    ['seed', g.seed ?? '—'], ['steps', g.steps ?? '—'], ['cfg scale', g.cfgScale ?? '—'], ['sampler', g.sampler ?? 'default'],
+    ['sample', `${g.sampleIndex + 1} of ${g.samples}`], ['finish reason', g.finishReason], ['model', g.model],
+    ['backend', `${g.backend}${g.device ? ` (${g.device})` : ''}`], ['duration', g.durationMs === null ? '—' : `${g.durationMs} ms`],
+    ['fallback reason', g.fallbackReason ?? '—'], ['project', g.project ?? '—'], ['tags', g.tags.join(', ') || '—'],
+    ['favorite', g.favorite ? 'yes' : 'no'], ['rating', g.rating || 'unrated'], ['created', g.createdAt],
+    ['trashed', g.trashedAt ?? 'no'], ['source', g.source], ['file', g.file + (g.missingAt ? '  (MISSING)' : '')],
+  ];
+  return rows.map(([k, v]) => `${k.padEnd(16)} ${String(v)}`).join('\n');
+}
+
+function print(json: boolean, data: unknown, text: () => string): void {
+  console.log(json ? JSON.stringify(data, null, 2) : text());
+}
+
+function requireIds(ids: string[], command: string): string[] {
+  if (ids.length === 0) throw new UsageError(`${command} needs at least one generation id (see 'schnell library list')`);
+  return ids;
+}
+
+async function runCommand(lib: Library, command: string, args: string[], v: Values): Promise<number> {
+  const json = v.json === true;
+  const showPage = (page: { items: LibraryGeneration[]; nextCursor: string | null }) =>
+    print(json, page, () =>
+      page.items.length === 0
+        ? 'no generations match'
+        : [...page.items.map(oneLine), ...(page.nextCursor ? [`… more: add --cursor ${page.nextCursor}`] : [])].join('\n'),
+    );
+  switch (command) {
+    case 'list':
+      if (args.length) throw new UsageError(`list takes no arguments (got ${JSON.stringify(args[0])}); did you mean search?`);
+      showPage(lib.page(queryFrom(v)));
+      return 0;
+    case 'search': {
+      if (args.length === 0) throw new UsageError('search needs the text to look for');
+      showPage(lib.search(queryFrom(v, args.join(' '))));
+      return 0;
+    }
+    case 'show': {
+      const [id] = requireIds(args, 'show');
+      const g = lib.get(id!);
+      if (!g) throw new LibraryError(`no generation with id ${JSON.stringify(id)} in this library`);
+      const lineage = lib.lineage(g.id);
+      print(json, { ...g, ancestors: lineage.ancestors.map((a) => a.id), remixes: lineage.remixes.map((r) => ({ id: r.id, depth: r.depth })) }, () =>
+        [
+          details(g),
+          ...lineage.ancestors.map((a, i) => `${i === 0 ? 'remix of' : '    from'}        ${oneLine(a)}`),
+          ...lineage.remixes.map((r) => `remixed as      ${'  '.repeat(r.depth - 1)}${oneLine(r)}`),
+        ].join('\n'),
+      );
+      return 0;
+    }
+    case 'tag': {
+      const ids = requireIds(args, 'tag');
+      const add = list(v.add);
+      const remove = list(v.remove);
+      if (!add.length && !remove.length) throw new UsageError('tag needs --add TAG or --remove TAG');
+      const added = add.length ? lib.tag(ids, add) : 0;
+      const removed = remove.length ? lib.untag(ids, remove) : 0;
+      const items = lib.getMany(ids);
+      print(json, { added, removed, items }, () => items.map((g) => `${g.id}  tags: ${g.tags.join(', ') || '—'}`).join('\n'));
+      return 0;
+    }
+    case 'favorite': {
+      const ids = requireIds(args, 'favorite');
+      const changed = lib.setFavorite(ids, !v.off);
+      print(json, { changed, items: lib.getMany(ids) }, () => `${v.off ? 'unmarked' : 'marked'} ${ids.length} as favorite${changed < ids.length ? ` (${ids.length - changed} already were)` : ''}`);
+      return 0;
+    }
+    case 'rate': {
+      const stars = args.filter((a) => /^\d+$/.test(a));
+      const ids = args.filter((a) => !/^\d+$/.test(a));
+      if (stars.length !== 1) throw new UsageError('rate needs one rating from 0 to 5, e.g. schnell library rate ID 4');
+      const rating = Number(stars[0]);
+      const changed = lib.rate(requireIds(ids, 'rate'), rating);
+      print(json, { changed, items: lib.getMany(ids) }, () => `rated ${ids.length} generation${ids.length > 1 ? 's' : ''} ${rating ? `${rating}★` : 'unrated'}`);
+      return 0;
+    }
+    case 'trash':
+    case 'restore': {
+      const ids = requireIds(args, command);
+      const changed = command === 'trash' ? lib.trash(ids) : lib.restore(ids);
+      print(json, { changed, ids }, () =>
+        command === 'trash' ? `moved ${changed} to the trash (undo: schnell library restore ${ids.join(' ')})` : `restored ${changed} from the trash`,
+      );
+      return 0;
+    }
+    case 'purge': {
+      const r = await lib.purge(args.length ? args : undefined);
+      print(json, r, () => `purged ${r.purged.length} generation${r.purged.length === 1 ? '' : 's'}, removed ${r.filesRemoved} file${r.filesRemoved === 1 ? '' : 's'}`);
+      return 0;
+    }
+    case 'scan': {
+      if (args.length) throw new UsageError('scan takes no arguments');
+      const r = await lib.scan({ repair: v.repair === true, verify: v.verify === true });
+      print(json, r, () => {
+        const adopted = r.orphans.filter((o) => o.adoptedAs).length;
+        const lines = [
+          `${r.images} image files, ${r.rows} rows`,
+          `files without a row: ${r.orphans.length}${r.repaired ? ` (adopted ${adopted})` : ''}`,
+          ...r.orphans.filter((o) => o.error).map((o) => `  ${o.file}: ${o.error}`),
+          `rows without a file: ${r.missing.length}${r.repaired && r.missing.length ? ' (marked missing)' : ''}`,
+          ...r.missing.slice(0, 20).map((m) => `  ${m.id}  ${m.file}`),
+          `thumbnails missing: ${r.missingThumbnails.length}, left over: ${r.orphanThumbnails.length}`,
+          `unfinished writes: ${r.tempFiles.length}; not ours (left alone): ${r.strangers.length}`,
+          ...(v.verify ? [`damaged (content does not match name): ${r.corrupt.length}`, ...r.corrupt.map((c) => `  ${c}`)] : []),
+        ];
+        const problems = r.orphans.length + r.missing.length + r.missingThumbnails.length + r.orphanThumbnails.length + r.tempFiles.length;
+        if (!r.repaired && problems) lines.push("run 'schnell library scan --repair' to fix these");
+        return lines.join('\n');
+      });
+      return 0;
+    }
+    case 'export': {
+      if (!v.to) throw new UsageError('export needs --to DIR');
+      const r = await lib.exportTo(requireIds(args, 'export'), v.to);
+      print(json, r, () => [...r.files.map((f) => f.file), `manifest: ${r.manifest}`].join('\n'));
+      return 0;
+    }
+    case 'import': {
+      if (args.length === 0) throw new UsageError('import needs at least one file or folder');
+      const r = await lib.importFrom(args, {
+        ...(v.project !== undefined ? { project: v.project } : {}),
+        tags: list(v.tag),
+        recursive: v.recursive === true,
+        duplicates: v['keep-duplicates'] ? 'keep' : 'skip',
+      });
+      print(json, r, () =>
+        [
+          `imported ${r.imported.length}, skipped ${r.skipped.length}, failed ${r.failed.length}`,
+          ...r.imported.flatMap((i) => [`  ${i.id}  ${i.file}  (${i.source})`, ...i.warnings.map((w) => `    warning: ${w}`)]),
+          ...r.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`),
+          ...r.failed.map((f) => `  failed ${f.file}: ${f.error}`),
+        ].join('\n'),
+      );
+      return r.failed.length ? 1 : 0;
+    }
+    default:
+      throw new UsageError(`unknown library command '${command}'`);
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    console.error(`schnell library: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  let lib: Library | undefined;
+  try {
+    lib = await openLibrary(values.library ?? defaultLibraryDir());
+    return await runCommand(lib, command, args, values);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`schnell library ${command}: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof LibraryError || err instanceof CatalogError) {
+      console.error(`schnell library ${command}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    lib?.close();
+  }
+}

@@ -1,0 +1,261 @@
+// The library: image files on disk plus their rows in the catalog. This is what the studio calls.
+//
+//   const lib = await openLibrary(dir?)        default: $SCHNELL_HOME/library or ~/.schnell-studio/library
+//   lib.dir · lib.catalog · lib.db             (lib.db: the open better-sqlite3 handle of catalog.sqlite,
+//                                               shared with other modules' tables, e.g. model_downloads)
+//   await lib.recordGeneration(input)          → LibraryGeneration: file with metadata, thumbnail, then row
+//   lib.get(id) · lib.search(query) · lib.page(query) → { items, nextCursor }
+//   lib.facets(query) · lib.projects() · lib.lineage(id) → { ancestors, remixes }
+//   lib.tag(ids, tags) · lib.untag(ids, tags) · lib.setFavorite(ids, on) · lib.rate(ids, 0..5)
+//   lib.setProject(ids, name | null) · lib.trash(ids) · lib.restore(ids)
+//   await lib.purge(ids?)                      trashed rows and, once unreferenced, their files
+//   await lib.scan({ repair?, verify? })       → ScanReport (orphans both ways, thumbnails, temp files)
+//   await lib.exportTo(ids, folder)            → ExportReport (readable names + schnell-export.json)
+//   await lib.importFrom(paths, options)       → ImportReport (ours, A1111, ComfyUI, InvokeAI)
+//   await lib.resolveFile(relativeName)        a stored file's path, refusing names that leave the library
+//   lib.jobs                                    the persistent job queue (see catalog/jobs.ts)
+//   lib.close()
+//
+// Items carry every catalog field (see catalog/types.ts) plus `file` and `thumbnail` (absolute paths).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  CatalogError,
+  newId,
+  openCatalog,
+  type Backend,
+  type Catalog,
+  type Db,
+  type Facets,
+  type Generation,
+  type ImageFormat,
+  type Jobs,
+  type Lineage,
+  type Page,
+  type SearchQuery,
+} from '../catalog/index.js';
+import { checkGeneration } from '../catalog/validate.js';
+import { LibraryCore, type LibraryGeneration } from './core.js';
+import { LibraryError } from './errors.js';
+import { detectFormat, embedMetadata } from './metadata.js';
+import { joinInside, realInside } from './paths.js';
+import { pngSize } from './png.js';
+import { scanLibrary, type ScanReport } from './scan.js';
+import { IMAGES, THUMBS } from './store.js';
+import { exportGenerations, importImages, type ExportReport, type ImportOptions, type ImportReport } from './transfer.js';
+import sharp from 'sharp';
+
+export { LibraryError } from './errors.js';
+export type { LibraryGeneration } from './core.js';
+export type { ScanReport } from './scan.js';
+export type { ExportReport, ImportOptions, ImportReport } from './transfer.js';
+export { exportName } from './transfer.js';
+export { readImageInfo, embedMetadata } from './metadata.js';
+export { formatParameters, parseParameters } from './a1111.js';
+
+export const CATALOG_FILE = 'catalog.sqlite';
+
+/** The studio's home folder: $SCHNELL_HOME, else ~/.schnell-studio. */
+export function studioHome(): string {
+  return process.env.SCHNELL_HOME && process.env.SCHNELL_HOME.trim() !== '' ? path.resolve(process.env.SCHNELL_HOME) : path.join(os.homedir(), '.schnell-studio');
+}
+
+export function defaultLibraryDir(): string {
+  return path.join(studioHome(), 'library');
+}
+
+/** What the runtime knows about one image it made (the request fields plus the outcome). */
+export interface RecordInput {
+  prompt: string;
+  negativePrompt?: string;
+  /** Checked against the image when given. */
+  width?: number;
+  height?: number;
+  steps?: number | null;
+  cfgScale?: number | null;
+  sampler?: string | null;
+  samples?: number;
+  seed: number;
+  sampleIndex?: number;
+  finishReason?: string;
+  model: string;
+  backend: Exclude<Backend, 'imported'>;
+  device?: string | null;
+  durationMs?: number | null;
+  fallbackReason?: string | null;
+  image: Buffer;
+  /** Checked against the bytes when given. */
+  format?: ImageFormat;
+  project?: string | null;
+  parentId?: string | null;
+  jobId?: string | null;
+  tags?: string[];
+  createdAt?: number | string;
+}
+
+export class Library {
+  private readonly core: LibraryCore;
+
+  constructor(core: LibraryCore) {
+    this.core = core;
+  }
+
+  get dir(): string {
+    return this.core.dir;
+  }
+  get catalog(): Catalog {
+    return this.core.catalog;
+  }
+  get db(): Db {
+    return this.core.catalog.db;
+  }
+  get jobs(): Jobs {
+    return this.core.catalog.jobs;
+  }
+
+  async recordGeneration(input: RecordInput): Promise<LibraryGeneration> {
+    if (!input || !Buffer.isBuffer(input.image)) throw new LibraryError('recordGeneration needs the image bytes in `image` (a Buffer)');
+    const format = detectFormat(input.image);
+    if (!format) throw new LibraryError('the image is neither PNG nor JPEG');
+    if (input.format !== undefined && input.format !== format) throw new LibraryError(`the image bytes are ${format}, but format says ${input.format}`);
+    let size: { width: number; height: number };
+    try {
+      size = format === 'png' ? pngSize(input.image) : await jpegSize(input.image);
+    } catch (err) {
+      throw new LibraryError(`the image cannot be read: ${(err as Error).message}`);
+    }
+    if ((input.width !== undefined && input.width !== size.width) || (input.height !== undefined && input.height !== size.height)) {
+      throw new LibraryError(`the image is ${size.width}x${size.height} but the generation says ${input.width}x${input.height}`);
+    }
+    const { image, format: _f, ...fields } = input;
+    const id = newId();
+    const createdAt = input.createdAt ?? Date.now();
+    // Check every field before any byte is written, so a refusal leaves nothing behind.
+    const checked = checkGeneration({ ...fields, ...size, id, format, imageHash: '0'.repeat(64), createdAt, source: 'studio' });
+    if (checked.parentId !== null && !this.catalog.get(checked.parentId)) {
+      throw new CatalogError(`the parent generation ${checked.parentId} is not in the catalog`);
+    }
+    const described: Generation = {
+      ...checked,
+      id,
+      favorite: checked.favorite,
+      createdAt: new Date(checked.createdAt).toISOString(),
+      trashedAt: null,
+      missingAt: null,
+      tags: [...checked.tags].sort((a, b) => a.localeCompare(b)),
+    };
+    const bytes = embedMetadata(image, described);
+    await this.core.addImage(bytes, format, (imageHash) => ({ ...fields, ...size, id, format, imageHash, createdAt: checked.createdAt, source: 'studio' }));
+    return this.get(id)!;
+  }
+
+  get(id: string): LibraryGeneration | undefined {
+    const g = this.catalog.get(id);
+    return g && this.core.withFiles(g);
+  }
+
+  getMany(ids: string[]): LibraryGeneration[] {
+    return this.catalog.getMany(ids).map((g) => this.core.withFiles(g));
+  }
+
+  search(query: SearchQuery = {}): Page<LibraryGeneration> {
+    const page = this.catalog.search(query);
+    return { items: page.items.map((g) => this.core.withFiles(g)), nextCursor: page.nextCursor };
+  }
+
+  /** The gallery: search without text, newest first unless told otherwise. */
+  page(query: Omit<SearchQuery, 'text'> = {}): Page<LibraryGeneration> {
+    return this.search(query);
+  }
+
+  facets(query: SearchQuery = {}): Facets {
+    return this.catalog.facets(query);
+  }
+
+  projects(): { name: string; count: number; createdAt: string }[] {
+    return this.catalog.projects();
+  }
+
+  lineage(id: string): Lineage<LibraryGeneration> {
+    const l = this.catalog.lineage(id);
+    return {
+      ancestors: l.ancestors.map((g) => this.core.withFiles(g)),
+      remixes: l.remixes.map((g) => ({ ...this.core.withFiles(g), depth: g.depth })),
+    };
+  }
+
+  tag(ids: string[], tags: string[]): number {
+    return this.catalog.tag(ids, tags);
+  }
+  untag(ids: string[], tags: string[]): number {
+    return this.catalog.untag(ids, tags);
+  }
+  setFavorite(ids: string[], favorite: boolean): number {
+    return this.catalog.setFavorite(ids, favorite);
+  }
+  rate(ids: string[], rating: number): number {
+    return this.catalog.rate(ids, rating);
+  }
+  setProject(ids: string[], project: string | null): number {
+    return this.catalog.setProject(ids, project);
+  }
+  trash(ids: string[]): number {
+    return this.catalog.trash(ids);
+  }
+  restore(ids: string[]): number {
+    return this.catalog.restore(ids);
+  }
+
+  /** Deletes trashed generations (all of the trash without ids) and files no row needs any more. */
+  async purge(ids?: string[]): Promise<{ purged: string[]; filesRemoved: number }> {
+    const { purged } = this.catalog.purge(ids);
+    return { purged, filesRemoved: this.core.settleDeletions() };
+  }
+
+  scan(opts: { repair?: boolean; verify?: boolean } = {}): Promise<ScanReport> {
+    return scanLibrary(this.core, opts);
+  }
+
+  exportTo(ids: string[], folder: string): Promise<ExportReport> {
+    return exportGenerations(this.core, ids, folder);
+  }
+
+  importFrom(paths: string[], opts: ImportOptions = {}): Promise<ImportReport> {
+    return importImages(this.core, paths, opts);
+  }
+
+  /** For a protocol handler or web server: images/… or thumbs/… names only, never outside the library. */
+  async resolveFile(name: string): Promise<string> {
+    const file = joinInside(this.dir, name, 'file name');
+    const top = path.relative(this.dir, file).split(path.sep)[0];
+    if (top !== IMAGES && top !== THUMBS) throw new LibraryError(`the file name ${JSON.stringify(name)} is not an image or thumbnail of this library`);
+    return realInside(this.dir, file, 'file name');
+  }
+
+  close(): void {
+    this.catalog.close();
+  }
+}
+
+async function jpegSize(bytes: Buffer): Promise<{ width: number; height: number }> {
+  const m = await sharp(bytes).metadata();
+  if (!m.width || !m.height) throw new LibraryError('the JPEG has no readable size');
+  return { width: m.width, height: m.height };
+}
+
+/** Opens (creating if needed) the library in `dir`, and finishes any purge a crash cut short. */
+export async function openLibrary(dir: string = defaultLibraryDir()): Promise<Library> {
+  await fs.promises.mkdir(dir, { recursive: true });
+  const real = await fs.promises.realpath(dir);
+  await fs.promises.mkdir(path.join(real, IMAGES), { recursive: true });
+  await fs.promises.mkdir(path.join(real, THUMBS), { recursive: true });
+  const core = new LibraryCore(real, openCatalog(path.join(real, CATALOG_FILE)));
+  try {
+    core.settleDeletions();
+  } catch (err) {
+    core.catalog.close();
+    throw err;
+  }
+  return new Library(core);
+}

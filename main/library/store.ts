@@ -1,0 +1,92 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import type { ImageFormat } from '../catalog/index.js';
+
+// The content-addressed file store: images/ab/<sha256>.png and thumbs/ab/<sha256>.webp. Every write
+// is a temp file in the target folder, fsync, rename, fsync of the folder, so a file under its
+// final name is always complete, and a crash leaves at most a .tmp- file that a scan sweeps up.
+
+export const IMAGES = 'images';
+export const THUMBS = 'thumbs';
+export const TEMP_PREFIX = '.tmp-';
+export const THUMB_SIZE = 256;
+const EXTENSIONS: Record<ImageFormat, string> = { png: 'png', jpeg: 'jpg' };
+
+export const STORED_NAME = /^([0-9a-f]{64})\.(png|jpg)$/;
+export const THUMB_NAME = /^([0-9a-f]{64})\.webp$/;
+
+export function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export function imageRelPath(hash: string, format: ImageFormat): string {
+  return path.join(IMAGES, hash.slice(0, 2), `${hash}.${EXTENSIONS[format]}`);
+}
+
+export function thumbRelPath(hash: string): string {
+  return path.join(THUMBS, hash.slice(0, 2), `${hash}.webp`);
+}
+
+export function formatOfExtension(ext: string): ImageFormat {
+  return ext === 'jpg' ? 'jpeg' : 'png';
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    fh = await fs.promises.open(dir, 'r');
+    await fh.sync();
+  } catch (err) {
+    // Some platforms (Windows) cannot open or fsync a folder; the rename is still atomic there.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw err;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Writes bytes to file atomically and durably; the file either holds all of them or is untouched. */
+export async function writeFileAtomic(file: string, bytes: Buffer): Promise<void> {
+  const dir = path.dirname(file);
+  const created = await fs.promises.mkdir(dir, { recursive: true });
+  if (created) await fsyncDir(path.dirname(created));
+  const tmp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+  const fh = await fs.promises.open(tmp, 'wx', 0o644);
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await fs.promises.unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fh.close();
+  try {
+    await fs.promises.rename(tmp, file);
+  } catch (err) {
+    await fs.promises.unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+/** A 256-pixel WebP of the image (fit inside, never enlarged). */
+export async function makeThumbnail(bytes: Buffer): Promise<Buffer> {
+  // failOn 'error': a damaged ancillary chunk is a libpng warning, not a reason to lose the image.
+  return sharp(bytes, { failOn: 'error', limitInputPixels: 16384 * 16384 })
+    .rotate()
+    .resize(THUMB_SIZE, THUMB_SIZE, { fit: 'inside', withoutEnlargement: true })
+    .webp({ quality: 80 })
+    .toBuffer();
+}
+
+export async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.promises.lstat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}

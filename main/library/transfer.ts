@@ -1,0 +1,199 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { CatalogError, type Generation } from '../catalog/index.js';
+import { checkName } from '../catalog/validate.js';
+import type { LibraryCore } from './core.js';
+import { LibraryError } from './errors.js';
+import { detectFormat, embedMetadata, generationJson, readImageInfo } from './metadata.js';
+import { isInside, joinInside, realInside } from './paths.js';
+import { sha256, writeFileAtomic } from './store.js';
+
+// Export: copies with readable names (2026-11-27_123456_seed42_a-cat-in-the-rain.png), each carrying
+// its current catalog fields, plus one JSON manifest. Import: PNG and JPEG files or folders of them;
+// metadata from us, InvokeAI, A1111 or ComfyUI becomes the row.
+
+export const MAX_IMPORT_BYTES = 256 * 1024 * 1024;
+const IMAGE_EXTENSIONS = /\.(png|jpe?g)$/i;
+const MAX_FOLDER_DEPTH = 32;
+
+export interface ExportReport {
+  folder: string;
+  files: { id: string; file: string }[];
+  manifest: string;
+}
+
+export interface ImportOptions {
+  project?: string;
+  tags?: string[];
+  /** Look inside sub-folders of folders given. */
+  recursive?: boolean;
+  /** 'skip' (default): a file already in the library (same bytes, not trashed) is not added again. */
+  duplicates?: 'skip' | 'keep';
+  /**
+   * When the paths come from an untrusted caller (the renderer), the folder they must stay inside;
+   * they are then relative names, and absolute paths, '..' and links leading out are refused.
+   */
+  root?: string;
+}
+
+export interface ImportReport {
+  imported: { file: string; id: string; source: string; warnings: string[] }[];
+  skipped: { file: string; reason: string }[];
+  failed: { file: string; error: string }[];
+}
+
+function slug(prompt: string): string {
+  const s = prompt
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 48)
+    .replace(/-+$/, '');
+  return s || 'untitled';
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+export function exportName(g: Generation): string {
+  const d = new Date(g.createdAt);
+  const stamp = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}_${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+  const seed = g.seed === null ? '' : `_seed${g.seed}`;
+  return `${stamp}${seed}_${slug(g.prompt)}.${g.format === 'jpeg' ? 'jpg' : 'png'}`;
+}
+
+/** The real path of the nearest existing ancestor, so a folder yet to be made can be checked. */
+async function realAncestor(p: string): Promise<string> {
+  let cur = path.resolve(p);
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(await fs.promises.realpath(cur), ...rest.reverse());
+    } catch {
+      const parent = path.dirname(cur);
+      if (parent === cur) return path.resolve(p);
+      rest.push(path.basename(cur));
+      cur = parent;
+    }
+  }
+}
+
+export async function exportGenerations(core: LibraryCore, ids: string[], folder: string): Promise<ExportReport> {
+  if (typeof folder !== 'string' || folder.trim() === '') throw new LibraryError('choose a folder to export to');
+  const target = await realAncestor(folder);
+  if (isInside(core.dir, target) || isInside(target, core.dir)) {
+    throw new LibraryError(`the export folder ${folder} overlaps the library ${core.dir}; choose a folder outside it`);
+  }
+  const generations = core.catalog.getMany(ids);
+  const missing = ids.find((id) => !generations.some((g) => g.id === id));
+  if (missing !== undefined) throw new LibraryError(`no generation with id ${JSON.stringify(missing)} in this library`);
+  await fs.promises.mkdir(target, { recursive: true });
+  const taken = new Set(await fs.promises.readdir(target));
+  const files: ExportReport['files'] = [];
+  const manifest: unknown[] = [];
+  for (const g of generations) {
+    const stored = core.imageFile(g.imageHash, g.format);
+    let bytes: Buffer;
+    try {
+      bytes = await fs.promises.readFile(stored);
+    } catch {
+      throw new LibraryError(`the image file of generation ${g.id} is missing (${stored}); run 'schnell library scan'`);
+    }
+    let name = exportName(g);
+    const ext = path.extname(name);
+    for (let i = 2; taken.has(name); i++) name = `${path.basename(exportName(g), ext)}_${i}${ext}`;
+    taken.add(name);
+    const file = path.join(target, name);
+    await writeFileAtomic(file, embedMetadata(bytes, g));
+    files.push({ id: g.id, file });
+    manifest.push({ file: name, ...JSON.parse(generationJson(g)) });
+  }
+  let manifestName = 'schnell-export.json';
+  for (let i = 2; taken.has(manifestName); i++) manifestName = `schnell-export_${i}.json`;
+  const manifestFile = path.join(target, manifestName);
+  await writeFileAtomic(manifestFile, Buffer.from(JSON.stringify({ exportedAt: new Date().toISOString(), generations: manifest }, null, 2)));
+  return { folder: target, files, manifest: manifestFile };
+}
+
+/** Expands the given paths into image files, refusing links and (with a root) anything outside it. */
+async function collect(core: LibraryCore, paths: string[], opts: ImportOptions, report: ImportReport): Promise<string[]> {
+  const realRoot = opts.root === undefined ? undefined : await fs.promises.realpath(opts.root).catch(() => {
+    throw new LibraryError(`the import folder ${opts.root} does not exist`);
+  });
+  const out: string[] = [];
+  const walk = async (dir: string, depth: number) => {
+    if (depth > MAX_FOLDER_DEPTH) {
+      report.skipped.push({ file: dir, reason: `nested deeper than ${MAX_FOLDER_DEPTH} folders` });
+      return;
+    }
+    for (const e of (await fs.promises.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(dir, e.name);
+      if (e.isSymbolicLink()) report.skipped.push({ file: p, reason: 'a symbolic link; links are not followed' });
+      else if (e.isDirectory()) {
+        if (opts.recursive) await walk(p, depth + 1);
+      } else if (e.isFile() && IMAGE_EXTENSIONS.test(e.name)) out.push(p);
+    }
+  };
+  for (const given of paths) {
+    try {
+      const p = realRoot === undefined ? path.resolve(given) : joinInside(realRoot, given, 'import path');
+      const stat = await fs.promises.lstat(p).catch(() => {
+        throw new LibraryError(`${given} does not exist`);
+      });
+      if (stat.isSymbolicLink()) throw new LibraryError(`${given} is a symbolic link; import the file it points to instead`);
+      if (realRoot !== undefined) await realInside(realRoot, p, 'import path');
+      if (isInside(core.dir, await fs.promises.realpath(p))) throw new LibraryError(`${given} is inside the library already`);
+      if (stat.isDirectory()) await walk(p, 0);
+      else if (stat.isFile()) out.push(p);
+      else throw new LibraryError(`${given} is not a file or folder`);
+    } catch (err) {
+      if (!(err instanceof LibraryError)) throw err;
+      report.failed.push({ file: given, error: err.message });
+    }
+  }
+  return out;
+}
+
+export async function importImages(core: LibraryCore, paths: string[], opts: ImportOptions = {}): Promise<ImportReport> {
+  const project = opts.project === undefined ? undefined : checkName('project', opts.project);
+  const tags = (opts.tags ?? []).map((t) => checkName('tag', t));
+  const report: ImportReport = { imported: [], skipped: [], failed: [] };
+  // A remix may be imported before its source; link those once everything is in.
+  const lateParents: { id: string; parentId: string }[] = [];
+  for (const file of await collect(core, paths, opts, report)) {
+    try {
+      // Re-check at open time: the entry was a plain file when listed, but could have been swapped.
+      const fh = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+      let bytes: Buffer;
+      try {
+        const stat = await fh.stat();
+        if (!stat.isFile()) throw new LibraryError(`${file} is not a regular file`);
+        if (stat.size > MAX_IMPORT_BYTES) throw new LibraryError(`${file} is ${stat.size} bytes, over the ${MAX_IMPORT_BYTES}-byte import limit`);
+        bytes = await fh.readFile();
+        if (detectFormat(bytes) === null) throw new LibraryError(`${file} is not a PNG or JPEG image`);
+        const info = await readImageInfo(bytes, file);
+        const hash = sha256(bytes);
+        const existing = opts.duplicates === 'keep' ? undefined : core.catalog.findByFile({ hash, format: info.format });
+        if (existing) {
+          report.skipped.push({ file, reason: `already in the library as ${existing}` });
+          continue;
+        }
+        const createdAt = Math.round(stat.mtimeMs);
+        const wantedParent = info.fields.parentId ?? null;
+        const id = await core.addImage(bytes, info.format, (h) => core.rowFor(info, h, { createdAt, project, tags }));
+        if (wantedParent !== null && core.catalog.get(id)?.parentId === null) lateParents.push({ id, parentId: wantedParent });
+        report.imported.push({ file, id, source: info.source, warnings: info.warnings });
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ELOOP') report.failed.push({ file, error: `${file} is a symbolic link; links are not followed` });
+      else if (err instanceof LibraryError || err instanceof CatalogError) report.failed.push({ file, error: e.message });
+      else throw err;
+    }
+  }
+  for (const { id, parentId } of lateParents) if (core.catalog.get(parentId)) core.catalog.setParent(id, parentId);
+  return report;
+}

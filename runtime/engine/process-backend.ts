@@ -1,0 +1,180 @@
+// Runs a local backend in a child process, so that a crash of the native runtime (a segfault, the
+// OS killing it for memory) fails one request instead of the server, and the engine can fall back.
+// The child is started on first use and again after it dies; `check` and `describe` run in this
+// process on an instance of the same backend (they load nothing).
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { GenerationRequest } from '../api/index.js';
+import { BackendError, type BackendOutput, type FailureKind, type LocalBackend, type LocalCheck, type LocalModelInfo, abortError } from './types.js';
+
+/** How the child builds its backend: `(await import(module))[factory](options)`. */
+export interface BackendSpec {
+  /** A file path or file: URL of a module. */
+  module: string;
+  /** Name of an exported function `(options) => LocalBackend | Promise<LocalBackend>`. */
+  factory: string;
+  /** JSON-serializable options for the factory. */
+  options?: unknown;
+}
+
+type ToChild =
+  | { type: 'init'; spec: BackendSpec }
+  | { type: 'generate'; id: number; request: GenerationRequest }
+  | { type: 'cancel'; id: number }
+  | { type: 'unload' };
+
+export type FromChild =
+  | { type: 'ready' }
+  | { type: 'progress'; id: number; event: { step: number; steps: number; image: number; images: number } }
+  | { type: 'result'; id: number; output: BackendOutput }
+  | { type: 'error'; id: number; error: { kind?: FailureKind; message: string; aborted?: boolean; status?: number } }
+  | { type: 'fatal'; error: { kind?: FailureKind; message: string } };
+
+interface Pending {
+  resolve: (o: BackendOutput) => void;
+  reject: (e: unknown) => void;
+  onProgress?: ((e: { step: number; steps: number; image: number; images: number }) => void) | undefined;
+}
+
+const WORKER = new URL('./local-worker.' + (import.meta.url.endsWith('.ts') ? 'ts' : 'js'), import.meta.url);
+
+export async function loadBackend(spec: BackendSpec): Promise<LocalBackend> {
+  const url = spec.module.startsWith('file:') ? spec.module : pathToFileURL(spec.module).href;
+  const mod = (await import(url)) as Record<string, unknown>;
+  const factory = mod[spec.factory];
+  if (typeof factory !== 'function') throw new Error(`${spec.module} exports no function '${spec.factory}'`);
+  return (await (factory as (o: unknown) => LocalBackend | Promise<LocalBackend>)(spec.options)) as LocalBackend;
+}
+
+export class ProcessBackend implements LocalBackend {
+  private child: ChildProcess | null = null;
+  private ready: Promise<void> | null = null;
+  private pending = new Map<number, Pending>();
+  private nextId = 1;
+  private inProcess: Promise<LocalBackend> | null = null;
+
+  constructor(readonly spec: BackendSpec) {}
+
+  /** The child's process id while it runs (tests kill it to simulate a crash). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private local(): Promise<LocalBackend> {
+    return (this.inProcess ??= loadBackend(this.spec));
+  }
+
+  async check(): Promise<LocalCheck> {
+    try {
+      return await (await this.local()).check();
+    } catch (err) {
+      return { ok: false, kind: 'model-missing', reason: (err as Error).message };
+    }
+  }
+
+  async describe(): Promise<LocalModelInfo> {
+    return (await this.local()).describe();
+  }
+
+  private start(): Promise<void> {
+    if (this.ready) return this.ready;
+    const tsx = WORKER.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
+    // The child's stdout goes to our stderr: stdout belongs to the CLI's own output (--json).
+    const child = fork(fileURLToPath(WORKER), [], { execArgv: tsx, serialization: 'advanced', stdio: ['ignore', 2, 2, 'ipc'] });
+    this.child = child;
+    this.ready = new Promise<void>((resolve, reject) => {
+      const onReady = (m: FromChild) => {
+        if (m.type === 'ready') {
+          child.off('message', onReady);
+          resolve();
+        } else if (m.type === 'fatal') {
+          child.off('message', onReady);
+          reject(new BackendError(m.error.kind ?? 'provider-failed', m.error.message));
+        }
+      };
+      child.on('message', onReady);
+      child.once('exit', (code, signal) => reject(new BackendError('crashed', `the local runtime stopped while starting (${describeExit(code, signal)})`)));
+    });
+    this.ready.catch(() => undefined);
+    child.on('message', (m: FromChild) => this.onMessage(m));
+    child.once('exit', (code, signal) => {
+      if (this.child === child) {
+        this.child = null;
+        this.ready = null;
+      }
+      const err = new BackendError('crashed', `the local runtime stopped unexpectedly (${describeExit(code, signal)})`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+    child.send({ type: 'init', spec: this.spec } satisfies ToChild);
+    return this.ready;
+  }
+
+  private onMessage(m: FromChild): void {
+    if (m.type === 'progress') this.pending.get(m.id)?.onProgress?.(m.event);
+    else if (m.type === 'result' || m.type === 'error') {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.type === 'result') p.resolve(m.output);
+      else if (m.error.aborted) p.reject(abortError());
+      else p.reject(new BackendError(m.error.kind ?? 'crashed', m.error.message, m.error.status !== undefined ? { status: m.error.status } : {}));
+    }
+  }
+
+  async generate(
+    request: GenerationRequest,
+    opts: { signal?: AbortSignal; onProgress?: (e: { step: number; steps: number; image: number; images: number }) => void } = {},
+  ): Promise<BackendOutput> {
+    if (opts.signal?.aborted) throw abortError();
+    try {
+      await this.start();
+    } catch (err) {
+      this.ready = null;
+      throw err;
+    }
+    const child = this.child!;
+    const id = this.nextId++;
+    return new Promise<BackendOutput>((resolve, reject) => {
+      const onAbort = () => {
+        if (child.connected) child.send({ type: 'cancel', id } satisfies ToChild);
+      };
+      this.pending.set(id, {
+        resolve: (o) => {
+          opts.signal?.removeEventListener('abort', onAbort);
+          resolve(o);
+        },
+        reject: (e) => {
+          opts.signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+        onProgress: opts.onProgress,
+      });
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      child.send({ type: 'generate', id, request } satisfies ToChild);
+    });
+  }
+
+  /** Stops the child (freeing everything it loaded). */
+  async unload(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    this.ready = null;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      if (child.connected) child.send({ type: 'unload' } satisfies ToChild);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    const inProcess = this.inProcess;
+    this.inProcess = null;
+    await inProcess?.then((b) => b.unload()).catch(() => undefined);
+  }
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal === 'SIGKILL') return 'killed with SIGKILL, possibly by the system for lack of memory';
+  if (signal) return `killed by ${signal}`;
+  return `exit code ${code}`;
+}

@@ -1,0 +1,325 @@
+// The one way to turn a validated request into images (BFL's sampling.py in TypeScript): encode
+// the prompt once, then per image: noise from the image's seed, pack, denoise, unpack, decode,
+// convert to pixels, encode PNG/JPEG. Sessions load once (load) and serve every request until
+// unload. Each stage is a method, so `schnell conformance` runs the same code on reference inputs.
+import { invalid } from '../api/errors.js';
+import type { OnnxSession, Provider } from '../onnx/session.js';
+import type { WeightPolicy } from '../onnx/weights.js';
+import type { DecoderParams } from './autoencoder.js';
+import type { ModelSet } from './checkpoint.js';
+import { randn } from './noise.js';
+import { imageIds, latentShape, pack, textIds, unpack } from './pack.js';
+import { cropPlanes, encodeImage, previewPng, toPixels, type ImageFormat } from './pixels.js';
+import { createSampler, cfgCombine, type SamplerName } from './samplers.js';
+import { getSchedule } from './schedule.js';
+import { choosePolicy, loadComponent, type LoadOptions } from './sessions.js';
+import { loadClipTokenizer, loadT5Tokenizer, type TextTokenizer } from './tokenizers.js';
+import type { FluxParams } from './transformer.js';
+
+export interface GenerateParams {
+  prompt: string;
+  /** Used only with cfgScale > 1 (true classifier-free guidance); '' or absent = none. */
+  negativePrompt?: string;
+  width: number;
+  height: number;
+  steps: number;
+  /** Image i uses seed + i (mod 2^32); the noise equals torch.randn with that seed. */
+  seed: number;
+  samples: number;
+  sampler: SamplerName;
+  cfgScale: number;
+  format: ImageFormat;
+  jpegQuality?: number;
+  /** Distilled guidance for models with a guidance embedding (FLUX.1 dev); default 3.5. */
+  guidance?: number;
+}
+
+export interface Progress {
+  /** 0-based image of the request, and its seed. */
+  sample: number;
+  samples: number;
+  seed: number;
+  /** 1-based step just finished, of `steps`. */
+  step: number;
+  steps: number;
+  /** A small PNG of the predicted final image (latent → RGB by a fixed linear map, 1/8 size). */
+  preview: () => Promise<Buffer>;
+}
+
+export interface GenerateHooks {
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface GeneratedImage {
+  index: number;
+  seed: number;
+  bytes: Buffer;
+  format: ImageFormat;
+  width: number;
+  height: number;
+  finishReason: 'SUCCESS';
+}
+
+export interface Timings {
+  wallMs: number;
+  /** Time inside onnxruntime's session.run, all sessions together. */
+  sessionRunMs: number;
+  /** wallMs − sessionRunMs: what the pipeline itself costs. */
+  overheadMs: number;
+  textMs: number;
+  denoiseMs: number;
+  decodeMs: number;
+  encodeMs: number;
+  transformerRuns: number;
+}
+
+export interface GenerateResult {
+  images: GeneratedImage[];
+  timings: Timings;
+}
+
+/** Text features of one prompt: T5 tokens [1, L, ctx] and CLIP pooled [1, vec]. */
+export interface Conditioning {
+  txt: Float32Array;
+  txtTokens: number;
+  vec: Float32Array;
+}
+
+export interface PipelineOptions extends Omit<LoadOptions, 'policy'> {
+  policy?: WeightPolicy;
+}
+
+export interface PipelineInfo {
+  name: string;
+  untrained: boolean;
+  /** The provider that runs the sessions, and why it is not the one asked for (when it is not). */
+  provider: Provider;
+  fallbackReason?: string;
+  policy: WeightPolicy;
+  transformer: FluxParams;
+  loadMs: number;
+}
+
+const SAMPLERS: readonly SamplerName[] = ['K_EULER', 'K_DPMPP_2M'];
+const MAX_SIDE = 4096;
+
+export class FluxPipeline {
+  private sessions: { transformer: OnnxSession; t5: OnnxSession; clip: OnnxSession; decoder: OnnxSession } | undefined;
+
+  private constructor(
+    readonly info: PipelineInfo,
+    sessions: { transformer: OnnxSession; t5: OnnxSession; clip: OnnxSession; decoder: OnnxSession },
+    private readonly tokenizers: { clip: TextTokenizer; t5: TextTokenizer },
+    private readonly decoderParams: DecoderParams,
+  ) {
+    this.sessions = sessions;
+  }
+
+  /** Builds (or reads from the graph cache) and loads all four sessions, once. */
+  static async load(model: ModelSet, opts: PipelineOptions = {}): Promise<FluxPipeline> {
+    const start = performance.now();
+    let provider: Provider = opts.provider ?? 'cpu';
+    const policy = opts.policy ?? choosePolicy(provider, [model.transformer, model.t5, model.clip, model.autoencoder]);
+    const loaded: OnnxSession[] = [];
+    let fallbackReason: string | undefined;
+    const load = async <C extends 'transformer' | 't5' | 'clip' | 'decoder'>(name: C) => {
+      const weights = { transformer: model.transformer, t5: model.t5, clip: model.clip, decoder: model.autoencoder }[name];
+      const c = await loadComponent(name, weights, model.config, { ...opts, provider, policy });
+      loaded.push(c.session);
+      // One failed provider is reported once; the remaining components go straight to the CPU.
+      if (c.session.fallbackReason && !fallbackReason) {
+        fallbackReason = c.session.fallbackReason;
+        provider = c.session.provider;
+      }
+      return c;
+    };
+    try {
+      const transformer = await load('transformer');
+      const t5 = await load('t5');
+      const clip = await load('clip');
+      const decoder = await load('decoder');
+      const tokenizers = {
+        clip: await loadClipTokenizer(model.tokenizers.clip, { maxLength: Math.min(77, clip.params.maxPositions) }),
+        t5: await loadT5Tokenizer(model.tokenizers.t5),
+      };
+      const fp = transformer.params;
+      const mismatch = (what: string, got: number, want: number) =>
+        new Error(`${model.name}: ${what} (${got}) does not fit the transformer (${want}); the model set mixes parts of different models.`);
+      if (t5.params.dModel !== fp.context_in_dim) throw mismatch('the T5 encoder\'s width', t5.params.dModel, fp.context_in_dim);
+      if (clip.params.hidden !== fp.vec_in_dim) throw mismatch('the CLIP pooled width', clip.params.hidden, fp.vec_in_dim);
+      if (decoder.params.zChannels * 4 !== fp.in_channels || fp.out_channels !== fp.in_channels) {
+        throw mismatch('the autoencoder\'s latent channels × 4', decoder.params.zChannels * 4, fp.in_channels);
+      }
+      if (tokenizers.t5.vocabSize > t5.params.vocabSize) throw mismatch(`the T5 tokenizer's vocabulary (${model.tokenizers.t5})`, tokenizers.t5.vocabSize, t5.params.vocabSize);
+      if (tokenizers.clip.vocabSize > clip.params.vocabSize) throw mismatch(`the CLIP tokenizer's vocabulary (${model.tokenizers.clip})`, tokenizers.clip.vocabSize, clip.params.vocabSize);
+      const info: PipelineInfo = {
+        name: model.name, untrained: model.untrained, provider, policy, transformer: fp,
+        loadMs: performance.now() - start, ...(fallbackReason ? { fallbackReason } : {}),
+      };
+      const sessions = { transformer: transformer.session, t5: t5.session, clip: clip.session, decoder: decoder.session };
+      return new FluxPipeline(info, sessions, tokenizers, decoder.params);
+    } catch (err) {
+      await Promise.allSettled(loaded.map((s) => s.release()));
+      throw err;
+    }
+  }
+
+  /** Images for a request; throws an AbortError between steps once `signal` is aborted. */
+  async generate(params: GenerateParams, hooks: GenerateHooks = {}): Promise<GenerateResult> {
+    checkParams(params);
+    const start = performance.now();
+    const runBefore = this.sessionRunMs();
+    const runsBefore = this.live().transformer.runs;
+    const { signal, onProgress } = hooks;
+    const { width, height, steps, samples } = params;
+    const [, channels, h, w] = latentShape(height, width, this.decoderParams.zChannels);
+    const timesteps = getSchedule(steps, (h / 2) * (w / 2), { shift: this.info.transformer.guidance_embed });
+    const guided = params.cfgScale > 1 && (params.negativePrompt ?? '').trim() !== '';
+
+    throwIfAborted(signal);
+    const positive = await this.encodeText(params.prompt);
+    const negative = guided ? await this.encodeText(params.negativePrompt!) : undefined;
+    const textMs = performance.now() - start;
+    let denoiseMs = 0, decodeMs = 0, encodeMs = 0;
+
+    const images: GeneratedImage[] = [];
+    for (let index = 0; index < samples; index++) {
+      const seed = (params.seed + index) % 2 ** 32;
+      const t0 = performance.now();
+      const noise = pack(randn([1, channels, h, w], seed), channels, h, w);
+      const latents = await this.denoise(noise, h, w, timesteps, positive, {
+        sampler: params.sampler, cfgScale: params.cfgScale, guidance: params.guidance,
+        ...(negative ? { negative } : {}), ...(signal ? { signal } : {}),
+        onStep: onProgress && ((step, x0) => onProgress({
+          sample: index, samples, seed, step, steps,
+          preview: () => previewPng(unpack(x0, channels, h, w), channels, h, w),
+        })),
+      });
+      const t1 = performance.now();
+      throwIfAborted(signal);
+      const pixels = toPixels(await this.decode(latents, h, w, height, width), height, width);
+      const t2 = performance.now();
+      const bytes = await encodeImage(pixels, width, height, params.format, params.jpegQuality);
+      denoiseMs += t1 - t0; decodeMs += t2 - t1; encodeMs += performance.now() - t2;
+      images.push({ index, seed, bytes, format: params.format, width, height, finishReason: 'SUCCESS' });
+    }
+    const wallMs = performance.now() - start;
+    const sessionRunMs = this.sessionRunMs() - runBefore;
+    return {
+      images,
+      timings: {
+        wallMs, sessionRunMs, overheadMs: wallMs - sessionRunMs, textMs, denoiseMs, decodeMs, encodeMs,
+        transformerRuns: this.live().transformer.runs - runsBefore,
+      },
+    };
+  }
+
+  /** T5 and CLIP features of a prompt (the tokenizers pad and truncate as the reference does). */
+  async encodeText(prompt: string): Promise<Conditioning> {
+    const s = this.live();
+    const t5Ids = this.tokenizers.t5.encode(prompt);
+    const clipIds = this.tokenizers.clip.encode(prompt);
+    const t5 = await s.t5.run({ input_ids: { type: 'int64', dims: [1, t5Ids.length], data: t5Ids } });
+    const clip = await s.clip.run({ input_ids: { type: 'int64', dims: [1, clipIds.length], data: clipIds } });
+    return { txt: t5.last_hidden_state!.data as Float32Array, txtTokens: t5Ids.length, vec: clip.pooled!.data as Float32Array };
+  }
+
+  /** The predicted velocity for packed latents `img` at time t. */
+  async velocity(img: Float32Array, imgIds: Float32Array, t: number, cond: Conditioning, guidance = 3.5): Promise<Float32Array> {
+    const p = this.info.transformer;
+    const tokens = img.length / p.in_channels;
+    const axes = p.axes_dim.length;
+    const feeds: Parameters<OnnxSession['run']>[0] = {
+      img: { type: 'float32', dims: [1, tokens, p.in_channels], data: img },
+      img_ids: { type: 'float32', dims: [1, tokens, axes], data: imgIds },
+      txt: { type: 'float32', dims: [1, cond.txtTokens, p.context_in_dim], data: cond.txt },
+      txt_ids: { type: 'float32', dims: [1, cond.txtTokens, axes], data: textIds(cond.txtTokens, axes) },
+      y: { type: 'float32', dims: [1, p.vec_in_dim], data: cond.vec },
+      timesteps: { type: 'float32', dims: [1], data: Float32Array.of(t) },
+    };
+    if (p.guidance_embed) feeds.guidance = { type: 'float32', dims: [1], data: Float32Array.of(guidance) };
+    return (await this.live().transformer.run(feeds)).out!.data as Float32Array;
+  }
+
+  /** The sampling loop over `timesteps` (1 → 0), from packed noise to packed latents. */
+  async denoise(
+    noise: Float32Array, h: number, w: number, timesteps: readonly number[], cond: Conditioning,
+    opts: { sampler: SamplerName; cfgScale?: number; guidance?: number | undefined; negative?: Conditioning; signal?: AbortSignal; onStep?: (step: number, x0: Float32Array) => void },
+  ): Promise<Float32Array> {
+    const ids = imageIds(h / 2, w / 2, this.info.transformer.axes_dim.length);
+    const sampler = createSampler(opts.sampler, timesteps);
+    const x = Float32Array.from(noise); // the sampler updates it in place
+    for (let i = 0; i < timesteps.length - 1; i++) {
+      throwIfAborted(opts.signal);
+      const t = timesteps[i]!;
+      let v = await this.velocity(x, ids, t, cond, opts.guidance);
+      if (opts.negative) v = cfgCombine(await this.velocity(x, ids, t, opts.negative, opts.guidance), v, opts.cfgScale ?? 1);
+      const x0 = opts.onStep ? predictedImage(x, v, t) : undefined;
+      sampler.step(x, v, i);
+      if (x0) opts.onStep!(i + 1, x0);
+    }
+    return x;
+  }
+
+  /** Packed latents → decoder output [1, 3, height, width] (raw, before clamping). */
+  async decode(latents: Float32Array, h: number, w: number, height: number, width: number): Promise<Float32Array> {
+    const c = this.decoderParams.zChannels;
+    const z = unpack(latents, c, h, w);
+    const out = (await this.live().decoder.run({ z: { type: 'float32', dims: [1, c, h, w], data: z } })).decoded!;
+    const [, outC, outH, outW] = out.dims as [number, number, number, number];
+    if (outH < height || outW < width) throw new Error(`internal error: the decoder made ${outW}×${outH} pixels for a ${width}×${height} image`);
+    return cropPlanes(out.data as Float32Array, outC, outH, outW, height, width);
+  }
+
+  /** Releases the sessions; the pipeline cannot generate afterwards. */
+  async unload(): Promise<void> {
+    const s = this.sessions;
+    this.sessions = undefined;
+    if (s) await Promise.allSettled(Object.values(s).map((x) => x.release()));
+  }
+
+  get loaded(): boolean {
+    return this.sessions !== undefined;
+  }
+
+  private live() {
+    if (!this.sessions) throw new Error('the model was unloaded; load it again to generate');
+    return this.sessions;
+  }
+
+  private sessionRunMs(): number {
+    return Object.values(this.live()).reduce((sum, s) => sum + s.runMs, 0);
+  }
+}
+
+/** Rectified flow: x_t = (1 − t)·x0 + t·noise and v = noise − x0, so x0 = x_t − t·v. */
+function predictedImage(x: Float32Array, v: Float32Array, t: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i]! - t * v[i]!;
+  return out;
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    const e = new Error('the generation was cancelled', { cause: signal.reason });
+    e.name = 'AbortError';
+    throw e;
+  }
+}
+
+/** The pipeline's own preconditions (the API schema is stricter; the CLI and tests use these). */
+function checkParams(p: GenerateParams): void {
+  const side = (v: number, name: string) => {
+    if (!Number.isInteger(v) || v < 16 || v > MAX_SIDE || v % 16 !== 0) throw invalid(`${name} must be a multiple of 16 from 16 to ${MAX_SIDE}, got ${v}`, name);
+  };
+  side(p.width, 'width');
+  side(p.height, 'height');
+  if (typeof p.prompt !== 'string') throw invalid('prompt must be a string', 'prompt');
+  if (!Number.isInteger(p.steps) || p.steps < 1 || p.steps > 1000) throw invalid(`steps must be an integer from 1 to 1000, got ${p.steps}`, 'steps');
+  if (!Number.isInteger(p.samples) || p.samples < 1) throw invalid(`samples must be a positive integer, got ${p.samples}`, 'samples');
+  if (!Number.isInteger(p.seed) || p.seed < 0 || p.seed > 0xffff_ffff) throw invalid(`seed must be an integer from 0 to 4294967295, got ${p.seed}`, 'seed');
+  if (!SAMPLERS.includes(p.sampler)) throw invalid(`sampler must be ${SAMPLERS.join(' or ')}, got ${JSON.stringify(p.sampler)}`, 'sampler');
+  if (!Number.isFinite(p.cfgScale) || p.cfgScale < 0) throw invalid(`cfgScale must be a number ≥ 0, got ${p.cfgScale}`, 'cfg_scale');
+  if (p.format !== 'png' && p.format !== 'jpeg') throw invalid(`format must be png or jpeg, got ${JSON.stringify(p.format)}`, 'format');
+}

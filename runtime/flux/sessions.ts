@@ -1,0 +1,132 @@
+// One place that turns a checkpoint component into a loaded onnxruntime session: hyperparameters
+// from the weights, the graph builder, the built-graph cache, the execution provider (with its
+// fallback) and the weight policy. The pipeline and the conformance runner both load through here,
+// so conformance checks exactly what generation runs.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { commonDir, type GraphBuilder } from '../onnx/graph.js';
+import { cachedGraph, createSession, graphKey, type OnnxSession, type Provider } from '../onnx/session.js';
+import { CPU_POLICY, type WeightPolicy } from '../onnx/weights.js';
+import { aeParams, buildDecoder, DECODER_BUILDER_VERSION, type DecoderParams } from './autoencoder.js';
+import { buildClipText, clipParams, CLIP_BUILDER_VERSION, type ClipParams } from './clip.js';
+import type { ModelConfig } from './model-config.js';
+import { buildT5Encoder, t5Params, T5_BUILDER_VERSION, type T5Params } from './t5.js';
+import { buildTransformer, transformerParams, TRANSFORMER_BUILDER_VERSION, type FluxParams } from './transformer.js';
+import type { Weights } from './weights.js';
+
+export type ComponentName = 'transformer' | 't5' | 'clip' | 'decoder';
+
+export interface LoadOptions {
+  provider?: Provider;
+  /** How FP8/16-bit weights become compute values; default: choosePolicy(). */
+  policy?: WeightPolicy;
+  /** Intra-op threads (default: onnxruntime's choice). */
+  threads?: number;
+  /** Built-graph cache folder (default: $SCHNELL_HOME/cache/graphs). */
+  cacheDir?: string;
+}
+
+export interface LoadedComponent<P> {
+  session: OnnxSession;
+  params: P;
+  /** Milliseconds: building (or reading the cached graph) and creating the session. */
+  buildMs: number;
+  loadMs: number;
+  cached: boolean;
+}
+
+interface Builder<P> {
+  version: number;
+  /** Source modules whose text is part of the cache key (a changed builder is a changed graph). */
+  modules: string[];
+  params(w: Weights, cfg: ModelConfig): P;
+  build(w: Weights, p: P, policy: WeightPolicy): GraphBuilder;
+  label: string;
+}
+
+const BUILDERS: { transformer: Builder<FluxParams>; t5: Builder<T5Params>; clip: Builder<ClipParams>; decoder: Builder<DecoderParams> } = {
+  transformer: {
+    version: TRANSFORMER_BUILDER_VERSION, modules: ['transformer', 'transformer-blocks', 'transformer-params'], label: 'transformer',
+    params: (w, cfg) => transformerParams(w, cfg), build: buildTransformer,
+  },
+  t5: { version: T5_BUILDER_VERSION, modules: ['t5', 'graph-layers'], label: 'T5 encoder', params: (w) => t5Params(w), build: buildT5Encoder },
+  clip: { version: CLIP_BUILDER_VERSION, modules: ['clip', 'graph-layers'], label: 'CLIP text encoder', params: (w) => clipParams(w), build: buildClipText },
+  decoder: { version: DECODER_BUILDER_VERSION, modules: ['autoencoder', 'graph-layers'], label: 'autoencoder decoder', params: aeParams, build: buildDecoder },
+};
+
+type ParamsOf<C extends ComponentName> = (typeof BUILDERS)[C] extends Builder<infer P> ? P : never;
+
+/** Hyperparameters of a component, from its weights (no graph is built). */
+export function componentParams<C extends ComponentName>(name: C, w: Weights, cfg: ModelConfig): ParamsOf<C> {
+  return (BUILDERS[name] as Builder<ParamsOf<C>>).params(w, cfg);
+}
+
+/** Builds (or takes from the cache) the component's graph and loads it on the provider. */
+export async function loadComponent<C extends ComponentName>(
+  name: C, w: Weights, cfg: ModelConfig, opts: LoadOptions = {},
+): Promise<LoadedComponent<ParamsOf<C>>> {
+  const builder = BUILDERS[name] as Builder<ParamsOf<C>>;
+  const policy = opts.policy ?? choosePolicy(opts.provider ?? 'cpu', [w]);
+  const t0 = performance.now();
+  const params = builder.params(w, cfg);
+  const baseDir = commonDir(w.files);
+  const key = graphKey(name, builder.version, w.files, { params, policy, baseDir, source: sourceHash(builder.modules) });
+  const { bytes, cached } = cachedGraph(key, () => builder.build(w, params, policy).toBytes({ baseDir }), ...(opts.cacheDir ? [opts.cacheDir] : []));
+  const t1 = performance.now();
+  const session = await createSession(bytes, {
+    baseDir,
+    provider: opts.provider ?? 'cpu',
+    label: builder.label,
+    ...(opts.threads ? { threads: opts.threads } : {}),
+  });
+  return { session, params, buildMs: t1 - t0, loadMs: performance.now() - t1, cached };
+}
+
+/**
+ * The weight policy for a provider. On the CPU, FP8 weights are widened once at load ('cast':
+ * full MatMul speed, 4 bytes per parameter) when that fits comfortably in memory, else kept FP8
+ * and widened on every run ('dequantize': 1 byte per parameter, several times slower; see
+ * `npm run bench:runtime`). GPU providers widen FP8 with a table lookup that runs on the device.
+ */
+export function choosePolicy(provider: Provider, weights: readonly Weights[], memory = os.totalmem()): WeightPolicy {
+  if (provider !== 'cpu') return { fp8: 'table', compute: 'float32' };
+  let fp8Params = 0;
+  let otherBytes = 0;
+  for (const w of weights) {
+    for (const k of w.keys()) {
+      const t = w.get(k)!;
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      if (t.dtype === 'F8_E4M3' || t.dtype === 'F8_E5M2') fp8Params += n;
+      else otherBytes += n * 4;
+    }
+  }
+  if (fp8Params === 0) return CPU_POLICY;
+  // Widened weights plus activations must leave a quarter of the machine's memory free.
+  return fp8Params * 4 + otherBytes <= memory * 0.75 ? { fp8: 'cast', compute: 'float32' } : { fp8: 'dequantize', compute: 'float32' };
+}
+
+const sourceHashes = new Map<string, string>();
+
+/** Hash of the builder modules' source text (whichever of .ts/.js exists beside this file). */
+function sourceHash(modules: string[]): string {
+  const id = modules.join(',');
+  let h = sourceHashes.get(id);
+  if (h) return h;
+  const hash = crypto.createHash('sha256');
+  for (const m of [...modules, '../onnx/weights', '../onnx/graph']) {
+    for (const ext of ['.ts', '.js']) {
+      const file = fileURLToPath(new URL(`${m}${ext}`, import.meta.url));
+      try {
+        hash.update(fs.readFileSync(file));
+        break;
+      } catch {
+        /* the other extension, or a bundled build without sources */
+      }
+    }
+  }
+  h = hash.digest('hex').slice(0, 16);
+  sourceHashes.set(id, h);
+  return h;
+}

@@ -1,0 +1,533 @@
+// Downloads one file so that it either ends verified at its destination or not at all:
+// streams to `<dest>.part`, resumes with Range + If-Range, restarts from 0 when the server sends
+// the whole file (200) or a different one (changed validator), retries with bounded backoff,
+// aborts a stalled connection, hashes while streaming (re-hashing the kept prefix on resume),
+// and only after fsync + rename reports success. State lives in the catalog (state.ts).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { httpGet, parseContentRange, validatorOf, HttpError } from './http.js';
+import { redact } from './secrets.js';
+import { BusyError, type DownloadState } from './state.js';
+
+/** Abort reasons: `signal.abort(CANCEL)` deletes the partial file; any other reason pauses. */
+export const PAUSE = 'pause';
+export const CANCEL = 'cancel';
+
+export type DownloadErrorCode =
+  | 'paused' | 'cancelled' | 'checksum' | 'size' | 'disk' | 'auth' | 'not-found' | 'http'
+  | 'network' | 'stalled' | 'busy' | 'invalid' | 'exists' | 'verify' | 'io';
+
+export class DownloadError extends Error {
+  constructor(readonly code: DownloadErrorCode, message: string, readonly retryable = false, readonly status?: number) {
+    super(message);
+    this.name = 'DownloadError';
+  }
+}
+
+export interface DownloadProgress {
+  /** checking: re-hashing kept bytes; downloading; verifying: checksum and header; done. */
+  phase: 'checking' | 'downloading' | 'verifying' | 'done';
+  dest: string;
+  bytes: number;
+  total: number | null;
+  /** Bytes per second, smoothed. */
+  rate: number;
+  etaSeconds: number | null;
+  attempt: number;
+  resumedFrom: number;
+}
+
+export interface DownloadOptions {
+  url: string;
+  dest: string;
+  /** Lowercase hex; when given, a mismatch deletes the file. */
+  sha256?: string | null;
+  /** The exact size, when published; a server offering another size is refused. */
+  expectedBytes?: number | null;
+  /** An approximate size for the disk-space check when the exact one is unknown. */
+  sizeHint?: number | null;
+  state?: DownloadState;
+  modelId?: string | null;
+  fileId?: string | null;
+  /** Hugging Face token: sent as `Authorization: Bearer` to the URL's own origin, never logged. */
+  token?: string | null;
+  /** Shown in the error when the server wants a token (401/403). */
+  gatedHint?: string;
+  signal?: AbortSignal;
+  onProgress?: (p: DownloadProgress) => void;
+  /** Notes for a log ("server ignored the range; starting over"), already redacted. */
+  onLog?: (message: string) => void;
+  /** Extra check on the complete `.part` before it is renamed (e.g. the safetensors header). */
+  verify?: (file: string) => Promise<void> | void;
+  overwrite?: boolean;
+  /** Retries in a row without progress before giving up (default 5). */
+  retries?: number;
+  /** Hard cap on requests for this file (default 200). */
+  maxAttempts?: number;
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** No byte for this long aborts the connection and retries (default 30 s). */
+  stallTimeoutMs?: number;
+  progressIntervalMs?: number;
+  /** Free space to leave on the disk (default 256 MiB). */
+  reserveBytes?: number;
+  userAgent?: string;
+}
+
+export interface DownloadResult {
+  path: string;
+  bytes: number;
+  sha256: string;
+  /** Bytes kept from an earlier attempt or session (0 for a fresh download). */
+  resumedFrom: number;
+  attempts: number;
+}
+
+const active = new Set<string>();
+
+class Stall extends Error {}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+/** Throws a clear error when `dir`'s disk cannot take `need` more bytes plus the reserve. */
+export function checkFreeSpace(dir: string, need: number, reserve = 256 * 1024 * 1024): void {
+  if (!(need > 0)) return;
+  const st = fs.statfsSync(dir);
+  const free = Number(st.bavail) * Number(st.bsize);
+  if (free < need + reserve) {
+    throw new DownloadError('disk', `not enough free disk space in ${dir}: ${formatBytes(need)} needed (plus ${formatBytes(reserve)} to spare), ${formatBytes(free)} free`);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+function retryAfterMs(value: string | undefined, cap: number): number | undefined {
+  if (!value) return undefined;
+  const secs = Number(value);
+  const ms = Number.isFinite(secs) ? secs * 1000 : Date.parse(value) - Date.now();
+  return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, cap) : undefined;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function hashPrefix(file: string, length: number, onBytes: (n: number) => void, signal?: AbortSignal): Promise<crypto.Hash> {
+  const hash = crypto.createHash('sha256');
+  if (length === 0) return hash;
+  const stream = fs.createReadStream(file, { start: 0, end: length - 1, highWaterMark: 4 * 1024 * 1024 });
+  let n = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (signal?.aborted) {
+      stream.destroy();
+      throw signal.reason;
+    }
+    hash.update(chunk);
+    n += chunk.length;
+    onBytes(n);
+  }
+  return hash;
+}
+
+/** Smoothed rate and time left, emitted at most every `interval` ms (and always at phase changes). */
+class Meter {
+  private lastT = 0;
+  private lastBytes = 0;
+  private rate = 0;
+  constructor(private readonly emit: ((p: DownloadProgress) => void) | undefined, private readonly interval: number, private readonly base: Omit<DownloadProgress, 'phase' | 'bytes' | 'total' | 'rate' | 'etaSeconds' | 'attempt'>) {}
+  reset(bytes: number): void {
+    this.lastT = Date.now();
+    this.lastBytes = bytes;
+  }
+  tick(phase: DownloadProgress['phase'], bytes: number, total: number | null, attempt: number, force = false): void {
+    if (!this.emit) return;
+    const now = Date.now();
+    const dt = (now - this.lastT) / 1000;
+    if (!force && dt * 1000 < this.interval) return;
+    if (phase === 'downloading' && dt > 0) {
+      const inst = Math.max(0, bytes - this.lastBytes) / dt;
+      this.rate = this.rate === 0 ? inst : 0.7 * this.rate + 0.3 * inst;
+    }
+    this.lastT = now;
+    this.lastBytes = bytes;
+    const eta = total !== null && this.rate > 0 ? Math.max(0, (total - bytes) / this.rate) : null;
+    this.emit({ ...this.base, phase, bytes, total, rate: this.rate, etaSeconds: eta, attempt });
+  }
+}
+
+/**
+ * Downloads `url` to `dest`. Resolves with the verified file; rejects with a DownloadError whose
+ * message names the file and what to do. Abort `signal` with CANCEL to delete the partial file, with
+ * anything else (PAUSE) to keep it for a later resume.
+ */
+export async function downloadFile(opts: DownloadOptions): Promise<DownloadResult> {
+  const secrets = [opts.token];
+  const dest = path.resolve(opts.dest);
+  if (active.has(dest)) throw new DownloadError('busy', `${dest} is already being downloaded`);
+  active.add(dest);
+  try {
+    for (let round = 0; ; round++) {
+      try {
+        return await downloadOnce({ ...opts, dest }, round);
+      } catch (err) {
+        // A mismatch after a resume may come from bytes an earlier session kept: one clean retry.
+        if (err instanceof RetryFromZero && round === 0) continue;
+        throw err instanceof RetryFromZero ? err.cause : err;
+      }
+    }
+  } catch (err) {
+    throw asDownloadError(err, secrets);
+  } finally {
+    active.delete(dest);
+  }
+}
+
+class RetryFromZero extends Error {
+  constructor(override readonly cause: DownloadError) {
+    super(cause.message);
+  }
+}
+
+function asDownloadError(err: unknown, secrets: Array<string | null | undefined>): DownloadError {
+  if (err instanceof DownloadError) {
+    err.message = redact(err.message, secrets);
+    return err;
+  }
+  if (err instanceof BusyError) return new DownloadError('busy', redact(err.message, secrets));
+  const e = err as NodeJS.ErrnoException;
+  return new DownloadError('io', redact(e?.message ?? String(err), secrets));
+}
+
+async function downloadOnce(o: DownloadOptions & { dest: string }, round: number): Promise<DownloadResult> {
+  let url: URL;
+  try {
+    url = new URL(o.url);
+  } catch {
+    throw new DownloadError('invalid', `not a valid URL: ${redact(o.url)}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DownloadError('invalid', `only http(s) URLs can be downloaded, not ${url.protocol}`);
+  const sha = o.sha256?.toLowerCase() ?? null;
+  if (sha !== null && !/^[0-9a-f]{64}$/.test(sha)) throw new DownloadError('invalid', `the expected SHA-256 must be 64 hex digits, got ${JSON.stringify(o.sha256)}`);
+  const dest = o.dest;
+  const dir = path.dirname(dest);
+  const part = `${dest}.part`;
+  const name = path.basename(dest);
+  const log = (m: string) => o.onLog?.(redact(m, [o.token]));
+  if (!o.overwrite && fs.existsSync(dest)) throw new DownloadError('exists', `${dest} already exists; remove it first or choose another destination`);
+  fs.mkdirSync(dir, { recursive: true });
+
+  const state = o.state;
+  const prev = state?.claim({
+    dest, url: o.url, model_id: o.modelId ?? null, file_id: o.fileId ?? null,
+    expected_sha256: sha, expected_bytes: o.expectedBytes ?? null,
+  });
+  // Kept bytes are ours only if they came from this URL, for this checksum, with a validator to prove
+  // the server still has the same file.
+  let validator = prev && prev.url === o.url && (prev.expected_sha256 ?? null) === sha ? prev.validator : null;
+  let total: number | null = validator ? prev?.total_bytes ?? null : null;
+  let offset = fileSize(part);
+  if (offset > 0 && (!validator || round > 0)) {
+    log(`${name}: discarding ${formatBytes(offset)} kept from an unknown or different download`);
+    await fsp.truncate(part, 0);
+    offset = 0;
+    validator = null;
+    total = null;
+  }
+  if (total !== null && offset > total) {
+    await fsp.truncate(part, 0);
+    offset = 0;
+    validator = null;
+    total = null;
+  }
+  const resumedFrom = offset;
+  const meter = new Meter(o.onProgress, o.progressIntervalMs ?? 250, { dest, resumedFrom });
+  let attempts = 0;
+  const signal = o.signal;
+  let hash = crypto.createHash('sha256');
+
+  const fh = await fsp.open(part, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+  let fhOpen = true;
+  const closeFile = async (sync: boolean) => {
+    if (!fhOpen) return;
+    fhOpen = false;
+    try {
+      if (sync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  };
+
+  async function restartFromZero(why: string): Promise<void> {
+    log(`${name}: ${why}; starting over from the first byte`);
+    await fh.truncate(0);
+    offset = 0;
+    hash = crypto.createHash('sha256');
+    validator = null;
+    total = null;
+    state?.update(dest, { received_bytes: 0, validator: null, total_bytes: null });
+  }
+
+  /** After the user's abort: keep (pause) or delete (cancel) the partial file, then say so. */
+  async function stopped(err: unknown): Promise<unknown> {
+    if (!signal?.aborted) return err;
+    await closeFile(true).catch(() => {});
+    if (signal.reason === CANCEL) {
+      await fsp.rm(part, { force: true });
+      state?.remove(dest);
+      return new DownloadError('cancelled', `download of ${name} cancelled; the partial file was deleted`);
+    }
+    state?.release(dest, 'paused', { received_bytes: offset });
+    return new DownloadError('paused', `download of ${name} paused at ${formatBytes(offset)}; run it again to resume`);
+  }
+
+  const retries = o.retries ?? 5;
+  const maxAttempts = o.maxAttempts ?? 200;
+  const stallMs = o.stallTimeoutMs ?? 30_000;
+  const maxBackoff = o.maxBackoffMs ?? 30_000;
+  let failuresInARow = 0;
+  let lastSaved = 0;
+  let lastError: DownloadError | undefined;
+
+  try {
+    checkFreeSpace(dir, (o.expectedBytes ?? total ?? o.sizeHint ?? 0) - offset, o.reserveBytes);
+    // Re-hash what we kept: the hash must cover the bytes on disk, not the bytes we remember.
+    meter.tick('checking', 0, offset, 0, true);
+    hash = await hashPrefix(part, offset, (n) => meter.tick('checking', n, offset, 0), signal);
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      if (total !== null && offset === total && offset > 0) break;
+      if (++attempts > maxAttempts) throw lastError ?? new DownloadError('network', `${name}: gave up after ${maxAttempts} requests`);
+      const attemptStart = offset;
+      const attempt = new AbortController();
+      const onUserAbort = () => attempt.abort(signal!.reason);
+      signal?.addEventListener('abort', onUserAbort, { once: true });
+      let stallTimer: NodeJS.Timeout | undefined;
+      const armStall = () => {
+        clearTimeout(stallTimer);
+        stallTimer = setTimeout(() => attempt.abort(new Stall()), stallMs);
+      };
+      let retryDelay: number | undefined;
+      try {
+        armStall();
+        const headers: Record<string, string> = {};
+        if (offset > 0) {
+          headers.range = `bytes=${offset}-`;
+          if (validator) headers['if-range'] = validator;
+        }
+        const res = await httpGet(url, { headers, token: o.token, signal: attempt.signal, userAgent: o.userAgent });
+        armStall();
+        const body = res.body;
+        const contentLength = res.headers['content-length'] !== undefined ? Number(res.headers['content-length']) : null;
+        if (res.status === 200) {
+          if (offset > 0) await restartFromZero('the server sent the whole file instead of the rest');
+          total = contentLength;
+          validator = validatorOf(res.headers);
+        } else if (res.status === 206) {
+          const cr = parseContentRange(res.headers['content-range']);
+          const now = validatorOf(res.headers);
+          if (!cr || 'unsatisfied' in cr || cr.start !== offset || (contentLength !== null && contentLength !== cr.end - cr.start + 1)) {
+            body.destroy();
+            await restartFromZero(`the server answered with a range that does not continue the file (${res.headers['content-range'] ?? 'no Content-Range'})`);
+            throw new DownloadError('http', `${name}: the server sent a mismatched range`, true);
+          }
+          if (validator && now && now !== validator) {
+            body.destroy();
+            await restartFromZero('the file changed on the server since the download began');
+            throw new DownloadError('http', `${name}: the file changed on the server`, true);
+          }
+          total = cr.total ?? (contentLength !== null ? offset + contentLength : null);
+        } else if (res.status === 416) {
+          body.resume();
+          const cr = parseContentRange(res.headers['content-range']);
+          if (cr && 'unsatisfied' in cr && cr.unsatisfied === offset && offset > 0) {
+            total = offset; // the kept part is already the whole file
+            break;
+          }
+          await restartFromZero('the server refused the range');
+          throw new DownloadError('http', `${name}: the server refused the range`, true, 416);
+        } else {
+          body.resume();
+          const st = res.status;
+          if (st === 401 || st === 403) {
+            throw new DownloadError('auth', o.token
+              ? `${name}: the server refused the Hugging Face token (HTTP ${st}). ${o.gatedHint ?? 'Check that the token is valid and that you accepted the model\'s terms on its Hugging Face page.'}`
+              : `${name} needs a Hugging Face token (HTTP ${st}). ${o.gatedHint ?? 'Accept the model\'s terms on its Hugging Face page, then set HF_TOKEN or run `schnell models login`.'}`, false, st);
+          }
+          if (st === 404 || st === 410) throw new DownloadError('not-found', `${name}: the server has no such file (HTTP ${st}) at ${redact(o.url)}`, false, st);
+          const retryable = st === 408 || st === 425 || st === 429 || st >= 500;
+          retryDelay = retryAfterMs(res.headers['retry-after'], maxBackoff);
+          throw new DownloadError('http', `${name}: the server answered HTTP ${st}`, retryable, st);
+        }
+
+        if (o.expectedBytes != null && total !== null && total !== o.expectedBytes) {
+          body.destroy();
+          await restartFromZero('size mismatch');
+          throw new DownloadError('size', `${name}: the server offers ${total} bytes but ${o.expectedBytes} were expected; the file may have changed upstream, so nothing was installed`);
+        }
+        checkFreeSpace(dir, (total ?? o.expectedBytes ?? o.sizeHint ?? 0) - offset, o.reserveBytes);
+        state?.update(dest, { validator, total_bytes: total, received_bytes: offset, error: null });
+        if (offset === 0) log(`${name}: downloading${total !== null ? ` ${formatBytes(total)}` : ''}`);
+        else log(`${name}: resuming at ${formatBytes(offset)}`);
+
+        meter.reset(offset);
+        await streamBody(body, armStall, attempts);
+        if (total !== null && offset < total) {
+          throw new DownloadError('network', `${name}: the connection closed after ${formatBytes(offset)} of ${formatBytes(total)}`, true);
+        }
+        if (total === null) total = offset;
+        break;
+      } catch (err) {
+        const reason = attempt.signal.reason;
+        if (signal?.aborted) throw signal.reason;
+        let e: DownloadError;
+        if (err instanceof DownloadError) e = err;
+        else if (reason instanceof Stall) e = new DownloadError('stalled', `${name}: no data for ${Math.round(stallMs / 1000)} s`, true);
+        else if (err instanceof HttpError) e = new DownloadError('http', `${name}: ${err.message}`, false, err.status);
+        else e = new DownloadError('network', `${name}: ${(err as Error)?.message ?? String(err)}`, true);
+        if (!e.retryable) throw e;
+        lastError = e;
+        failuresInARow = offset > attemptStart ? 1 : failuresInARow + 1;
+        if (failuresInARow > retries) {
+          throw new DownloadError(e.code, `${e.message} (gave up after ${retries + 1} tries in a row; run it again to resume)`, false, e.status);
+        }
+        state?.update(dest, { received_bytes: offset, error: redact(e.message, [o.token]) });
+        const backoff = Math.min(maxBackoff, (o.backoffMs ?? 500) * 2 ** (failuresInARow - 1));
+        const delay = retryDelay ?? backoff * (0.5 + Math.random() * 0.5);
+        log(`${e.message}; retrying in ${(delay / 1000).toFixed(1)} s`);
+        await sleep(delay, signal);
+      } finally {
+        clearTimeout(stallTimer);
+        signal?.removeEventListener('abort', onUserAbort);
+      }
+    }
+  } catch (err) {
+    const out = await stopped(err);
+    if (out !== err || signal?.aborted) throw out;
+    await closeFile(true).catch(() => {});
+    const e = err instanceof DownloadError ? err : new DownloadError('io', `${name}: ${(err as Error)?.message ?? String(err)}`);
+    // A refused size or checksum means the kept bytes are worthless; anything else keeps them.
+    if (e.code === 'size') {
+      await fsp.rm(part, { force: true });
+      state?.release(dest, 'failed', { error: redact(e.message, [o.token]), received_bytes: 0, validator: null, total_bytes: null });
+    } else {
+      state?.release(dest, 'failed', { error: redact(e.message, [o.token]), received_bytes: offset });
+    }
+    throw e;
+  }
+
+  // Complete: make the bytes durable, check them, and only then give the file its name.
+  await closeFile(true);
+  meter.tick('verifying', offset, total, attempts, true);
+  const digest = hash.digest('hex');
+  const actualSize = fileSize(part);
+  const fail = async (e: DownloadError): Promise<never> => {
+    await fsp.rm(part, { force: true });
+    state?.release(dest, 'failed', { error: e.message, received_bytes: 0, validator: null, total_bytes: null });
+    if (e.code === 'checksum' && resumedFrom > 0 && round === 0) throw new RetryFromZero(e);
+    throw e;
+  };
+  if (actualSize !== offset || (total !== null && actualSize !== total)) {
+    await fail(new DownloadError('size', `${name}: the file on disk has ${actualSize} bytes, ${total ?? offset} were expected; it was deleted`));
+  }
+  if (sha !== null && digest !== sha) {
+    await fail(new DownloadError('checksum', `${name} failed its checksum (expected SHA-256 ${sha}, got ${digest}); the file was deleted and nothing was installed`));
+  }
+  if (o.verify) {
+    try {
+      await o.verify(part);
+    } catch (err) {
+      await fail(new DownloadError('verify', `${name} is not a valid file: ${(err as Error).message}; it was deleted`));
+    }
+  }
+  await fsp.rename(part, dest);
+  await fsyncDir(dir);
+  state?.release(dest, 'complete', { sha256: digest, received_bytes: actualSize, total_bytes: actualSize, error: null });
+  meter.tick('done', actualSize, actualSize, attempts, true);
+  return { path: dest, bytes: actualSize, sha256: digest, resumedFrom, attempts };
+
+  // Each chunk goes to disk as it arrives, so every byte received is a byte kept: a crash or a
+  // dropped connection never costs more than the chunk in flight.
+  async function streamBody(body: Readable, alive: () => void, attempt: number): Promise<void> {
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        alive();
+        if (total !== null && offset + chunk.length > total) {
+          throw new DownloadError('size', `${name}: the server sent more bytes than the ${total} it announced`);
+        }
+        try {
+          await fh.write(chunk, 0, chunk.length, offset);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          throw new DownloadError(code === 'ENOSPC' || code === 'EDQUOT' ? 'disk' : 'io', `${name}: could not write ${part}: ${(err as Error).message}`);
+        }
+        hash.update(chunk);
+        offset += chunk.length;
+        meter.tick('downloading', offset, total, attempt);
+        if (Date.now() - lastSaved > 1000) {
+          lastSaved = Date.now();
+          state?.update(dest, { received_bytes: offset });
+        }
+      }
+    } finally {
+      body.destroy();
+      state?.update(dest, { received_bytes: offset });
+    }
+  }
+}
+
+/** A download that can be paused, resumed (start it again) and cancelled from outside. */
+export class DownloadJob {
+  private readonly controller = new AbortController();
+  readonly done: Promise<DownloadResult>;
+  constructor(opts: DownloadOptions) {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, this.controller.signal]) : this.controller.signal;
+    this.done = downloadFile({ ...opts, signal });
+  }
+  pause(): void {
+    this.controller.abort(PAUSE);
+  }
+  cancel(): void {
+    this.controller.abort(CANCEL);
+  }
+}

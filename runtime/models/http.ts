@@ -1,0 +1,104 @@
+// One GET with redirects followed by hand, on node:http(s) so the bytes are exactly what the server
+// sent (no transparent decompression) and so the token goes to the origin it was meant for only:
+// Hugging Face answers a resolve URL with a redirect to a signed CDN URL that must not see it.
+import http from 'node:http';
+import https from 'node:https';
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+  /** The URL that answered (after redirects). */
+  url: URL;
+}
+
+export interface GetOptions {
+  headers?: Record<string, string>;
+  /** Sent as `Authorization: Bearer …` to the first URL's origin only. */
+  token?: string | null;
+  signal: AbortSignal;
+  maxRedirects?: number;
+  userAgent?: string;
+}
+
+export class HttpError extends Error {
+  constructor(message: string, readonly status?: number) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+function once(url: URL, headers: Record<string, string>, signal: AbortSignal): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    const req = mod.request(url, { method: 'GET', headers, agent: false, signal });
+    req.on('response', resolve);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function httpGet(target: string | URL, opts: GetOptions): Promise<HttpResponse> {
+  const first = new URL(target);
+  let url = first;
+  const max = opts.maxRedirects ?? 10;
+  for (let hop = 0; ; hop++) {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HttpError(`unsupported URL scheme ${url.protocol}`);
+    if (first.protocol === 'https:' && url.protocol === 'http:') throw new HttpError(`refusing a redirect from https to plain http (${url.host})`);
+    const headers: Record<string, string> = {
+      'user-agent': opts.userAgent ?? 'schnell-studio',
+      'accept-encoding': 'identity',
+      ...opts.headers,
+    };
+    if (opts.token && url.origin === first.origin) headers.authorization = `Bearer ${opts.token}`;
+    const res = await once(url, headers, opts.signal);
+    const status = res.statusCode ?? 0;
+    const location = res.headers.location;
+    if ([301, 302, 303, 307, 308].includes(status) && location) {
+      res.resume();
+      if (hop >= max) throw new HttpError(`too many redirects (more than ${max})`, status);
+      url = new URL(location, url);
+      continue;
+    }
+    return { status, headers: res.headers, body: res, url };
+  }
+}
+
+// Content-Range: `bytes a-b/total` (total may be a star), or `bytes (star)/total` on a 416.
+export function parseContentRange(value: string | undefined): { start: number; end: number; total: number | null } | { unsatisfied: number } | null {
+  if (!value) return null;
+  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(value);
+  if (m) {
+    const start = Number(m[1]);
+    const end = Number(m[2]);
+    const total = m[3] === '*' ? null : Number(m[3]);
+    if (end < start || (total !== null && end >= total)) return null;
+    return { start, end, total };
+  }
+  const u = /^\s*bytes\s+\*\/(\d+)\s*$/i.exec(value);
+  return u ? { unsatisfied: Number(u[1]) } : null;
+}
+
+/** The file name a server suggests (Content-Disposition), unvalidated: callers must check it. */
+export function contentDispositionName(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const star = /filename\*\s*=\s*(?:UTF-8|utf-8)?'[^']*'([^;]+)/.exec(value);
+  if (star) {
+    try {
+      return decodeURIComponent(star[1]!.trim());
+    } catch {
+      return star[1]!.trim();
+    }
+  }
+  const quoted = /filename\s*=\s*"((?:[^"\\]|\\.)*)"/.exec(value);
+  if (quoted) return quoted[1]!.replace(/\\(.)/g, '$1');
+  const bare = /filename\s*=\s*([^;\s]+)/.exec(value);
+  return bare?.[1];
+}
+
+/** A strong validator for If-Range: a strong ETag, else Last-Modified; weak ETags cannot be used. */
+export function validatorOf(headers: http.IncomingHttpHeaders): string | null {
+  const etag = headers.etag;
+  if (etag && !etag.startsWith('W/')) return etag;
+  return headers['last-modified'] ?? null;
+}

@@ -1,0 +1,136 @@
+// Download state, kept in the catalog database so a download survives an app restart. The studio
+// hands us its catalog handle; the CLI opens $SCHNELL_HOME/catalog.sqlite (or --state FILE).
+// The `.part` file on disk is the truth about how many bytes we hold; a row says where they came
+// from (url, validator) so a resume never splices two different files together.
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { schnellHome } from './paths.js';
+
+export type DownloadStatus = 'downloading' | 'paused' | 'failed' | 'complete';
+
+export interface DownloadRow {
+  dest: string;
+  url: string;
+  model_id: string | null;
+  file_id: string | null;
+  expected_sha256: string | null;
+  expected_bytes: number | null;
+  total_bytes: number | null;
+  /** Strong ETag or Last-Modified of the bytes we hold, sent as If-Range on resume. */
+  validator: string | null;
+  received_bytes: number;
+  status: DownloadStatus;
+  error: string | null;
+  sha256: string | null;
+  owner_pid: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS model_downloads (
+  dest            TEXT PRIMARY KEY,
+  url             TEXT NOT NULL,
+  model_id        TEXT,
+  file_id         TEXT,
+  expected_sha256 TEXT,
+  expected_bytes  INTEGER,
+  total_bytes     INTEGER,
+  validator       TEXT,
+  received_bytes  INTEGER NOT NULL DEFAULT 0,
+  status          TEXT NOT NULL,
+  error           TEXT,
+  sha256          TEXT,
+  owner_pid       INTEGER,
+  created_at      TEXT NOT NULL,
+  updated_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS model_downloads_model ON model_downloads(model_id);
+`;
+
+/** Opens (creating) a standalone state database in WAL mode: `$SCHNELL_HOME/catalog.sqlite` by default. */
+export function openStateDatabase(file: string = path.join(schnellHome(), 'catalog.sqlite')): Database.Database {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+export class BusyError extends Error {}
+
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class DownloadState {
+  readonly db: Database.Database;
+  constructor(db: Database.Database) {
+    this.db = db;
+    db.exec(SCHEMA);
+  }
+
+  get(dest: string): DownloadRow | undefined {
+    return this.db.prepare('SELECT * FROM model_downloads WHERE dest = ?').get(dest) as DownloadRow | undefined;
+  }
+
+  list(modelId?: string): DownloadRow[] {
+    return (modelId === undefined
+      ? this.db.prepare('SELECT * FROM model_downloads ORDER BY created_at').all()
+      : this.db.prepare('SELECT * FROM model_downloads WHERE model_id = ? ORDER BY created_at').all(modelId)) as DownloadRow[];
+  }
+
+  /**
+   * Takes ownership of `dest` for this process, creating or resetting its row. Refuses when another
+   * live process holds it (two writers on one `.part` would corrupt it). Returns the row as it was
+   * before, so the caller can decide whether the kept bytes belong to this download.
+   */
+  claim(init: Pick<DownloadRow, 'dest' | 'url' | 'model_id' | 'file_id' | 'expected_sha256' | 'expected_bytes'>): DownloadRow | undefined {
+    const now = new Date().toISOString();
+    return this.db.transaction(() => {
+      const before = this.get(init.dest);
+      if (before?.owner_pid && before.owner_pid !== process.pid && before.status === 'downloading' && isAlive(before.owner_pid)) {
+        throw new BusyError(`${init.dest} is being downloaded by another process (pid ${before.owner_pid})`);
+      }
+      if (before) {
+        this.db
+          .prepare(`UPDATE model_downloads SET url=?, model_id=?, file_id=?, expected_sha256=?, expected_bytes=?,
+                    status='downloading', error=NULL, owner_pid=?, updated_at=? WHERE dest=?`)
+          .run(init.url, init.model_id, init.file_id, init.expected_sha256, init.expected_bytes, process.pid, now, init.dest);
+      } else {
+        this.db
+          .prepare(`INSERT INTO model_downloads (dest, url, model_id, file_id, expected_sha256, expected_bytes, status, owner_pid, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, 'downloading', ?, ?, ?)`)
+          .run(init.dest, init.url, init.model_id, init.file_id, init.expected_sha256, init.expected_bytes, process.pid, now, now);
+      }
+      return before;
+    }).immediate();
+  }
+
+  update(dest: string, patch: Partial<Omit<DownloadRow, 'dest' | 'created_at' | 'updated_at'>>): void {
+    const keys = Object.keys(patch) as Array<keyof typeof patch>;
+    if (keys.length === 0) return;
+    const sets = keys.map((k) => `${k} = @${k}`).join(', ');
+    this.db.prepare(`UPDATE model_downloads SET ${sets}, updated_at = @updated_at WHERE dest = @dest`).run({
+      ...patch,
+      dest,
+      updated_at: new Date().toISOString(),
+    });
+  }
+
+  /** Ends this process's ownership with a final status. */
+  release(dest: string, status: DownloadStatus, patch: Partial<DownloadRow> = {}): void {
+    this.update(dest, { ...patch, status, owner_pid: null });
+  }
+
+  remove(dest: string): void {
+    this.db.prepare('DELETE FROM model_downloads WHERE dest = ?').run(dest);
+  }
+}

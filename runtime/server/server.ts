@@ -1,0 +1,267 @@
+// The local HTTP server: the Fireworks text_to_image endpoint (api.md) on this machine, plus
+// /v1/models, /healthz and an OpenAI-style /v1/images/generations, all on one Engine.
+// Safe by default: 127.0.0.1 only, a bearer token, Host checked against DNS rebinding, no CORS
+// unless origins are configured, bodies capped, one generation at a time per device.
+import { randomBytes } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  ApiError,
+  type ResponseType,
+  checkContentType,
+  encodeError,
+  encodeImages,
+  header,
+  negotiateResponseType,
+  parseOpenAIImageRequest,
+  parseTextToImage,
+  toOpenAIImageResponse,
+} from '../api/index.js';
+import type { Engine } from '../engine/engine.js';
+import type { GenerationResult } from '../engine/types.js';
+import { BodyTooLarge, bearerToken, headerSafe, hostAllowed, jsonResponse, readBody, send, tokenMatches } from './http.js';
+import { describeModels } from './models.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+export const TEXT_TO_IMAGE_PATH = /^\/inference\/v1\/workflows\/accounts\/([^/]+)\/models\/([^/]+)\/text_to_image$/;
+
+export interface ServerOptions {
+  engine: Engine;
+  token: string;
+  /** Names this server answers for (the first is the default for the OpenAI route). */
+  modelNames: string[];
+  host?: string;
+  port?: number;
+  /** Browser origins allowed to call (CORS); none by default. */
+  allowedOrigins?: string[];
+  /** Host header values allowed besides loopback names and the bound address. */
+  allowedHosts?: string[];
+  maxBodyBytes?: number;
+  maxSamples?: number;
+  /** Where log lines go (default stderr). Never receives tokens or keys. */
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  host: string;
+  server: http.Server;
+  /** Stops accepting, lets running jobs finish (up to graceMs), closes connections. */
+  close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+interface Route {
+  methods: string[];
+  auth: boolean;
+  handle(ctx: Context): Promise<void>;
+}
+
+interface Context {
+  req: IncomingMessage;
+  res: ServerResponse;
+  requestId: string;
+  params: string[];
+  /** Aborted when the client goes away before its answer is written. */
+  signal: AbortSignal;
+  extra: Record<string, string>;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+  const limits = { maxSamples: opts.maxSamples ?? 8 };
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const origins = new Set(opts.allowedOrigins ?? []);
+  const extraHosts = [...(opts.allowedHosts ?? []), ...(host !== '0.0.0.0' && host !== '::' ? [host] : [])].map((h) => h.toLowerCase());
+  const engine = opts.engine;
+  let closing = false;
+
+  const unknownModel = (name: string) =>
+    new ApiError(404, `model '${name.slice(0, 100)}' is not installed here; installed: ${opts.modelNames.join(', ')}`, 'model');
+
+  const imageHeaders = (result: GenerationResult): Record<string, string> => {
+    const h: Record<string, string> = {
+      'X-Schnell-Backend': result.backend,
+      'Server-Timing': [
+        `engine;dur=${result.timings.engineMs.toFixed(1)}`,
+        `safety;dur=${result.timings.safetyMs.toFixed(1)}`,
+        `queue;dur=${(result.timings.queueMs ?? 0).toFixed(1)}`,
+        `total;dur=${result.timings.totalMs.toFixed(1)}`,
+      ].join(', '),
+    };
+    if (result.fallback) h['X-Schnell-Fallback'] = headerSafe(`${result.fallback.kind}: ${result.fallback.reason}`);
+    return h;
+  };
+
+  const readJson = async (ctx: Context): Promise<unknown> => {
+    const body = await readBody(ctx.req, maxBody);
+    try {
+      return JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new ApiError(400, body.length === 0 ? 'the request body is empty; send a JSON object with at least a prompt' : 'the request body is not valid JSON');
+    }
+  };
+
+  const routes: { path: RegExp; route: Route }[] = [
+    {
+      path: /^\/healthz$/,
+      route: {
+        methods: ['GET', 'HEAD'],
+        auth: false,
+        async handle(ctx) {
+          send(ctx.res, jsonResponse(200, { status: closing ? 'stopping' : 'ok', models: opts.modelNames, jobs: engine.stats() }), ctx.extra);
+        },
+      },
+    },
+    {
+      path: /^\/v1\/models$/,
+      route: {
+        methods: ['GET'],
+        auth: true,
+        async handle(ctx) {
+          send(ctx.res, jsonResponse(200, { object: 'list', data: await describeModels(engine.router, opts.modelNames) }), ctx.extra);
+        },
+      },
+    },
+    {
+      path: TEXT_TO_IMAGE_PATH,
+      route: {
+        methods: ['POST'],
+        auth: true,
+        async handle(ctx) {
+          const model = decodeURIComponent(ctx.params[1]!);
+          if (!opts.modelNames.includes(model)) throw unknownModel(model);
+          // Header checks come before the body is read: a 406 or 415 costs no upload.
+          negotiateResponseType(header(ctx.req.headers, 'accept'));
+          checkContentType(ctx.req.headers['content-type']);
+          const body = await readJson(ctx);
+          const { request, responseType } = parseTextToImage(body, ctx.req.headers, limits);
+          const result = await engine.generate(request, { id: ctx.requestId, signal: ctx.signal });
+          send(ctx.res, encodeImages(result, responseType, imageHeaders(result)), ctx.extra);
+        },
+      },
+    },
+    {
+      path: /^\/v1\/images\/generations$/,
+      route: {
+        methods: ['POST'],
+        auth: true,
+        async handle(ctx) {
+          checkContentType(ctx.req.headers['content-type']);
+          const parsed = parseOpenAIImageRequest(await readJson(ctx), limits);
+          if (parsed.model !== undefined && !opts.modelNames.includes(parsed.model)) throw unknownModel(parsed.model);
+          const result = await engine.generate(parsed.request, { id: ctx.requestId, signal: ctx.signal });
+          const headers = { ...imageHeaders(result), 'Finish-Reason': result.finishReason, Seed: String(result.seed) };
+          send(ctx.res, jsonResponse(200, toOpenAIImageResponse(result, parsed.responseFormat), headers), ctx.extra);
+        },
+      },
+    },
+  ];
+
+  const corsHeaders = (origin: string): Record<string, string> => ({
+    'Access-Control-Allow-Origin': origin,
+    Vary: 'Origin',
+    'Access-Control-Expose-Headers': 'Seed, Finish-Reason, X-Request-Id, Retry-After, X-Schnell-Backend, X-Schnell-Fallback',
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = `req_${randomBytes(12).toString('hex')}`;
+    res.setHeader('X-Request-Id', requestId);
+    const controller = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    const ctx: Context = { req, res, requestId, params: [], signal: controller.signal, extra: {} };
+    try {
+      if (!hostAllowed(req.headers.host, extraHosts)) {
+        throw new ApiError(403, `Host '${headerSafe(req.headers.host ?? '', 80)}' is not allowed: this server answers only to loopback names (localhost, 127.0.0.1, [::1])`, 'Host');
+      }
+      const origin = req.headers.origin;
+      if (origin !== undefined) {
+        if (!origins.has(origin)) throw new ApiError(403, `Origin '${headerSafe(origin, 80)}' is not allowed to call this server`, 'Origin');
+        ctx.extra = corsHeaders(origin);
+        if (req.method === 'OPTIONS') {
+          res.writeHead(204, {
+            ...ctx.extra,
+            'Access-Control-Allow-Methods': 'GET, POST',
+            'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Jpeg-Quality, Json-Return-Image-Accept',
+            'Access-Control-Max-Age': '600',
+          });
+          res.end();
+          return;
+        }
+      }
+      const path = (req.url ?? '/').split('?')[0]!;
+      const match = routes.map((r) => ({ r, m: r.path.exec(path) })).find((x) => x.m);
+      if (!match) throw new ApiError(404, `no such endpoint: ${req.method} ${headerSafe(path, 100)}`);
+      ctx.params = match.m!.slice(1);
+      const { route } = match.r;
+      if (route.auth) {
+        const given = bearerToken(req);
+        if (given === null) throw new ApiError(401, 'missing bearer token: send Authorization: Bearer <token> (schnell serve printed it; it is stored in $SCHNELL_HOME/server-token)');
+        if (!tokenMatches(given, opts.token)) throw new ApiError(401, 'the bearer token is wrong');
+      }
+      if (!route.methods.includes(req.method ?? '')) {
+        res.setHeader('Allow', route.methods.join(', '));
+        throw new ApiError(405, `${req.method} is not allowed on ${path}; use ${route.methods.join(' or ')}`);
+      }
+      await route.handle(ctx);
+    } catch (err) {
+      if (controller.signal.aborted) return; // the client is gone; nobody to answer
+      let apiError: ApiError;
+      if (err instanceof ApiError) apiError = err;
+      else {
+        log(`[${requestId}] internal error: ${(err as Error)?.stack ?? String(err)}`);
+        apiError = new ApiError(500, `internal error (request id ${requestId}); the server log has the details`);
+      }
+      if (apiError.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+      if (err instanceof BodyTooLarge) {
+        res.setHeader('Connection', 'close');
+        if (!err.drained) res.once('finish', () => req.destroy());
+      }
+      send(res, encodeError(apiError), ctx.extra);
+    }
+  }
+
+  const server = http.createServer({ requestTimeout: 120_000, headersTimeout: 30_000 }, (req, res) => {
+    handle(req, res).catch((err) => {
+      log(`internal error outside a request: ${(err as Error)?.stack ?? String(err)}`);
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    port: address.port,
+    host: address.address,
+    server,
+    async close({ graceMs = 30_000 } = {}) {
+      if (closing) return;
+      closing = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await engine.shutdown({ graceMs });
+      // Answers are written by now; give slow readers a moment, then drop what is left.
+      const timer = setTimeout(() => server.closeAllConnections(), Math.min(2000, graceMs));
+      server.closeIdleConnections();
+      await stopped;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export type { ResponseType };
