@@ -173,11 +173,11 @@ export function classifyLocalFailure(err: unknown): { kind: FailureKind; reason:
   if (/out of memory|bad_alloc|failed to allocate|ENOMEM|allocation failed|OOM/i.test(message)) {
     return { kind: 'out-of-memory', reason: `the local device ran out of memory (${message})` };
   }
-  if (/ENOENT|no such file|cannot be read|not found/i.test(message)) {
-    return { kind: 'model-missing', reason: `the local model could not be read (${message})` };
-  }
   if (/provider|CUDA|DirectML|\bdml\b|CoreML|WebGPU|execution/i.test(message)) {
     return { kind: 'provider-failed', reason: `the local execution provider failed to load (${message})` };
+  }
+  if (/ENOENT|no such file|cannot be read|not found/i.test(message)) {
+    return { kind: 'model-missing', reason: `the local model could not be read (${message})` };
   }
   return { kind: 'crashed', reason: `the local runtime failed (${message})` };
 }

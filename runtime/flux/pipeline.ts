@@ -8,11 +8,12 @@ import type { WeightPolicy } from '../onnx/weights.js';
 import type { DecoderParams } from './autoencoder.js';
 import type { ModelSet } from './checkpoint.js';
 import { randn } from './noise.js';
-import { imageIds, latentShape, pack, textIds, unpack } from './pack.js';
-import { cropPlanes, encodeImage, previewPng, toPixels, type ImageFormat } from './pixels.js';
-import { createSampler, cfgCombine, type SamplerName } from './samplers.js';
+import { latentShape, pack, unpack } from './pack.js';
+import { encodeImage, previewPng, toPixels, type ImageFormat } from './pixels.js';
+import { SAMPLER_NAMES, type SamplerName } from './samplers.js';
 import { getSchedule } from './schedule.js';
 import { choosePolicy, loadComponent, type LoadOptions } from './sessions.js';
+import { decodeLatents, denoise, runClip, runT5, throwIfAborted, type Conditioning } from './stages.js';
 import { loadClipTokenizer, loadT5Tokenizer, type TextTokenizer } from './tokenizers.js';
 import type { FluxParams } from './transformer.js';
 
@@ -79,12 +80,7 @@ export interface GenerateResult {
   timings: Timings;
 }
 
-/** Text features of one prompt: T5 tokens [1, L, ctx] and CLIP pooled [1, vec]. */
-export interface Conditioning {
-  txt: Float32Array;
-  txtTokens: number;
-  vec: Float32Array;
-}
+export type { Conditioning } from './stages.js';
 
 export interface PipelineOptions extends Omit<LoadOptions, 'policy'> {
   policy?: WeightPolicy;
@@ -101,10 +97,10 @@ export interface PipelineInfo {
   loadMs: number;
 }
 
-const SAMPLERS: readonly SamplerName[] = ['K_EULER', 'K_DPMPP_2M'];
 const MAX_SIDE = 4096;
 
 export class FluxPipeline {
+  private queue: Promise<void> = Promise.resolve();
   private sessions: { transformer: OnnxSession; t5: OnnxSession; clip: OnnxSession; decoder: OnnxSession } | undefined;
 
   private constructor(
@@ -165,9 +161,18 @@ export class FluxPipeline {
     }
   }
 
-  /** Images for a request; throws an AbortError between steps once `signal` is aborted. */
-  async generate(params: GenerateParams, hooks: GenerateHooks = {}): Promise<GenerateResult> {
+  /**
+   * Images for a request; throws an AbortError between steps once `signal` is aborted. Requests
+   * on one pipeline run one after another (the sessions already use every core).
+   */
+  generate(params: GenerateParams, hooks: GenerateHooks = {}): Promise<GenerateResult> {
     checkParams(params);
+    const run = this.queue.then(() => this.run(params, hooks));
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  private async run(params: GenerateParams, hooks: GenerateHooks): Promise<GenerateResult> {
     const start = performance.now();
     const runBefore = this.sessionRunMs();
     const runsBefore = this.live().transformer.runs;
@@ -188,8 +193,9 @@ export class FluxPipeline {
       const seed = (params.seed + index) % 2 ** 32;
       const t0 = performance.now();
       const noise = pack(randn([1, channels, h, w], seed), channels, h, w);
-      const latents = await this.denoise(noise, h, w, timesteps, positive, {
-        sampler: params.sampler, cfgScale: params.cfgScale, guidance: params.guidance,
+      const latents = await denoise(this.live().transformer, this.info.transformer, noise, { h, w }, timesteps, positive, {
+        sampler: params.sampler, cfgScale: params.cfgScale,
+        ...(params.guidance !== undefined ? { guidance: params.guidance } : {}),
         ...(negative ? { negative } : {}), ...(signal ? { signal } : {}),
         onStep: onProgress && ((step, x0) => onProgress({
           sample: index, samples, seed, step, steps,
@@ -198,7 +204,7 @@ export class FluxPipeline {
       });
       const t1 = performance.now();
       throwIfAborted(signal);
-      const pixels = toPixels(await this.decode(latents, h, w, height, width), height, width);
+      const pixels = toPixels(await decodeLatents(this.live().decoder, this.decoderParams, latents, { h, w }, height, width), height, width);
       const t2 = performance.now();
       const bytes = await encodeImage(pixels, width, height, params.format, params.jpegQuality);
       denoiseMs += t1 - t0; decodeMs += t2 - t1; encodeMs += performance.now() - t2;
@@ -219,61 +225,12 @@ export class FluxPipeline {
   async encodeText(prompt: string): Promise<Conditioning> {
     const s = this.live();
     const t5Ids = this.tokenizers.t5.encode(prompt);
-    const clipIds = this.tokenizers.clip.encode(prompt);
-    const t5 = await s.t5.run({ input_ids: { type: 'int64', dims: [1, t5Ids.length], data: t5Ids } });
-    const clip = await s.clip.run({ input_ids: { type: 'int64', dims: [1, clipIds.length], data: clipIds } });
-    return { txt: t5.last_hidden_state!.data as Float32Array, txtTokens: t5Ids.length, vec: clip.pooled!.data as Float32Array };
-  }
-
-  /** The predicted velocity for packed latents `img` at time t. */
-  async velocity(img: Float32Array, imgIds: Float32Array, t: number, cond: Conditioning, guidance = 3.5): Promise<Float32Array> {
-    const p = this.info.transformer;
-    const tokens = img.length / p.in_channels;
-    const axes = p.axes_dim.length;
-    const feeds: Parameters<OnnxSession['run']>[0] = {
-      img: { type: 'float32', dims: [1, tokens, p.in_channels], data: img },
-      img_ids: { type: 'float32', dims: [1, tokens, axes], data: imgIds },
-      txt: { type: 'float32', dims: [1, cond.txtTokens, p.context_in_dim], data: cond.txt },
-      txt_ids: { type: 'float32', dims: [1, cond.txtTokens, axes], data: textIds(cond.txtTokens, axes) },
-      y: { type: 'float32', dims: [1, p.vec_in_dim], data: cond.vec },
-      timesteps: { type: 'float32', dims: [1], data: Float32Array.of(t) },
-    };
-    if (p.guidance_embed) feeds.guidance = { type: 'float32', dims: [1], data: Float32Array.of(guidance) };
-    return (await this.live().transformer.run(feeds)).out!.data as Float32Array;
-  }
-
-  /** The sampling loop over `timesteps` (1 → 0), from packed noise to packed latents. */
-  async denoise(
-    noise: Float32Array, h: number, w: number, timesteps: readonly number[], cond: Conditioning,
-    opts: { sampler: SamplerName; cfgScale?: number; guidance?: number | undefined; negative?: Conditioning; signal?: AbortSignal; onStep?: (step: number, x0: Float32Array) => void },
-  ): Promise<Float32Array> {
-    const ids = imageIds(h / 2, w / 2, this.info.transformer.axes_dim.length);
-    const sampler = createSampler(opts.sampler, timesteps);
-    const x = Float32Array.from(noise); // the sampler updates it in place
-    for (let i = 0; i < timesteps.length - 1; i++) {
-      throwIfAborted(opts.signal);
-      const t = timesteps[i]!;
-      let v = await this.velocity(x, ids, t, cond, opts.guidance);
-      if (opts.negative) v = cfgCombine(await this.velocity(x, ids, t, opts.negative, opts.guidance), v, opts.cfgScale ?? 1);
-      const x0 = opts.onStep ? predictedImage(x, v, t) : undefined;
-      sampler.step(x, v, i);
-      if (x0) opts.onStep!(i + 1, x0);
-    }
-    return x;
-  }
-
-  /** Packed latents → decoder output [1, 3, height, width] (raw, before clamping). */
-  async decode(latents: Float32Array, h: number, w: number, height: number, width: number): Promise<Float32Array> {
-    const c = this.decoderParams.zChannels;
-    const z = unpack(latents, c, h, w);
-    const out = (await this.live().decoder.run({ z: { type: 'float32', dims: [1, c, h, w], data: z } })).decoded!;
-    const [, outC, outH, outW] = out.dims as [number, number, number, number];
-    if (outH < height || outW < width) throw new Error(`internal error: the decoder made ${outW}×${outH} pixels for a ${width}×${height} image`);
-    return cropPlanes(out.data as Float32Array, outC, outH, outW, height, width);
+    return { txt: await runT5(s.t5, t5Ids), txtTokens: t5Ids.length, vec: await runClip(s.clip, this.tokenizers.clip.encode(prompt)) };
   }
 
   /** Releases the sessions; the pipeline cannot generate afterwards. */
   async unload(): Promise<void> {
+    await this.queue; // a running generation finishes (or is cancelled by its signal) first
     const s = this.sessions;
     this.sessions = undefined;
     if (s) await Promise.allSettled(Object.values(s).map((x) => x.release()));
@@ -293,21 +250,6 @@ export class FluxPipeline {
   }
 }
 
-/** Rectified flow: x_t = (1 − t)·x0 + t·noise and v = noise − x0, so x0 = x_t − t·v. */
-function predictedImage(x: Float32Array, v: Float32Array, t: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = x[i]! - t * v[i]!;
-  return out;
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) {
-    const e = new Error('the generation was cancelled', { cause: signal.reason });
-    e.name = 'AbortError';
-    throw e;
-  }
-}
-
 /** The pipeline's own preconditions (the API schema is stricter; the CLI and tests use these). */
 function checkParams(p: GenerateParams): void {
   const side = (v: number, name: string) => {
@@ -319,7 +261,7 @@ function checkParams(p: GenerateParams): void {
   if (!Number.isInteger(p.steps) || p.steps < 1 || p.steps > 1000) throw invalid(`steps must be an integer from 1 to 1000, got ${p.steps}`, 'steps');
   if (!Number.isInteger(p.samples) || p.samples < 1) throw invalid(`samples must be a positive integer, got ${p.samples}`, 'samples');
   if (!Number.isInteger(p.seed) || p.seed < 0 || p.seed > 0xffff_ffff) throw invalid(`seed must be an integer from 0 to 4294967295, got ${p.seed}`, 'seed');
-  if (!SAMPLERS.includes(p.sampler)) throw invalid(`sampler must be ${SAMPLERS.join(' or ')}, got ${JSON.stringify(p.sampler)}`, 'sampler');
+  if (!SAMPLER_NAMES.includes(p.sampler)) throw invalid(`sampler must be ${SAMPLER_NAMES.join(' or ')}, got ${JSON.stringify(p.sampler)}`, 'sampler');
   if (!Number.isFinite(p.cfgScale) || p.cfgScale < 0) throw invalid(`cfgScale must be a number ≥ 0, got ${p.cfgScale}`, 'cfg_scale');
   if (p.format !== 'png' && p.format !== 'jpeg') throw invalid(`format must be png or jpeg, got ${JSON.stringify(p.format)}`, 'format');
 }

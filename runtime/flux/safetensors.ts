@@ -205,7 +205,12 @@ function parseHeader(file: string, raw: Uint8Array, dataStart: number, size: num
 
 /** The raw bytes of one tensor (parts concatenated), in a fresh buffer. */
 export function readTensorBytes(info: TensorInfo): Uint8Array {
-  const out = new Uint8Array(info.length);
+  let out: Uint8Array;
+  try {
+    out = new Uint8Array(info.length);
+  } catch {
+    throw new CheckpointError(`Tensor "${info.name}" in ${info.file} (${info.length} bytes) is too large to read into memory at once.`, info.file, info.name);
+  }
   const ranges = info.parts ?? [{ name: info.name, file: info.file, offset: info.offset, length: info.length, shape: info.shape }];
   let at = 0;
   for (const r of ranges) {

@@ -91,7 +91,7 @@ export async function denoise(
   return x;
 }
 
-/** Packed latents → decoder output [1, C, height, width] (raw, before clamping). */
+/** Packed latents → decoded image [1, C, height, width], clamped to [-1, 1] as the reference does. */
 export async function decodeLatents(
   session: OnnxSession, d: DecoderParams, latents: Float32Array, grid: { h: number; w: number }, height: number, width: number,
 ): Promise<Float32Array> {
@@ -100,7 +100,12 @@ export async function decodeLatents(
   const out = (await session.run({ z: { type: 'float32', dims: [1, c, grid.h, grid.w], data: z } })).decoded!;
   const [, outC, outH, outW] = out.dims as [number, number, number, number];
   if (outH < height || outW < width) throw new Error(`internal error: the decoder made ${outW}×${outH} pixels for a ${width}×${height} image`);
-  return cropPlanes(out.data as Float32Array, outC, outH, outW, height, width);
+  const image = cropPlanes(out.data as Float32Array, outC, outH, outW, height, width);
+  for (let i = 0; i < image.length; i++) {
+    const v = image[i]!;
+    image[i] = v > 1 ? 1 : v < -1 ? -1 : v; // NaN stays NaN; toPixels makes it black
+  }
+  return image;
 }
 
 /** Rectified flow: x_t = (1 − t)·x0 + t·noise and v = noise − x0, so x0 = x_t − t·v. */

@@ -42,10 +42,19 @@ function tensorInitializer(g: GraphBuilder, w: Weights, baseName: string, info: 
   const name = baseName + (as ? `:${as}` : '');
   const seen = memo.get(g)?.get(name);
   if (seen) return seen;
-  g.external(name, { type, dims: info.shape, file: info.file, offset: info.offset, length: info.length });
+  let value = name;
+  if (info.parts) {
+    // A canonical tensor stored as several row blocks (diffusers' split q/k/v): one initializer per
+    // block, joined in the graph. Concat of constants is folded at load, so the cost is once.
+    const blocks = info.parts.map((part, i) =>
+      g.external(`${name}#${i}`, { type, dims: part.shape, file: part.file, offset: part.offset, length: part.length }));
+    value = g.op('Concat', blocks, { axis: 0 });
+  } else {
+    g.external(name, { type, dims: info.shape, file: info.file, offset: info.offset, length: info.length });
+  }
   if (!memo.has(g)) memo.set(g, new Map());
-  memo.get(g)!.set(name, name);
-  return name;
+  memo.get(g)!.set(name, value);
+  return value;
 }
 
 /** The tensor as a value of the policy's compute type (float32 unless asked otherwise). */

@@ -15,6 +15,7 @@ const { values } = parseArgs({
     rows: { type: 'string', default: '100000' },
     out: { type: 'string', default: path.join(os.tmpdir(), 'schnell-bench', 'catalog.json') },
     thumbs: { type: 'string', default: '24' },
+    keep: { type: 'string' }, // copy the built database here, to study query plans
   },
 });
 const ROWS = Number(values.rows);
@@ -133,6 +134,7 @@ try {
   results.facetsSearch = timeEach(50, (i) => catalog.facets({ text: queries[i]! }));
   results.databaseBytes = fs.statSync(path.join(dir, 'catalog.sqlite')).size + (fs.statSync(path.join(dir, 'catalog.sqlite-wal'), { throwIfNoEntry: false })?.size ?? 0);
   catalog.close();
+  if (values.keep) fs.copyFileSync(path.join(dir, 'catalog.sqlite'), values.keep);
 
   // Thumbnails: 1024² PNGs with real detail (noise compresses badly, like photographs).
   const pngs = await Promise.all(

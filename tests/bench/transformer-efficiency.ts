@@ -163,9 +163,24 @@ async function loadVariant(file: string, policy: WeightPolicy) {
 
 async function runVariant(file: string, policy: WeightPolicy) {
   const v = await loadVariant(file, policy);
+  const peakLoadMiB = peakRssMiB();
+  resetPeakRss();
   const stepMs = await timeRuns(v.s, stepFeeds(v.p));
+  const result = {
+    loadMs: v.loadMs, stepMs, rssBeforeMiB: v.rssBeforeMiB, rssAfterLoadMiB: v.rssAfterLoadMiB,
+    peakLoadMiB, rssAfterRunsMiB: rssMiB(), peakRunsMiB: peakRssMiB(),
+  };
   await v.s.release();
-  return { loadMs: v.loadMs, stepMs, rssBeforeMiB: v.rssBeforeMiB, rssAfterLoadMiB: v.rssAfterLoadMiB, rssAfterRunsMiB: rssMiB(), peakRssMiB: peakRssMiB() };
+  return result;
+}
+
+/** Linux: writing 5 to clear_refs resets VmHWM, so the next peak is the runs' alone. */
+function resetPeakRss(): void {
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    /* not Linux, or not allowed: the peak then includes loading */
+  }
 }
 
 /** FLUX's split (time 1/8, rows and columns the rest), rounded to even widths. */
@@ -236,14 +251,15 @@ async function main() {
       const self = fileURLToPath(import.meta.url);
       const mem: Record<string, unknown> = {};
       console.log(`\nweights: fp32 ${(bytes.fp32 / 2 ** 20).toFixed(0)} MiB, fp8 ${(bytes.fp8 / 2 ** 20).toFixed(0)} MiB`);
-      console.log('variant         load ms  step ms  RSS after load  RSS after runs  peak RSS (MiB)');
+      console.log('variant         load ms  step ms   RSS (MiB): after load  peak loading  after runs  peak running');
       for (const name of Object.keys(VARIANTS)) {
         const args = ['--import', 'tsx', self, '--child', name, '--dir', dir, '--hidden', String(hidden), '--heads', String(heads), '--image-tokens', String(N), '--text-tokens', String(L), '--runs', String(Math.min(runs, 3)), ...(threads ? ['--threads', String(threads)] : [])];
         const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
         if (r.status !== 0) throw new Error(`variant ${name} failed: ${r.stderr}`);
         const m = JSON.parse(r.stdout.trim().split('\n').pop()!);
         mem[name] = m;
-        console.log(`${name.padEnd(15)} ${m.loadMs.toFixed(0).padStart(7)} ${m.stepMs.toFixed(0).padStart(8)} ${m.rssAfterLoadMiB.toFixed(0).padStart(15)} ${m.rssAfterRunsMiB.toFixed(0).padStart(15)} ${m.peakRssMiB.toFixed(0).padStart(15)}`);
+        const f = (x: number, w: number) => x.toFixed(0).padStart(w);
+        console.log(`${name.padEnd(15)} ${f(m.loadMs, 7)} ${f(m.stepMs, 8)} ${f(m.rssAfterLoadMiB, 22)} ${f(m.peakLoadMiB, 13)} ${f(m.rssAfterRunsMiB, 11)} ${f(m.peakRunsMiB, 13)}`);
       }
       report.weightsMiB = { fp32: bytes.fp32 / 2 ** 20, fp8: bytes.fp8 / 2 ** 20 };
       report.variants = mem;

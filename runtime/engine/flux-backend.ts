@@ -1,0 +1,172 @@
+// The real local backend: FluxPipeline on the user's model set. The pipeline loads on the first
+// generation and stays loaded; `check` only looks at the files (cheap, on every request), so a model
+// removed from disk is noticed before anything is tried. A requested device that is not there, or
+// that fails to load the model, is a `provider-failed` error: the router then falls back to the
+// cloud under `auto` and says so under `local` — the model is never quietly moved to the CPU.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { GenerationRequest } from '../api/index.js';
+import { type ModelSet, openModelSet } from '../flux/checkpoint.js';
+import type { FluxPipeline } from '../flux/pipeline.js';
+import { BackendError, type BackendOutput, type LocalBackend, type LocalCheck, type LocalModelInfo, type ProgressEvent, abortError } from './types.js';
+import type { FluxBackendOptions } from './local.js';
+
+type Provider = 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
+
+export function createFluxBackend(opts: FluxBackendOptions): LocalBackend {
+  return new FluxBackend(opts);
+}
+
+export class FluxBackend implements LocalBackend {
+  private modelSet: { set: ModelSet; stamp: string } | null = null;
+  private pipeline: Promise<FluxPipeline> | null = null;
+  readonly modelPath: string;
+  readonly device: string;
+
+  constructor(opts: FluxBackendOptions) {
+    this.modelPath = path.resolve(opts.modelPath);
+    this.device = opts.device ?? 'cpu';
+  }
+
+  /** Size and mtime of every file: a changed file means a different model (reopen, reload). */
+  private stamp(files: string[]): string | null {
+    try {
+      return files.map((f) => {
+        const st = fs.statSync(f);
+        return `${f}:${st.size}:${st.mtimeMs}`;
+      }).join('|');
+    } catch {
+      return null;
+    }
+  }
+
+  private openSet(): ModelSet {
+    if (this.modelSet) {
+      const stamp = this.stamp(this.modelSet.set.files);
+      if (stamp === this.modelSet.stamp) return this.modelSet.set;
+      // Removed or replaced on disk: forget the loaded sessions too.
+      this.modelSet = null;
+      void this.unload();
+    }
+    let set: ModelSet;
+    try {
+      set = openModelSet(this.modelPath);
+    } catch (err) {
+      throw new BackendError('model-missing', firstLine(err));
+    }
+    this.modelSet = { set, stamp: this.stamp(set.files) ?? '' };
+    return set;
+  }
+
+  private async deviceProblem(): Promise<string | null> {
+    if (this.device === 'cpu') return null;
+    const { listDevices } = await import('../onnx/session.js');
+    const dev = listDevices().find((d) => d.provider === this.device);
+    if (!dev) return `'${this.device}' is not a device this runtime knows (use cpu, cuda, dml, coreml or webgpu)`;
+    if (!dev.available) return `the ${this.device} device is not available here (${dev.note})`;
+    return null;
+  }
+
+  async check(): Promise<LocalCheck> {
+    try {
+      this.openSet();
+    } catch (err) {
+      return { ok: false, kind: 'model-missing', reason: (err as Error).message };
+    }
+    const problem = await this.deviceProblem();
+    if (problem) return { ok: false, kind: 'provider-failed', reason: problem };
+    return { ok: true };
+  }
+
+  async describe(): Promise<LocalModelInfo> {
+    const set = this.openSet();
+    const dir = fs.statSync(this.modelPath).isDirectory() ? this.modelPath : path.dirname(this.modelPath);
+    const safety = path.join(dir, 'safety.onnx');
+    return {
+      name: set.name,
+      path: this.modelPath,
+      files: set.files,
+      device: this.device,
+      untrained: set.untrained,
+      ...(fs.existsSync(safety) ? { safetyModel: safety } : {}),
+    };
+  }
+
+  private load(): Promise<FluxPipeline> {
+    if (!this.pipeline) {
+      const set = this.openSet();
+      this.pipeline = (async () => {
+        const problem = await this.deviceProblem();
+        if (problem) throw new BackendError('provider-failed', problem);
+        const { FluxPipeline } = await import('../flux/pipeline.js');
+        let pipeline: FluxPipeline;
+        try {
+          pipeline = await FluxPipeline.load(set, { provider: this.device as Provider });
+        } catch (err) {
+          throw classifyLoadError(err);
+        }
+        if (pipeline.info.fallbackReason) {
+          await pipeline.unload();
+          throw new BackendError('provider-failed', pipeline.info.fallbackReason.replace(/; using the CPU$/, ''));
+        }
+        return pipeline;
+      })();
+      this.pipeline.catch(() => (this.pipeline = null));
+    }
+    return this.pipeline;
+  }
+
+  async generate(
+    request: GenerationRequest,
+    opts: { signal?: AbortSignal; onProgress?: (e: Omit<ProgressEvent, 'backend'>) => void } = {},
+  ): Promise<BackendOutput> {
+    if (opts.signal?.aborted) throw abortError();
+    const pipeline = await this.load();
+    const result = await pipeline.generate(
+      {
+        prompt: request.prompt,
+        negativePrompt: request.negativePrompt,
+        width: request.width,
+        height: request.height,
+        steps: request.steps,
+        seed: request.seed,
+        samples: request.samples,
+        sampler: request.sampler,
+        cfgScale: request.cfgScale,
+        format: request.outputFormat,
+        ...(request.jpegQuality !== undefined ? { jpegQuality: Math.max(1, request.jpegQuality) } : {}),
+      },
+      {
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.onProgress ? { onProgress: (p) => opts.onProgress!({ step: p.step, steps: p.steps, image: p.sample, images: p.samples }) } : {}),
+      },
+    );
+    return {
+      images: result.images.map((img) => ({
+        bytes: new Uint8Array(img.bytes.buffer, img.bytes.byteOffset, img.bytes.byteLength),
+        seed: img.seed,
+        index: img.index,
+        finishReason: img.finishReason,
+        format: img.format,
+      })),
+      engineMs: result.timings.wallMs,
+    };
+  }
+
+  async unload(): Promise<void> {
+    const p = this.pipeline;
+    this.pipeline = null;
+    await p?.then((x) => x.unload()).catch(() => undefined);
+  }
+}
+
+function classifyLoadError(err: unknown): BackendError {
+  const message = firstLine(err);
+  if (/out of memory|bad_alloc|failed to allocate|ENOMEM/i.test(message)) return new BackendError('out-of-memory', `the local device ran out of memory loading the model (${message})`);
+  if (/does not exist|cannot be used|ENOENT|no such file/i.test(message)) return new BackendError('model-missing', message);
+  return new BackendError('provider-failed', `the local model could not be loaded: ${message}`);
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 400);
+}
