@@ -1,7 +1,9 @@
 // Turns what a user typed into an FTS5 query that cannot be a syntax error. FTS5 has operators
 // (AND OR NOT NEAR, * ^ : + - parentheses and column filters) that would let a stray quote or word
 // fail the search or change its meaning, so every word becomes a quoted string (inner quotes
-// doubled) and the words are ANDed. The last word matches as a prefix, so results follow typing.
+// doubled) and the words are ANDed. The last word matches as a prefix while it is being typed
+// (no space after it), from three characters on: the index keeps 3-character prefixes, and a
+// one-letter prefix would match nearly everything.
 //
 // Bounds keep a pasted essay from becoming a thousand-term query: the first MAX_TERMS words, each
 // cut to MAX_TERM_CHARS.
@@ -25,7 +27,8 @@ export function toFtsQuery(text: string): string | null {
     .slice(0, MAX_TERMS)
     .map((w) => Array.from(w).slice(0, MAX_TERM_CHARS).join(''));
   if (words.length === 0) return null;
-  const prefixLast = !/\s$/.test(cleaned);
+  const last = words[words.length - 1]!;
+  const prefixLast = !/\s$/.test(cleaned) && (last.match(/[\p{L}\p{N}\p{Co}]/gu)?.length ?? 0) >= 3;
   return words
     .map((w, i) => `"${w.replace(/"/g, '""')}"${prefixLast && i === words.length - 1 ? '*' : ''}`)
     .join(' ');

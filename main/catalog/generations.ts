@@ -17,40 +17,83 @@ const MAX_REMIXES = 10_000;
 
 export function ensureProject(db: Db, name: string): number {
   const clean = checkName('project', name);
-  prepared(db, 'INSERT INTO projects(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING').run(clean, Date.now());
-  return (prepared(db, 'SELECT id FROM projects WHERE name = ?').get(clean) as { id: number }).id;
+  const found = prepared(db, 'SELECT id FROM projects WHERE name = ?').get(clean) as { id: number } | undefined;
+  if (found) return found.id;
+  return Number(prepared(db, 'INSERT INTO projects(name, created_at) VALUES (?, ?)').run(clean, Date.now()).lastInsertRowid);
 }
 
 function ensureTag(db: Db, name: string): number {
   const clean = checkName('tag', name);
-  prepared(db, 'INSERT INTO tags(name) VALUES (?) ON CONFLICT(name) DO NOTHING').run(clean);
-  return (prepared(db, 'SELECT id FROM tags WHERE name = ?').get(clean) as { id: number }).id;
+  const found = prepared(db, 'SELECT id FROM tags WHERE name = ?').get(clean) as { id: number } | undefined;
+  if (found) return found.id;
+  return Number(prepared(db, 'INSERT INTO tags(name) VALUES (?)').run(clean).lastInsertRowid);
 }
 
-/** Inserts one checked generation (call inside a transaction with its siblings); returns its id. */
-export function insertGeneration(db: Db, g: CheckedGeneration): string {
+const withoutNul = (s: string) => (s.includes('\0') ? s.replace(/\0/g, ' ') : s);
+
+/** facet_counts changes gathered over a batch of inserts, written once (see schema v3). */
+export class FacetTally {
+  private readonly deltas = new Map<string, { facet: string; value: string | number; n: number }>();
+
+  add(facet: string, value: string | number): void {
+    const key = `${facet}\u0000${typeof value}\u0000${value}`;
+    const d = this.deltas.get(key);
+    if (d) d.n++;
+    else this.deltas.set(key, { facet, value, n: 1 });
+  }
+
+  flush(db: Db): void {
+    const stmt = prepared(db, 'INSERT INTO facet_counts(facet, value, n) VALUES (?, ?, ?) ON CONFLICT(facet, value) DO UPDATE SET n = n + excluded.n');
+    for (const d of this.deltas.values()) stmt.run(d.facet, d.value, d.n);
+    this.deltas.clear();
+  }
+}
+
+/**
+ * Inserts one checked generation inside the caller's transaction and returns its id. The caller
+ * flushes `tally` before committing (Catalog.insert / insertMany do).
+ */
+export function insertGeneration(db: Db, g: CheckedGeneration, tally: FacetTally): string {
   const id = g.id ?? newId();
   if (g.parentId !== null && !prepared(db, 'SELECT 1 FROM generations WHERE id = ?').get(g.parentId)) {
     throw new CatalogError(`the parent generation ${g.parentId} is not in the catalog`);
   }
-  if (prepared(db, 'SELECT 1 FROM generations WHERE id = ?').get(id)) throw new CatalogError(`a generation with id ${id} is already in the catalog`);
   const projectId = g.project === null ? null : ensureProject(db, g.project);
-  const { lastInsertRowid } = prepared(
-    db,
-    `INSERT INTO generations(id, project_id, job_id, parent_id, prompt, negative_prompt, width, height, steps, cfg_scale,
-       sampler, samples, seed, sample_index, finish_reason, model, backend, device, duration_ms, fallback_reason,
-       image_hash, image_format, favorite, rating, created_at, source)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(
-    id, projectId, g.jobId, g.parentId, g.prompt, g.negativePrompt, g.width, g.height, g.steps, g.cfgScale,
-    g.sampler, g.samples, g.seed, g.sampleIndex, g.finishReason, g.model, g.backend, g.device, g.durationMs, g.fallbackReason,
-    g.imageHash, g.format, g.favorite ? 1 : 0, g.rating, g.createdAt, g.source,
-  );
+  let seq: number | bigint;
+  try {
+    seq = prepared(
+      db,
+      `INSERT INTO generations(id, project_id, job_id, parent_id, prompt, negative_prompt, width, height, steps, cfg_scale,
+         sampler, samples, seed, sample_index, finish_reason, model, backend, device, duration_ms, fallback_reason,
+         image_hash, image_format, favorite, rating, created_at, source)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      id, projectId, g.jobId, g.parentId, g.prompt, g.negativePrompt, g.width, g.height, g.steps, g.cfgScale,
+      g.sampler, g.samples, g.seed, g.sampleIndex, g.finishReason, g.model, g.backend, g.device, g.durationMs, g.fallbackReason,
+      g.imageHash, g.format, g.favorite ? 1 : 0, g.rating, g.createdAt, g.source,
+    ).lastInsertRowid;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new CatalogError(`a generation with id ${id} is already in the catalog`);
+    throw err;
+  }
   // A row that needs the file again cancels any deletion a purge had journalled for it.
   prepared(db, 'DELETE FROM file_deletions WHERE image_hash = ? AND image_format = ?').run(g.imageHash, g.format);
   for (const tag of g.tags) {
-    prepared(db, 'INSERT OR IGNORE INTO generation_tags(tag_id, generation_seq) VALUES (?, ?)').run(ensureTag(db, tag), lastInsertRowid);
+    prepared(db, 'INSERT OR IGNORE INTO generation_tags(tag_id, generation_seq) VALUES (?, ?)').run(ensureTag(db, tag), seq);
   }
+  // Mirrors FACETS in schema.ts.
+  tally.add('total', '');
+  tally.add('project', projectId ?? 0);
+  tally.add('model', g.model);
+  tally.add('size', `${g.width}x${g.height}`);
+  tally.add('backend', g.backend);
+  tally.add('finish', g.finishReason);
+  tally.add('favorite', g.favorite ? 1 : 0);
+  tally.add('rating', g.rating);
+  // The full-text row, once, with its tags (schema v2 explains why this is not a trigger).
+  prepared(db, 'INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags) VALUES (?, ?, ?, ?)').run(
+    seq, withoutNul(g.prompt), withoutNul(g.negativePrompt), g.tags.join(' '),
+  );
   return id;
 }
 

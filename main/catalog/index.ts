@@ -43,7 +43,10 @@ export class Catalog {
     const checked = checkGeneration(g);
     return this.write(() => {
       whileLocked?.();
-      return rows.insertGeneration(this.db, checked);
+      const tally = new rows.FacetTally();
+      const id = rows.insertGeneration(this.db, checked, tally);
+      tally.flush(this.db);
+      return id;
     });
   }
 
@@ -52,7 +55,10 @@ export class Catalog {
     const checked = gs.map((g) => checkGeneration(g));
     return this.write(() => {
       whileLocked?.();
-      return checked.map((g) => rows.insertGeneration(this.db, g));
+      const tally = new rows.FacetTally();
+      const ids = checked.map((g) => rows.insertGeneration(this.db, g, tally));
+      tally.flush(this.db);
+      return ids;
     });
   }
 

@@ -9,6 +9,31 @@ export interface Migration {
   sql: string;
 }
 
+/** The facets counted by triggers: name and the SQL for a row's value (r is new, old or an alias). */
+export const FACETS: [string, (r: string) => string][] = [
+  ['project', (r) => `coalesce(${r}.project_id, 0)`],
+  ['model', (r) => `${r}.model`],
+  ['size', (r) => `${r}.width || 'x' || ${r}.height`],
+  ['backend', (r) => `${r}.backend`],
+  ['finish', (r) => `${r}.finish_reason`],
+  ['favorite', (r) => `${r}.favorite`],
+  ['rating', (r) => `${r}.rating`],
+];
+
+/** Trigger statements that add (+1) or remove (-1) a live row's values from facet_counts. */
+function count(r: 'new' | 'old', delta: 1 | -1): string {
+  const all: [string, string][] = [['total', "''"], ...FACETS.map(([f, v]) => [f, v(r)] as [string, string])];
+  if (delta > 0) {
+    // One statement for all facets: trigger programs pay per statement.
+    return `INSERT INTO facet_counts(facet, value, n)
+          ${all.map(([facet, value]) => `SELECT '${facet}', ${value}, 1 WHERE ${r}.trashed_at IS NULL`).join('\n          UNION ALL ')}
+          ON CONFLICT(facet, value) DO UPDATE SET n = n + 1;`;
+  }
+  return all
+    .map(([facet, value]) => `UPDATE facet_counts SET n = n - 1 WHERE ${r}.trashed_at IS NULL AND facet = '${facet}' AND value = ${value};`)
+    .join('\n        ');
+}
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -89,14 +114,15 @@ export const MIGRATIONS: Migration[] = [
   {
     version: 2,
     name: 'full-text search over prompts and tags',
-    // A table of its own (not external content): tags live elsewhere, and triggers keep all three
-    // columns in step with their sources. NULs are turned into spaces so they cannot cut a prompt
+    // A table of its own (not external content): tags live elsewhere. A new generation's FTS row is
+    // written by insertGeneration once its tags are in (one write instead of one per tag); after
+    // that, triggers keep prompts and tags in step. NULs become spaces so they cannot cut a prompt
     // short for the tokenizer.
     sql: `
       CREATE VIRTUAL TABLE generations_fts USING fts5(
         prompt, negative_prompt, tags,
         tokenize = 'porter unicode61 remove_diacritics 2',
-        prefix = '2 3'
+        prefix = '3'
       );
       INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags)
         SELECT g.seq, replace(g.prompt, char(0), ' '), replace(g.negative_prompt, char(0), ' '),
@@ -104,10 +130,6 @@ export const MIGRATIONS: Migration[] = [
                          WHERE gt.generation_seq = g.seq), '')
         FROM generations g;
 
-      CREATE TRIGGER generations_fts_insert AFTER INSERT ON generations BEGIN
-        INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags)
-          VALUES (new.seq, replace(new.prompt, char(0), ' '), replace(new.negative_prompt, char(0), ' '), '');
-      END;
       CREATE TRIGGER generations_fts_delete AFTER DELETE ON generations BEGIN
         DELETE FROM generations_fts WHERE rowid = old.seq;
       END;
@@ -130,10 +152,11 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 3,
-    name: 'provenance, missing files, the deletion journal and facet indexes',
+    name: 'provenance, missing files, the deletion journal and facet counters',
     sql: `
       ALTER TABLE generations ADD COLUMN source TEXT NOT NULL DEFAULT 'studio';
       ALTER TABLE generations ADD COLUMN missing_at INTEGER;
+      CREATE INDEX generations_rating ON generations(rating, created_at, id) WHERE trashed_at IS NULL;
 
       -- Files whose last row was purged. The rows go in one transaction with these entries; the
       -- files are removed afterwards, and a crash in between is finished by the next open or scan,
@@ -145,11 +168,48 @@ export const MIGRATIONS: Migration[] = [
         PRIMARY KEY (image_hash, image_format)
       ) WITHOUT ROWID;
 
-      -- Narrow indexes over the live rows so each facet is one index scan.
-      CREATE INDEX generations_facet_model ON generations(model) WHERE trashed_at IS NULL;
-      CREATE INDEX generations_facet_size ON generations(width, height) WHERE trashed_at IS NULL;
-      CREATE INDEX generations_facet_flags ON generations(backend, finish_reason, favorite, rating) WHERE trashed_at IS NULL;
-      CREATE INDEX generations_rating ON generations(rating, created_at, id) WHERE trashed_at IS NULL;
+      -- Counts of the live (untrashed) generations per facet value, kept up to date, so the
+      -- gallery's sidebar over the whole library is a read of a few dozen rows, not a scan.
+      -- value is untyped: project and tag ids stay integers (0 = no project), the rest text.
+      CREATE TABLE facet_counts (
+        facet TEXT NOT NULL,
+        value NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (facet, value)
+      ) WITHOUT ROWID;
+      INSERT INTO facet_counts(facet, value, n) SELECT 'total', '', count(*) FROM generations WHERE trashed_at IS NULL;
+      ${FACETS.map(([facet, value]) => `INSERT INTO facet_counts(facet, value, n)
+        SELECT '${facet}', ${value('g')}, count(*) FROM generations g WHERE g.trashed_at IS NULL GROUP BY 2;`).join('\n')}
+      INSERT INTO facet_counts(facet, value, n)
+        SELECT 'tag', gt.tag_id, count(*) FROM generation_tags gt JOIN generations g ON g.seq = gt.generation_seq
+        WHERE g.trashed_at IS NULL GROUP BY gt.tag_id;
+
+      -- New rows are counted by insertGeneration, a batch at a time: an AFTER INSERT trigger here
+      -- doubled the cost of a bulk insert. Changes and deletions are counted by triggers.
+      -- BEFORE, and dropping the tag links first: their triggers must still see the row to count.
+      CREATE TRIGGER generations_facets_delete BEFORE DELETE ON generations BEGIN
+        DELETE FROM generation_tags WHERE generation_seq = old.seq;
+        ${count('old', -1)}
+      END;
+      CREATE TRIGGER generations_facets_update
+        AFTER UPDATE OF trashed_at, project_id, model, width, height, backend, finish_reason, favorite, rating ON generations BEGIN
+        ${count('old', -1)}
+        ${count('new', +1)}
+        UPDATE facet_counts SET n = n - 1 WHERE old.trashed_at IS NULL AND new.trashed_at IS NOT NULL
+          AND facet = 'tag' AND value IN (SELECT tag_id FROM generation_tags WHERE generation_seq = new.seq);
+        INSERT INTO facet_counts(facet, value, n)
+          SELECT 'tag', tag_id, 1 FROM generation_tags WHERE old.trashed_at IS NOT NULL AND new.trashed_at IS NULL AND generation_seq = new.seq
+          ON CONFLICT(facet, value) DO UPDATE SET n = n + 1;
+      END;
+      CREATE TRIGGER generation_tags_facets_insert AFTER INSERT ON generation_tags BEGIN
+        INSERT INTO facet_counts(facet, value, n)
+          SELECT 'tag', new.tag_id, 1 WHERE EXISTS (SELECT 1 FROM generations WHERE seq = new.generation_seq AND trashed_at IS NULL)
+          ON CONFLICT(facet, value) DO UPDATE SET n = n + 1;
+      END;
+      CREATE TRIGGER generation_tags_facets_delete AFTER DELETE ON generation_tags BEGIN
+        UPDATE facet_counts SET n = n - 1 WHERE facet = 'tag' AND value = old.tag_id
+          AND EXISTS (SELECT 1 FROM generations WHERE seq = old.generation_seq AND trashed_at IS NULL);
+      END;
     `,
   },
 ];

@@ -1,6 +1,6 @@
 import { prepared, type Db } from './db.js';
 import { toFtsQuery } from './fts-query.js';
-import { GENERATION_COLUMNS, GENERATION_FROM, toGeneration, type GenerationRow } from './rows.js';
+import { GENERATION_COLUMNS, toGeneration, type GenerationRow } from './rows.js';
 import { CatalogError, type Generation, type Page, type SearchQuery, type SortOrder } from './types.js';
 import { toMillis } from './validate.js';
 
@@ -38,8 +38,15 @@ function checkText(field: string, v: unknown): string {
   return v;
 }
 
-/** The WHERE clause for every filter of a query (not the cursor). */
-export function buildWhere(q: SearchQuery): Where {
+/** Text matching at least this many rows counts as common (see searchGenerations). */
+const COMMON_MATCHES = 2000;
+
+/**
+ * The WHERE clause for every filter of a query (not the cursor). `commonText` marks the text
+ * condition with unary + so SQLite cannot drive the query from the full-text matches and walks the
+ * sort index instead.
+ */
+export function buildWhere(q: SearchQuery, opts: { commonText?: boolean } = {}): Where {
   const parts: string[] = [];
   const params: unknown[] = [];
   const add = (sql: string, ...values: unknown[]) => {
@@ -49,7 +56,7 @@ export function buildWhere(q: SearchQuery): Where {
   add(q.trashed ? 'g.trashed_at IS NOT NULL' : 'g.trashed_at IS NULL');
   if (q.text !== undefined) {
     const match = toFtsQuery(checkText('text', q.text));
-    if (match !== null) add('g.seq IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)', match);
+    if (match !== null) add(`${opts.commonText ? '+' : ''}g.seq IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)`, match);
   }
   if (q.project !== undefined) add('g.project_id = (SELECT id FROM projects WHERE name = ?)', checkText('project', q.project).trim());
   if (q.width !== undefined) add('g.width = ?', checkInt('width', q.width, 1, 65535));
@@ -96,23 +103,37 @@ function sortKey(sort: SortOrder, r: GenerationRow): unknown[] {
   return sort === 'rating' ? [r.rating, r.created_at, r.id] : [r.created_at, r.id];
 }
 
+/**
+ * Text that matches few rows is fastest driven from the full-text index (look up and sort the
+ * matches); text that matches many is fastest walking the sort index and keeping the first rows
+ * that match, which stops after a page. One bounded count decides. Either way only the page's row
+ * ids are sorted; the columns (and tags) are read for those rows alone.
+ */
 export function searchGenerations(db: Db, q: SearchQuery = {}): Page<Generation> {
   const sort = q.sort ?? 'newest';
   const spec = SORTS[sort];
   if (!spec) throw new CatalogError(`unknown sort '${String(sort)}'; use newest, oldest or rating`);
   const limit = q.limit === undefined ? 100 : checkInt('limit', q.limit, 1, MAX_PAGE);
-  const where = buildWhere(q);
-  let sql = `SELECT ${GENERATION_COLUMNS} FROM ${GENERATION_FROM} WHERE ${where.sql}`;
+  const match = typeof q.text === 'string' ? toFtsQuery(q.text) : null;
+  const commonText =
+    match !== null &&
+    (prepared(db, `SELECT count(*) AS n FROM (SELECT 1 FROM generations_fts WHERE generations_fts MATCH ? LIMIT ${COMMON_MATCHES})`).get(match) as { n: number }).n >=
+      COMMON_MATCHES;
+  const where = buildWhere(q, { commonText });
+  let inner = `SELECT g.seq AS seq FROM generations g WHERE ${where.sql}`;
   const params = [...where.params];
   if (q.cursor !== undefined && q.cursor !== null && q.cursor !== '') {
     // Row values compare lexicographically, which is exactly "after this row" in sort order.
     const cols = spec.columns.join(', ');
-    sql += ` AND (${cols}) ${spec.descending ? '<' : '>'} (${spec.columns.map(() => '?').join(', ')})`;
+    inner += ` AND (${cols}) ${spec.descending ? '<' : '>'} (${spec.columns.map(() => '?').join(', ')})`;
     params.push(...decodeCursor(sort, q.cursor));
   }
   const dir = spec.descending ? 'DESC' : 'ASC';
-  sql += ` ORDER BY ${spec.columns.map((c) => `${c} ${dir}`).join(', ')} LIMIT ?`;
+  const order = `ORDER BY ${spec.columns.map((c) => `${c} ${dir}`).join(', ')}`;
+  inner += ` ${order} LIMIT ?`;
   params.push(limit + 1);
+  const sql = `SELECT ${GENERATION_COLUMNS} FROM (${inner}) s JOIN generations g ON g.seq = s.seq
+    LEFT JOIN projects p ON p.id = g.project_id ${order}`;
   const rows = prepared(db, sql).all(...params) as GenerationRow[];
   const more = rows.length > limit;
   const pageRows = more ? rows.slice(0, limit) : rows;

@@ -1,13 +1,10 @@
 // `schnell start`: until the studio exists, the local image server on the configured model
-// ($SCHNELL_HOME/config.json "model"), or on the demo model, generated once into
-// $SCHNELL_HOME/demo-model and clearly labelled as untrained, when none is set.
+// ($SCHNELL_HOME/config.json "model"), or on the demo model, generated once and clearly labelled
+// as untrained, when none is set.
 import fs from 'node:fs';
-import path from 'node:path';
 import { readUserConfig } from '../engine/config.js';
 import { schnellHome } from '../models/paths.js';
 import { parseServeArgs, serveUntilStopped } from './serve.js';
-
-const EXT = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 
 export const DEMO_BANNER =
   '  UNTRAINED DEMO MODEL: random weights, its images are noise, not FLUX.1.\n' +
@@ -24,34 +21,20 @@ export async function run(argv: string[]): Promise<number> {
     const configured = readUserConfig(home).model;
     if (configured) opts.modelPath = configured;
     else {
-      opts.modelPath = await ensureDemoModel(home);
+      opts.modelPath = await demoModel();
       opts.banner = DEMO_BANNER;
     }
   }
   return serveUntilStopped(opts);
 }
 
-/** The demo model in $SCHNELL_HOME/demo-model, written once (into a temporary folder, then renamed). */
-export async function ensureDemoModel(home: string): Promise<string> {
-  const dir = path.join(home, 'demo-model');
-  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) return dir;
-  fs.mkdirSync(home, { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  console.error(`schnell start: no model configured; writing the untrained demo model to ${dir} (once)`);
-  // The demo-model command is the stable interface of the demo model writer.
-  const demo = (await import(new URL(`./demo-model.${EXT}`, import.meta.url).href)) as { run(argv: string[]): Promise<number> };
-  const code = await demo.run(['--out', tmp]);
-  if (code !== 0) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw new Error('could not write the demo model (see the message above)');
-  }
-  try {
-    fs.renameSync(tmp, dir);
-  } catch (err) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    // Another start raced us and won; its model is as good as ours.
-    if (!fs.existsSync(dir)) throw err;
-  }
-  return dir;
+/**
+ * The demo model, written once into the demo model writer's own folder
+ * ($SCHNELL_HOME/models/demo-untrained; rewritten when the writer's version changes).
+ */
+export async function demoModel(): Promise<string> {
+  const { defaultDemoModelDir, ensureDemoModel } = await import('../flux/demo-model.js');
+  const dir = defaultDemoModelDir();
+  if (!fs.existsSync(dir)) console.error(`schnell start: no model configured; writing the untrained demo model to ${dir} (once)`);
+  return ensureDemoModel(dir);
 }

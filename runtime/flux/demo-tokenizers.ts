@@ -8,7 +8,7 @@
 // The vocabulary sizes are exactly those asked for, so the demo model's embedding tables match.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BYTE_TO_UNICODE } from './tokenizer-components.js';
+import { BYTE_LEVEL_ORDER, BYTE_TO_UNICODE } from './tokenizer-components.js';
 import { CLIP_BOS, CLIP_EOS } from './tokenizers.js';
 
 export interface DemoTokenizerSizes {
@@ -54,7 +54,8 @@ export function writeDemoTokenizers(dir: string, sizes: DemoTokenizerSizes = { c
 
 /** CLIP vocabulary and merges: byte tokens, merges learnt from CORPUS (then filler merges), specials last. */
 export function demoClipVocab(size: number): { vocab: Record<string, number>; merges: [string, string][] } {
-  const tokens: string[] = [...BYTE_TO_UNICODE, ...BYTE_TO_UNICODE.map((c) => c + '</w>')];
+  const bytes = BYTE_LEVEL_ORDER.map((b) => BYTE_TO_UNICODE[b]!); // CLIP's order: printable bytes first
+  const tokens: string[] = [...bytes, ...bytes.map((c) => c + '</w>')];
   const known = new Set(tokens);
   const merges: [string, string][] = [];
   const want = size - MIN_CLIP_VOCAB;

@@ -63,6 +63,21 @@ export class TensorSet {
     this.random(`${name}.weight`, [out, inp, k, k], gain / Math.sqrt(inp * k * k));
     this.random(`${name}.bias`, [out], 0.02);
   }
+  /**
+   * A 3×3 convolution that mixes channels at random but blurs space with a fixed binomial kernel,
+   * so a decoder built from these turns latent noise into smooth colour fields, not pixel noise.
+   */
+  smoothConv(name: string, out: number, inp: number, gain = 1): void {
+    const kernel = [1, 2, 1, 2, 4, 2, 1, 2, 1].map((v) => v / 16);
+    const data = new Float32Array(out * inp * 9);
+    const a = Math.sqrt(3) * gain / Math.sqrt(inp);
+    for (let oi = 0; oi < out * inp; oi++) {
+      const r = this.rng.symmetric() * a;
+      for (let k = 0; k < 9; k++) data[oi * 9 + k] = r * kernel[k]!;
+    }
+    this.tensors.push({ name: this.prefix + `${name}.weight`, dtype: 'F32', shape: [out, inp, 3, 3], data });
+    this.random(`${name}.bias`, [out], 0.02);
+  }
   norm(name: string, width: number): void {
     this.fill(`${name}.weight`, [width], 1);
     this.fill(`${name}.bias`, [width], 0);
@@ -137,10 +152,11 @@ export interface AutoencoderShape {
 export function autoencoderTensors(s: AutoencoderShape, seed: number): TensorToWrite[] {
   const t = new TensorSet(new Prng(seed));
   const resnet = (p: string, cin: number, cout: number) => {
+    const conv3 = p.startsWith('decoder.') ? t.smoothConv.bind(t) : (n: string, o: number, i: number, g?: number) => t.conv(n, o, i, 3, g);
     t.norm(`${p}.norm1`, cin);
-    t.conv(`${p}.conv1`, cout, cin, 3);
+    conv3(`${p}.conv1`, cout, cin);
     t.norm(`${p}.norm2`, cout);
-    t.conv(`${p}.conv2`, cout, cout, 3, 0.3);
+    conv3(`${p}.conv2`, cout, cout, 0.3);
     if (cin !== cout) t.conv(`${p}.nin_shortcut`, cout, cin, 1);
   };
   const attn = (p: string, c: number) => {
@@ -167,7 +183,7 @@ export function autoencoderTensors(s: AutoencoderShape, seed: number): TensorToW
   t.conv('encoder.conv_out', 2 * s.zChannels, cin, 3);
   // Decoder.
   let c = s.ch * s.chMult[levels - 1]!;
-  t.conv('decoder.conv_in', c, s.zChannels, 3);
+  t.smoothConv('decoder.conv_in', c, s.zChannels);
   resnet('decoder.mid.block_1', c, c);
   attn('decoder.mid.attn_1', c);
   resnet('decoder.mid.block_2', c, c);
@@ -177,11 +193,11 @@ export function autoencoderTensors(s: AutoencoderShape, seed: number): TensorToW
       resnet(`decoder.up.${i}.block.${b}`, c, cout);
       c = cout;
     }
-    if (i !== 0) t.conv(`decoder.up.${i}.upsample.conv`, c, c, 3);
+    if (i !== 0) t.smoothConv(`decoder.up.${i}.upsample.conv`, c, c);
   }
   t.norm('decoder.norm_out', c);
-  // Gain 1.5: a colour field that spans most of [-1, 1] without clipping everything.
-  t.conv('decoder.conv_out', 3, c, 3, 1.5);
+  // A colour field that spans much of [-1, 1] with little clipping.
+  t.smoothConv('decoder.conv_out', 3, c, 0.6);
   return t.tensors;
 }
 

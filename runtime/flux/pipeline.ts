@@ -166,7 +166,11 @@ export class FluxPipeline {
    * on one pipeline run one after another (the sessions already use every core).
    */
   generate(params: GenerateParams, hooks: GenerateHooks = {}): Promise<GenerateResult> {
-    checkParams(params);
+    try {
+      checkParams(params);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const run = this.queue.then(() => this.run(params, hooks));
     this.queue = run.then(() => undefined, () => undefined);
     return run;
@@ -250,13 +254,16 @@ export class FluxPipeline {
   }
 }
 
-/** The pipeline's own preconditions (the API schema is stricter; the CLI and tests use these). */
-function checkParams(p: GenerateParams): void {
-  const side = (v: number, name: string) => {
+/** Sizes a local model renders: multiples of 16 (one latent patch) from 16 to 4096 pixels. */
+export function checkImageSize(width: number, height: number): void {
+  for (const [v, name] of [[width, 'width'], [height, 'height']] as const) {
     if (!Number.isInteger(v) || v < 16 || v > MAX_SIDE || v % 16 !== 0) throw invalid(`${name} must be a multiple of 16 from 16 to ${MAX_SIDE}, got ${v}`, name);
-  };
-  side(p.width, 'width');
-  side(p.height, 'height');
+  }
+}
+
+/** The pipeline's own preconditions (the API schema is stricter; the CLI and tests rely on these). */
+function checkParams(p: GenerateParams): void {
+  checkImageSize(p.width, p.height);
   if (typeof p.prompt !== 'string') throw invalid('prompt must be a string', 'prompt');
   if (!Number.isInteger(p.steps) || p.steps < 1 || p.steps > 1000) throw invalid(`steps must be an integer from 1 to 1000, got ${p.steps}`, 'steps');
   if (!Number.isInteger(p.samples) || p.samples < 1) throw invalid(`samples must be a positive integer, got ${p.samples}`, 'samples');

@@ -1,5 +1,5 @@
 // Tokenizer parts that must behave exactly like Hugging Face's Rust `tokenizers`, where
-// @huggingface/tokenizers (JS) only approximates them. Each class notes the difference it removes;
+// @huggingface/tokenizers (JS) only approximates them. Each part notes the difference it removes;
 // everything else in a tokenizer.json is left to the library.
 import * as hf from '@huggingface/tokenizers';
 
@@ -131,17 +131,25 @@ function utf8Length(s: string): number {
   return n;
 }
 
-/** GPT-2's byte → printable character table used by byte-level BPE. */
+/**
+ * GPT-2's byte-level alphabet: printable bytes keep their character, the other 68 bytes map to
+ * U+0100 onwards. `BYTE_LEVEL_ORDER` lists the bytes in the table's own order (printable first),
+ * which is the order of the first 256 ids of a CLIP vocabulary.
+ */
+export const BYTE_LEVEL_ORDER: readonly number[] = (() => {
+  const printable: number[] = [];
+  for (let b = 0x21; b <= 0x7e; b++) printable.push(b);
+  for (let b = 0xa1; b <= 0xac; b++) printable.push(b);
+  for (let b = 0xae; b <= 0xff; b++) printable.push(b);
+  const rest: number[] = [];
+  for (let b = 0; b < 256; b++) if (!printable.includes(b)) rest.push(b);
+  return [...printable, ...rest];
+})();
+
+/** Byte → its character in the byte-level alphabet. */
 export const BYTE_TO_UNICODE: readonly string[] = (() => {
-  const keep: number[] = [];
-  for (let b = 0x21; b <= 0x7e; b++) keep.push(b);
-  for (let b = 0xa1; b <= 0xac; b++) keep.push(b);
-  for (let b = 0xae; b <= 0xff; b++) keep.push(b);
   const table: string[] = new Array(256);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    table[b] = String.fromCodePoint(keep.includes(b) ? b : 256 + extra++);
-  }
+  BYTE_LEVEL_ORDER.forEach((b, i) => (table[b] = i < 188 ? String.fromCodePoint(b) : String.fromCodePoint(256 + i - 188)));
   return table;
 })();
 
@@ -227,5 +235,81 @@ export function buildPreTokenizer(config: unknown): PreTokenizeFn | null {
       const fn = new lib.SequencePreTokenizer({ type: 'Sequence', pretokenizers: [c] });
       return (text, options) => fn(text, options);
     }
+  }
+}
+
+/** Splits text into plain sections and added-token ids, leftmost-longest (Rust uses Aho-Corasick LeftmostLongest). */
+export class TokenMatcher {
+  private readonly byFirst = new Map<string, { content: string; id: number }[]>();
+  constructor(tokens: { content: string; id: number }[]) {
+    for (const t of tokens) {
+      if (t.content.length === 0) continue;
+      const list = this.byFirst.get(t.content[0]!) ?? [];
+      list.push({ content: t.content, id: t.id });
+      this.byFirst.set(t.content[0]!, list);
+    }
+    for (const list of this.byFirst.values()) list.sort((a, b) => b.content.length - a.content.length);
+  }
+  split(text: string): (string | number)[] {
+    if (this.byFirst.size === 0) return [text];
+    const out: (string | number)[] = [];
+    let start = 0;
+    for (let i = 0; i < text.length; ) {
+      const hit = this.byFirst.get(text[i]!)?.find((t) => text.startsWith(t.content, i));
+      if (!hit) {
+        i++;
+        continue;
+      }
+      if (i > start) out.push(text.slice(start, i));
+      out.push(hit.id);
+      i += hit.content.length;
+      start = i;
+    }
+    if (start < text.length) out.push(text.slice(start));
+    return out;
+  }
+}
+
+/** Ids a post-processor puts before and after a single sequence. */
+export function specialsAround(processor: unknown, tokenId: (t: string) => number | undefined): { prefix: number[]; suffix: number[] } {
+  const p = processor as Record<string, unknown> | null;
+  if (!p) return { prefix: [], suffix: [] };
+  const pairId = (x: unknown): number[] => {
+    const arr = x as [string, number] | undefined;
+    return Array.isArray(arr) && typeof arr[1] === 'number' ? [arr[1]] : [];
+  };
+  switch (p.type) {
+    case 'RobertaProcessing':
+    case 'BertProcessing':
+      return { prefix: pairId(p.cls), suffix: pairId(p.sep) };
+    case 'TemplateProcessing': {
+      const specials = (p.special_tokens ?? {}) as Record<string, { ids?: number[] }>;
+      const prefix: number[] = [];
+      const suffix: number[] = [];
+      let seenSequence = false;
+      for (const piece of (p.single ?? []) as Record<string, { id: string }>[]) {
+        if (piece.Sequence) {
+          seenSequence = true;
+          continue;
+        }
+        const name = piece.SpecialToken?.id;
+        if (name === undefined) continue;
+        const ids = specials[name]?.ids ?? [tokenId(name)].filter((x): x is number => x !== undefined);
+        (seenSequence ? suffix : prefix).push(...ids);
+      }
+      return { prefix, suffix };
+    }
+    case 'Sequence': {
+      const out = { prefix: [] as number[], suffix: [] as number[] };
+      for (const sub of (p.processors ?? []) as unknown[]) {
+        // Later processors wrap the output of earlier ones.
+        const s = specialsAround(sub, tokenId);
+        out.prefix.unshift(...s.prefix);
+        out.suffix.push(...s.suffix);
+      }
+      return out;
+    }
+    default:
+      return { prefix: [], suffix: [] };
   }
 }

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { buildNormalizer, buildPreTokenizer } from './tokenizer-components.js';
+import { buildNormalizer, buildPreTokenizer, specialsAround, TokenMatcher } from './tokenizer-components.js';
 
 // What we use of the library's tokenizer; its .d.ts leaves these members untyped under NodeNext.
 interface LibModel {
@@ -176,49 +176,6 @@ interface BuildOptions {
   source: string;
 }
 
-/** Ids a post-processor puts before and after a single sequence. */
-function specialsAround(processor: unknown, tokenId: (t: string) => number | undefined): { prefix: number[]; suffix: number[] } {
-  const p = processor as Record<string, unknown> | null;
-  if (!p) return { prefix: [], suffix: [] };
-  const pairId = (x: unknown): number[] => {
-    const arr = x as [string, number] | undefined;
-    return Array.isArray(arr) && typeof arr[1] === 'number' ? [arr[1]] : [];
-  };
-  switch (p.type) {
-    case 'RobertaProcessing':
-    case 'BertProcessing':
-      return { prefix: pairId(p.cls), suffix: pairId(p.sep) };
-    case 'TemplateProcessing': {
-      const specials = (p.special_tokens ?? {}) as Record<string, { ids?: number[] }>;
-      const prefix: number[] = [];
-      const suffix: number[] = [];
-      let seenSequence = false;
-      for (const piece of (p.single ?? []) as Record<string, { id: string }>[]) {
-        if (piece.Sequence) {
-          seenSequence = true;
-          continue;
-        }
-        const name = piece.SpecialToken?.id;
-        if (name === undefined) continue;
-        const ids = specials[name]?.ids ?? [tokenId(name)].filter((x): x is number => x !== undefined);
-        (seenSequence ? suffix : prefix).push(...ids);
-      }
-      return { prefix, suffix };
-    }
-    case 'Sequence': {
-      const out = { prefix: [] as number[], suffix: [] as number[] };
-      for (const sub of (p.processors ?? []) as unknown[]) {
-        const s = specialsAround(sub, tokenId);
-        out.prefix.push(...s.prefix);
-        out.suffix.unshift(...s.suffix);
-      }
-      return out;
-    }
-    default:
-      return { prefix: [], suffix: [] };
-  }
-}
-
 /** A fixed-length tokenizer from a tokenizer.json document. */
 export function tokenizerFromJson(json: TokenizerJson, opts: BuildOptions): TextTokenizer {
   let tokenizer: LibTokenizer;
@@ -244,20 +201,28 @@ export function tokenizerFromJson(json: TokenizerJson, opts: BuildOptions): Text
     json.added_tokens.filter((t) => t.normalized !== false).map((t) => ({ ...t, content: normalizer ? normalizer(t.content) : t.content })),
   );
   const unkId = model.unk_token_id;
-  const modelIds = (text: string, sectionIndex: number): number[] => {
-    const pieces = preTokenizer ? preTokenizer(text, { section_index: sectionIndex }) : [text];
-    return model(pieces).map((t) => model.tokens_to_ids.get(t) ?? unkId ?? 0);
-  };
-  const bodyIds = (text: string): number[] => {
+  // Each pre-token is encoded on its own (as in Rust, so unknown pieces never fuse across two), and
+  // only until the ids fill the room left by truncation: later text cannot change earlier ids.
+  const bodyIds = (text: string, limit: number): number[] => {
     const ids: number[] = [];
-    rawTokens.split(text).forEach((section, sectionIndex) => {
-      if (typeof section === 'number') return void ids.push(section);
-      const normalized = normalizer ? normalizer(section) : section;
-      for (const part of normalizedTokens.split(normalized)) {
-        if (typeof part === 'number') ids.push(part);
-        else if (part.length > 0) ids.push(...modelIds(part, sectionIndex));
+    const sections = rawTokens.split(text);
+    for (let sectionIndex = 0; sectionIndex < sections.length && ids.length < limit; sectionIndex++) {
+      const section = sections[sectionIndex]!;
+      if (typeof section === 'number') {
+        ids.push(section);
+        continue;
       }
-    });
+      for (const part of normalizedTokens.split(normalizer ? normalizer(section) : section)) {
+        if (ids.length >= limit) break;
+        if (typeof part === 'number') ids.push(part);
+        else if (part.length > 0) {
+          for (const piece of preTokenizer ? preTokenizer(part, { section_index: sectionIndex }) : [part]) {
+            for (const t of model([piece])) ids.push(model.tokens_to_ids.get(t) ?? unkId ?? 0);
+            if (ids.length >= limit) break;
+          }
+        }
+      }
+    }
     return ids;
   };
 
@@ -277,7 +242,7 @@ export function tokenizerFromJson(json: TokenizerJson, opts: BuildOptions): Text
   const encodeIds = (text: string): number[] => {
     if (typeof text !== 'string') throw new TypeError('The prompt must be a string.');
     // Python cannot hold lone surrogates; U+FFFD is what they become in UTF-8.
-    const body = bodyIds(text.replace(/\p{Cs}/gu, '\uFFFD'));
+    const body = bodyIds(text.replace(/\p{Cs}/gu, '\uFFFD'), room);
     const ids = [...prefix, ...body.slice(0, room), ...suffix];
     while (ids.length < maxLength) ids.push(padId);
     return ids;
@@ -379,38 +344,6 @@ export async function runTokenizerCases(dir: string): Promise<Record<string, Tok
     }
   }
   return cases;
-}
-
-/** Splits text into plain sections and added-token ids, leftmost-longest (Rust uses Aho-Corasick LeftmostLongest). */
-class TokenMatcher {
-  private readonly byFirst = new Map<string, { content: string; id: number }[]>();
-  constructor(tokens: { content: string; id: number }[]) {
-    for (const t of tokens) {
-      if (t.content.length === 0) continue;
-      const list = this.byFirst.get(t.content[0]!) ?? [];
-      list.push({ content: t.content, id: t.id });
-      this.byFirst.set(t.content[0]!, list);
-    }
-    for (const list of this.byFirst.values()) list.sort((a, b) => b.content.length - a.content.length);
-  }
-  split(text: string): (string | number)[] {
-    if (this.byFirst.size === 0) return [text];
-    const out: (string | number)[] = [];
-    let start = 0;
-    for (let i = 0; i < text.length; ) {
-      const hit = this.byFirst.get(text[i]!)?.find((t) => text.startsWith(t.content, i));
-      if (!hit) {
-        i++;
-        continue;
-      }
-      if (i > start) out.push(text.slice(start, i));
-      out.push(hit.id);
-      i += hit.content.length;
-      start = i;
-    }
-    if (start < text.length) out.push(text.slice(start));
-    return out;
-  }
 }
 
 function trimPads(ids: number[], pad: number): number[] {

@@ -2,12 +2,14 @@
 // reference (src/flux/modules/layers.py). Activations stay [batch, tokens, hidden] throughout:
 // attention runs through com.microsoft MultiHeadAttention and RotaryEmbedding, which take that
 // layout directly, so no activation is ever transposed. Ops are chosen for what onnxruntime runs
-// fused (LayerNormalization with the modulation as scale/bias, SimplifiedLayerNormalization for
-// RMSNorm, FastGelu with its bias) and that its GPU providers also implement.
+// fused (Gemm with its bias, LayerNormalization with the modulation as scale/bias,
+// SimplifiedLayerNormalization for RMSNorm, FastGelu) and that its GPU providers also implement.
+// Measured per-op on the CPU (tests/bench/transformer-efficiency.ts): Gemm and attention take
+// about 90% of a step; everything else together about 10%.
 import { float, type GraphBuilder } from '../onnx/graph.js';
 import { weightAsFloat, type WeightPolicy } from '../onnx/weights.js';
 import type { FluxParams } from './transformer-params.js';
-import type { Weights } from './weights.js';
+import type { RowSlicedWeights } from './weight-rows.js';
 
 const MS = { domain: 'com.microsoft' } as const;
 const ONNX_TYPE = { float32: 1, float16: 10 } as const;
@@ -15,7 +17,7 @@ const ONNX_TYPE = { float32: 1, float16: 10 } as const;
 /** What every layer needs: the graph, the weights, the widening policy and the shapes. */
 export interface Ctx {
   g: GraphBuilder;
-  w: Weights;
+  w: RowSlicedWeights;
   policy: WeightPolicy;
   p: FluxParams;
 }
@@ -45,11 +47,24 @@ function constant(ctx: Ctx, values: number[], dims: number[] = [values.length]):
  * are widened on every run, the Transpose that `linear` puts before the MatMul.
  */
 export function lin(ctx: Ctx, prefix: string, x: string): string {
+  return gemm(ctx, `${prefix}.weight`, ctx.w.has(`${prefix}.bias`) ? `${prefix}.bias` : undefined, x);
+}
+
+/**
+ * A fused projection (qkv, linear1) as one linear layer per row range of its weight: the
+ * outputs come out separately, with no Split of the activations.
+ */
+export function linRows(ctx: Ctx, prefix: string, x: string, sizes: number[]): string[] {
+  const weights = ctx.w.rows(`${prefix}.weight`, sizes);
+  const biases = ctx.w.has(`${prefix}.bias`) ? ctx.w.rows(`${prefix}.bias`, sizes) : [];
+  return weights.map((wk, i) => gemm(ctx, wk, biases[i], x));
+}
+
+function gemm(ctx: Ctx, weightKey: string, biasKey: string | undefined, x: string): string {
   const { g, w, policy } = ctx;
-  const weight = weightAsFloat(g, w, `${prefix}.weight`, policy);
-  const [out, inp] = w.require(`${prefix}.weight`).shape as [number, number];
-  const inputs = [g.op('Reshape', [x, g.ints([-1, inp])]), weight];
-  if (w.has(`${prefix}.bias`)) inputs.push(weightAsFloat(g, w, `${prefix}.bias`, policy));
+  const [out, inp] = w.require(weightKey).shape as [number, number];
+  const inputs = [g.op('Reshape', [x, g.ints([-1, inp])]), weightAsFloat(g, w, weightKey, policy)];
+  if (biasKey) inputs.push(weightAsFloat(g, w, biasKey, policy));
   const y = g.op('Gemm', inputs, { transB: 1 });
   const lead = g.op('Shape', [x], { start: 0, end: -1 });
   return g.op('Reshape', [y, g.op('Concat', [lead, g.ints([out])], { axis: 0 })]);
@@ -112,7 +127,8 @@ export function modulation(ctx: Ctx, prefix: string, siluVec: string, n: number)
 /**
  * (1 + scale) · LayerNorm(x) + shift, LayerNorm without affine parameters (eps 1e-6): the
  * modulation goes in as LayerNormalization's scale and bias ([B, 1, hidden], broadcast over the
- * tokens), one fused kernel instead of three passes over the activations.
+ * tokens), one fused kernel instead of three passes over the activations. onnxruntime's CPU and
+ * CUDA kernels support exactly this [B, 1, D] broadcast (added for SD3 and FLUX, onnxruntime#23297).
  */
 export function modulatedNorm(ctx: Ctx, x: string, shift: string, scale: string): string {
   const { g } = ctx;
@@ -146,10 +162,6 @@ function gated(g: GraphBuilder, x: string, gate: string, y: string): string {
   return g.op('Add', [x, g.op('Mul', [gate, y])]);
 }
 
-function splitLast(ctx: Ctx, x: string, sizes: number[]): string[] {
-  return ctx.g.ops('Split', [x, ctx.g.ints(sizes)], { axis: -1 }, sizes.length);
-}
-
 /** Tokens along axis 1 of a [B, T, C] value, as a 1-element int64 tensor. */
 export function tokenCount(g: GraphBuilder, x: string): string {
   return g.op('Shape', [x], { start: 1, end: 2 });
@@ -162,8 +174,7 @@ export function doubleStreamBlock(ctx: Ctx, i: number, img: string, txt: string,
   const pre = `double_blocks.${i}`;
   const stream = (name: 'img' | 'txt', x: string) => {
     const [shift1, scale1, gate1, shift2, scale2, gate2] = modulation(ctx, `${pre}.${name}_mod.lin`, siluVec, 6) as [string, string, string, string, string, string];
-    const qkv = lin(ctx, `${pre}.${name}_attn.qkv`, modulatedNorm(ctx, x, shift1, scale1));
-    const [q, k, v] = splitLast(ctx, qkv, [h, h, h]) as [string, string, string];
+    const [q, k, v] = linRows(ctx, `${pre}.${name}_attn.qkv`, modulatedNorm(ctx, x, shift1, scale1), [h, h, h]) as [string, string, string];
     return {
       q: headRmsNorm(ctx, q, `${pre}.${name}_attn.norm.query_norm.scale`),
       k: headRmsNorm(ctx, k, `${pre}.${name}_attn.norm.key_norm.scale`),
@@ -191,7 +202,7 @@ export function singleStreamBlock(ctx: Ctx, i: number, x: string, siluVec: strin
   const pre = `single_blocks.${i}`;
   const [shift, scale, gate] = modulation(ctx, `${pre}.modulation.lin`, siluVec, 3) as [string, string, string];
   const xm = modulatedNorm(ctx, x, shift, scale);
-  const [q, k, v, mlp] = splitLast(ctx, lin(ctx, `${pre}.linear1`, xm), [h, h, h, p.mlp_hidden_dim]) as [string, string, string, string];
+  const [q, k, v, mlp] = linRows(ctx, `${pre}.linear1`, xm, [h, h, h, p.mlp_hidden_dim]) as [string, string, string, string];
   const attn = attention(ctx, headRmsNorm(ctx, q, `${pre}.norm.query_norm.scale`), headRmsNorm(ctx, k, `${pre}.norm.key_norm.scale`), v, rope);
   const out = lin(ctx, `${pre}.linear2`, g.op('Concat', [attn, g.op('FastGelu', [mlp], {}, MS)], { axis: -1 }));
   return gated(g, x, gate, out);

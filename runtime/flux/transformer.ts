@@ -8,6 +8,7 @@ import {
   timestepEmbedding, toCompute, tokenCount,
 } from './transformer-blocks.js';
 import type { FluxParams } from './transformer-params.js';
+import { RowSlicedWeights } from './weight-rows.js';
 import type { Weights } from './weights.js';
 
 export { transformerParams, type FluxParams } from './transformer-params.js';
@@ -25,7 +26,7 @@ export const TRANSFORMER_DIMS = { batch: 'batch', image: 'image_tokens', text: '
  */
 export function buildTransformer(w: Weights, params: FluxParams, policy: WeightPolicy = CPU_POLICY): GraphBuilder {
   const g = new GraphBuilder('flux_transformer');
-  const ctx: Ctx = { g, w, policy, p: params };
+  const ctx: Ctx = { g, w: new RowSlicedWeights(w), policy, p: params };
   const { batch: B, image: N, text: L } = TRANSFORMER_DIMS;
   const axes = params.axes_dim.length;
 

@@ -147,6 +147,13 @@ export function findParts(inputs: string[]): Found {
         out.formats.push(`${p}: ${r.format}`);
         if (r.format === 'unknown') out.problems.push(r.message.replace(/\.$/, ''));
         else out.parts.push(...fromReport(r, (files) => files[0]!));
+        // Like runtime/flux's single-file form: tokenizer folders beside the file belong to it.
+        if (depth === 0 && r.format !== 'unknown') {
+          for (const sib of ['tokenizer', 'clip_tokenizer', 'tokenizer_2', 't5_tokenizer']) {
+            const d = path.join(path.dirname(p), sib);
+            if (fs.existsSync(d) && fs.statSync(d).isDirectory()) for (const k of tokenizerKindsOf(d)) out.parts.push(tokenizerPart(k, d));
+          }
+        }
       } catch (e) {
         if (!(e instanceof CheckpointError)) throw e;
         out.problems.push(e.message.replace(/\.$/, ''));

@@ -17,6 +17,8 @@ export interface ModelListing {
     device?: string;
     untrained?: boolean;
     safety_model: string | null;
+    /** The local runtime's process, when it runs in one (it is started on first use). */
+    process_id?: number;
   } | null;
   cloud: { base_url: string; account: string; model: string; key_set: boolean } | null;
   /** True when the model that answers has random weights (the demo model): its images are noise. */
@@ -29,6 +31,8 @@ export async function describeModels(router: Router, names: string[]): Promise<M
     const check = await router.local.check();
     local = { available: check.ok, safety_model: router.safety?.locate() ?? null };
     if (!check.ok) local.problem = check.reason;
+    const pid = (router.local as { pid?: number }).pid;
+    if (pid !== undefined) local.process_id = pid;
     try {
       const info = await router.local.describe();
       Object.assign(local, { name: info.name, path: info.path, files: info.files, device: info.device, untrained: info.untrained });

@@ -99,9 +99,12 @@ try {
   const batch = 5000;
   const rows = Array.from({ length: ROWS }, (_, i) => synthetic(i, start));
   let t = performance.now();
+  const cpu = process.cpuUsage();
   for (let i = 0; i < ROWS; i += batch) catalog.insertMany(rows.slice(i, i + batch));
   const insertSeconds = (performance.now() - t) / 1000;
-  results.bulkInsert = { seconds: insertSeconds, rowsPerSecond: ROWS / insertSeconds, batch, target: '< 10 s' };
+  const used = process.cpuUsage(cpu);
+  // CPU seconds beside wall seconds: on a shared machine the wall clock also counts other work.
+  results.bulkInsert = { seconds: insertSeconds, cpuSeconds: (used.user + used.system) / 1e6, rowsPerSecond: ROWS / insertSeconds, batch, target: '< 10 s' };
   catalog.db.pragma('optimize');
 
   const queries = Array.from({ length: 200 }, (_, i) => {
@@ -165,8 +168,8 @@ const ms = (k: string, label: string) => {
   const r = results[k] as { p50: number; p95: number; max: number; target?: string };
   table.push([label, `p50 ${fmt(r.p50)} ms · p95 ${fmt(r.p95)} ms · max ${fmt(r.max)} ms`, r.target ?? '']);
 };
-const ins = results.bulkInsert as { seconds: number; rowsPerSecond: number; target: string };
-table.push([`bulk insert ${ROWS.toLocaleString('en')} rows`, `${fmt(ins.seconds)} s (${fmt(ins.rowsPerSecond)} rows/s)`, ins.target]);
+const ins = results.bulkInsert as { seconds: number; cpuSeconds: number; rowsPerSecond: number; target: string };
+table.push([`bulk insert ${ROWS.toLocaleString('en')} rows`, `${fmt(ins.seconds)} s (${fmt(ins.rowsPerSecond)} rows/s, ${fmt(ins.cpuSeconds)} s CPU)`, ins.target]);
 ms('search', 'full-text search, page of 200');
 ms('searchWithProject', '  … within a project');
 ms('galleryPage', 'gallery page of 200, newest');

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import type { GenerationRequest } from '../../../runtime/api/index.js';
 import { BackendError, type LocalBackend, abortError } from '../../../runtime/engine/types.js';
 
-export type Fault = 'none' | 'provider' | 'oom' | 'exit' | 'throw' | 'hang';
+export type Fault = 'none' | 'provider' | 'oom' | 'exit' | 'throw' | 'hang' | 'bad-image';
 
 export interface FaultBackendOptions {
   /** Stands in for the model file: removing it is "model missing". */
@@ -88,6 +88,8 @@ export function createFaultBackend(opts: FaultBackendOptions): LocalBackend {
         const seed = (request.seed + i) % 2 ** 32;
         const img = sharp(pattern(request.width, request.height, seed, request.prompt), { raw: { width: request.width, height: request.height, channels: 3 } });
         const bytes = request.outputFormat === 'png' ? await img.png().toBuffer() : await img.jpeg({ quality: Math.max(1, request.jpegQuality ?? 90) }).toBuffer();
+        // 'bad-image': a bug in a backend that returns bytes that are not the image it claims.
+        if (fault === 'bad-image') bytes.fill(0, 0, 16);
         images.push({ bytes: new Uint8Array(bytes), seed, index: i, finishReason: 'SUCCESS' as const, format: request.outputFormat });
       }
       if (opts.logFile) fs.appendFileSync(opts.logFile, `${request.seed} ${createHash('sha1').update(request.prompt).digest('hex').slice(0, 12)}\n`);

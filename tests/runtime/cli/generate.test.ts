@@ -1,0 +1,132 @@
+// `schnell generate` and `schnell demo-model` end to end: real processes, real files, real sessions.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { schnell } from './cli-harness.js';
+
+let home: string;
+let model: string;
+let out: string;
+const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+const small = ['--width', '64', '--height', '48', '--steps', '2'];
+
+before(async () => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-'));
+  model = path.join(home, 'demo');
+  out = path.join(home, 'out');
+  const r = await schnell(['demo-model', '--out', model, '--json'], { home });
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  assert.equal(info.untrained, true);
+  assert.match(info.name, /untrained/);
+});
+after(() => fs.rmSync(home, { recursive: true, force: true }));
+
+test('demo-model says UNTRAINED and how to use it', async () => {
+  const r = await schnell(['demo-model', '--out', path.join(home, 'demo2')], { home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /UNTRAINED/);
+  assert.match(r.stdout, /schnell generate/);
+  assert.ok(fs.existsSync(path.join(home, 'demo2', 'schnell-model.json')));
+});
+
+test('writes a valid PNG and JPEG; the same seed gives identical bytes, another seed different ones', async () => {
+  const png = path.join(out, 'a.png');
+  const r = await schnell(['generate', 'a red barn', ...small, '--seed', '42', '--model', model, '--out', png], { home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /seed: 42/);
+  assert.match(r.stderr, /UNTRAINED/);
+  const meta = await sharp(png).metadata();
+  assert.deepEqual([meta.format, meta.width, meta.height], ['png', 64, 48]);
+
+  const again = path.join(out, 'b.png');
+  await schnell(['generate', 'a red barn', ...small, '--seed', '42', '--model', model, '--out', again], { home });
+  assert.equal(sha(again), sha(png));
+  const other = path.join(out, 'c.png');
+  await schnell(['generate', 'a red barn', ...small, '--seed', '43', '--model', model, '--out', other], { home });
+  assert.notEqual(sha(other), sha(png));
+
+  const jpg = path.join(out, 'a.jpg');
+  const j = await schnell(['generate', 'a red barn', ...small, '--seed', '42', '--model', model, '--out', jpg, '--jpeg-quality', '80'], { home });
+  assert.equal(j.code, 0, j.stderr);
+  const jm = await sharp(jpg).metadata();
+  assert.deepEqual([jm.format, jm.width, jm.height], ['jpeg', 64, 48]);
+});
+
+test('--samples 3 writes three images with seeds s, s+1, s+2 (--json report)', async () => {
+  const r = await schnell(['generate', 'a red barn', ...small, '--seed', '4294967294', '--samples', '3', '--format', 'jpeg', '--model', model, '--out', path.join(out, 'many.jpg'), '--json'], { home });
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.seed, 4294967294);
+  assert.equal(report.untrained, true);
+  assert.deepEqual(report.images.map((i: { seed: number }) => i.seed), [4294967294, 4294967295, 0]);
+  assert.deepEqual(report.images.map((i: { path: string }) => path.basename(i.path)), ['many-1.jpg', 'many-2.jpg', 'many-3.jpg']);
+  for (const img of report.images) assert.equal((await sharp(img.path).metadata()).format, 'jpeg');
+  assert.equal(new Set(report.images.map((i: { path: string }) => sha(i.path))).size, 3);
+  assert.ok(report.timings.sessionRunMs > 0);
+});
+
+test('without --seed a seed is picked and printed; a folder --out names files by seed', async () => {
+  const dir = path.join(out, 'folder') + path.sep;
+  const r = await schnell(['generate', 'a red barn', ...small, '--model', model, '--out', dir], { home });
+  assert.equal(r.code, 0, r.stderr);
+  const seed = Number(/seed: (\d+)/.exec(r.stderr)?.[1]);
+  assert.ok(Number.isInteger(seed) && seed > 0);
+  assert.ok(fs.existsSync(path.join(dir, `schnell-${seed}.png`)));
+});
+
+test('bad input gets one clear sentence and exit code 2, and writes nothing', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--sampler', 'K_LMS'], /sampler must be .*K_EULER.*K_DPMPP_2M.*\(--sampler\)/],
+    [['--width', '100'], /width must be a multiple of 16 .*\(--width\)/],
+    [['--height', 'tall'], /--height must be a number/],
+    [['--steps', '0'], /steps must be an integer from 1 to 50.*\(--steps\)/],
+    [['--seed', '-3'], /seed must be an integer from 0 to 4294967295/],
+    [['--cfg-scale', '99'], /cfg_scale must be a number from 0 to 20.*\(--cfg-scale\)/],
+    [['--format', 'gif'], /--format must be png or jpeg/],
+    [['--out', path.join(out, 'x.png'), '--format', 'jpeg'], /ends in \.png but --format is jpeg/],
+    [['--model', path.join(home, 'nowhere')], /--model .*nowhere does not exist/],
+    [['--bogus'], /Unknown option '--bogus'/],
+  ];
+  for (const [extra, message] of cases) {
+    const r = await schnell(['generate', 'a red barn', '--model', model, ...extra], { home });
+    assert.equal(r.code, 2, `${extra.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message, extra.join(' '));
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+  const empty = await schnell(['generate', '   ', '--model', model], { home });
+  assert.equal(empty.code, 2);
+  assert.match(empty.stderr, /prompt must not be empty/);
+  assert.ok(!fs.existsSync(path.join(out, 'x.png')));
+});
+
+test('no --model and none configured: says how to get one', async () => {
+  const r = await schnell(['generate', 'a red barn'], { home: fs.mkdtempSync(path.join(home, 'empty-home-')) });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no model is configured: install one with `schnell models`.*`schnell demo-model/);
+});
+
+test('the configured model ($SCHNELL_HOME/config.json) is the default', async () => {
+  const h = fs.mkdtempSync(path.join(home, 'configured-'));
+  fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ model }));
+  const file = path.join(out, 'configured.png');
+  const r = await schnell(['generate', 'a red barn', ...small, '--seed', '42', '--out', file], { home: h });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(sha(file), sha(path.join(out, 'a.png')));
+});
+
+test('devices lists the CPU as available (--json) and explains the others', async () => {
+  const r = await schnell(['devices', '--json'], { home });
+  assert.equal(r.code, 0, r.stderr);
+  const { devices } = JSON.parse(r.stdout);
+  const cpu = devices.find((d: { provider: string }) => d.provider === 'cpu');
+  assert.equal(cpu.available, true);
+  assert.deepEqual(devices.map((d: { provider: string }) => d.provider).sort(), ['coreml', 'cpu', 'cuda', 'dml', 'webgpu']);
+  for (const d of devices) assert.ok(typeof d.note === 'string' && d.note.length > 0);
+  const plain = await schnell(['devices'], { home });
+  assert.match(plain.stdout, /cpu/);
+});

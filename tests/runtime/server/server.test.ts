@@ -1,0 +1,237 @@
+// The local server's own rules over real HTTP: request ids, Host and Origin checks, CORS only when
+// configured, auth, body cap, 405/500 handling, /healthz and /v1/models, the OpenAI shim,
+// disconnects cancelling jobs, graceful close.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import sharp from 'sharp';
+import { type Fault } from '../engine/fault-backend.js';
+import { T2I, TOKEN, type TestServer, assertErrorShape, faultSpec, request, startTestServer, t2i, tempDir } from './helpers.js';
+
+let tmp: ReturnType<typeof tempDir>;
+let s: TestServer;
+let modelFile: string;
+let controlFile: string;
+let logFile: string;
+const setFault = (fault: Fault, stepMs = 0) => fs.writeFileSync(controlFile, JSON.stringify({ fault, stepMs }));
+const small = { prompt: 'a fox', width: 640, height: 1536 };
+
+before(async () => {
+  tmp = tempDir();
+  modelFile = path.join(tmp.dir, 'model.safetensors');
+  controlFile = path.join(tmp.dir, 'control.json');
+  logFile = path.join(tmp.dir, 'log.txt');
+  fs.writeFileSync(modelFile, 'x');
+  setFault('none');
+  s = await startTestServer({ policy: 'local', local: faultSpec({ modelFile, controlFile, logFile }), maxQueued: 2, allowedOrigins: ['app://studio'] });
+});
+after(async () => {
+  await s.close();
+  tmp.cleanup();
+});
+
+/** A raw request line + headers over a socket (to send what http.request will not). */
+function raw(url: string, text: string): Promise<string> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(u.port), u.hostname, () => sock.end(text));
+    let data = '';
+    sock.on('data', (c) => (data += c));
+    sock.on('end', () => resolve(data));
+    sock.on('error', reject);
+  });
+}
+
+describe('Host and Origin', () => {
+  test('loopback names and addresses are served; any other Host is 403 (DNS rebinding)', async () => {
+    const port = new URL(s.url).port;
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'localhost', `127.9.8.7:${port}`, `[::1]:${port}`, `studio.localhost:${port}`]) {
+      const r = await request(s.url, { method: 'GET', path: '/healthz', headers: { Host: host } });
+      assert.equal(r.status, 200, host);
+    }
+    for (const host of [`attacker.example:${port}`, 'localhost.attacker.example', '192.168.1.20', 'evil.com', '127.0.0.1.nip.io', 'local host', '[::2]']) {
+      const r = await request(s.url, { method: 'GET', path: '/healthz', headers: { Host: host } });
+      assertErrorShape(r, 403, 'Host');
+    }
+    const noHost = await raw(s.url, 'GET /healthz HTTP/1.0\r\n\r\n');
+    assert.match(noHost, /^HTTP\/1\.[01] 403/);
+  });
+
+  test('no CORS headers unless an origin is configured; configured origins get them and preflight works', async () => {
+    const plain = await request(s.url, { method: 'GET', path: '/v1/models' });
+    assert.equal(plain.status, 200);
+    assert.ok(!Object.keys(plain.headers).some((h) => h.startsWith('access-control-')));
+    const foreign = await request(s.url, { method: 'GET', path: '/v1/models', headers: { Origin: 'https://attacker.example' } });
+    assertErrorShape(foreign, 403, 'Origin');
+    assert.ok(!Object.keys(foreign.headers).some((h) => h.startsWith('access-control-')));
+    const ok = await request(s.url, { method: 'GET', path: '/v1/models', headers: { Origin: 'app://studio' } });
+    assert.equal(ok.headers['access-control-allow-origin'], 'app://studio');
+    const pre = await request(s.url, { method: 'OPTIONS', path: T2I, auth: null, headers: { Origin: 'app://studio', 'Access-Control-Request-Method': 'POST' } });
+    assert.equal(pre.status, 204);
+    assert.match(String(pre.headers['access-control-allow-headers']), /Authorization/);
+  });
+});
+
+describe('auth, paths, bodies', () => {
+  test('every response has a unique request id', async () => {
+    const replies = await Promise.all([
+      request(s.url, { method: 'GET', path: '/healthz' }),
+      request(s.url, { method: 'GET', path: '/nope' }),
+      t2i(s.url, small, {}, { auth: null }),
+      request(s.url, { method: 'GET', path: '/healthz', headers: { Host: 'evil.example' } }),
+    ]);
+    const ids = replies.map((r) => r.headers['x-request-id']);
+    assert.ok(ids.every((id) => typeof id === 'string' && /^req_[0-9a-f]{24}$/.test(id)));
+    assert.equal(new Set(ids).size, ids.length);
+  });
+
+  test('401 names the bearer scheme; /healthz needs no token; wrong method is 405 with Allow; unknown path 404', async () => {
+    const r = await t2i(s.url, small, {}, { auth: null });
+    assertErrorShape(r, 401);
+    assert.equal(r.headers['www-authenticate'], 'Bearer');
+    assertErrorShape(await t2i(s.url, small, {}, { auth: 'x'.repeat(40) }), 401);
+    assertErrorShape(await request(s.url, { method: 'GET', path: '/v1/models', auth: null }), 401);
+    assert.equal((await request(s.url, { method: 'GET', path: '/healthz', auth: null })).status, 200);
+    const wrong = await request(s.url, { method: 'GET', path: T2I });
+    assertErrorShape(wrong, 405);
+    assert.equal(wrong.headers.allow, 'POST');
+    assertErrorShape(await request(s.url, { method: 'GET', path: '/v2/whatever' }), 404);
+  });
+
+  test('body cap: exactly 1 MiB is read, one byte more is 413 (declared, chunked, or huge)', async () => {
+    const json = JSON.stringify(small);
+    const exact = json + ' '.repeat(1024 * 1024 - json.length);
+    assert.equal(Buffer.byteLength(exact), 1024 * 1024);
+    const r = await request(s.url, { body: exact, headers: { 'Content-Type': 'application/json' } });
+    assert.equal(r.status, 200, r.body.toString().slice(0, 200));
+    assertErrorShape(await request(s.url, { body: exact + ' ', headers: { 'Content-Type': 'application/json' } }), 413);
+    // Chunked: no Content-Length, the cap applies while reading.
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const u = new URL(s.url);
+      const req = http.request({ host: u.hostname, port: u.port, method: 'POST', path: T2I, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 18; i++) req.write(' '.repeat(64 * 1024));
+      req.end();
+    });
+    assert.equal(chunked, 413);
+    const huge = await raw(s.url, `POST ${T2I} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 10737418240\r\n\r\n{"prompt":`);
+    assert.match(huge, /^HTTP\/1\.1 413/);
+  });
+
+  test('a server-side bug is a 500 with the request id and no stack trace', async () => {
+    setFault('bad-image');
+    const r = await t2i(s.url, small);
+    const e = assertErrorShape(r, 500);
+    assert.ok(e.message.includes(String(r.headers['x-request-id'])));
+    assert.ok(!/\.ts:\d+|at \w+ \(/.test(e.message));
+    setFault('none');
+  });
+});
+
+describe('models and health', () => {
+  test('/v1/models: the served name, the files behind it, the device, untrained flag', async () => {
+    const r = await request(s.url, { method: 'GET', path: '/v1/models' });
+    const m = r.json().data[0];
+    assert.equal(m.id, 'flux-1-schnell-fp8');
+    assert.equal(m.backend, 'local');
+    assert.equal(m.untrained, true);
+    assert.deepEqual(m.local.files, [modelFile]);
+    assert.equal(m.local.device, 'cpu');
+    assert.equal(m.local.available, true);
+    fs.renameSync(modelFile, `${modelFile}.x`);
+    try {
+      const gone = (await request(s.url, { method: 'GET', path: '/v1/models' })).json().data[0];
+      assert.equal(gone.local.available, false);
+      assert.match(gone.local.problem, /missing/);
+      assertErrorShape(await t2i(s.url, small), 503);
+    } finally {
+      fs.renameSync(`${modelFile}.x`, modelFile);
+    }
+  });
+
+  test('/healthz reports job counts', async () => {
+    const h = (await request(s.url, { method: 'GET', path: '/healthz', auth: null })).json();
+    assert.equal(h.status, 'ok');
+    assert.ok(h.jobs.completed >= 1);
+  });
+});
+
+describe('OpenAI-style /v1/images/generations on the same engine', () => {
+  const post = (body: unknown) => request(s.url, { path: '/v1/images/generations', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+  test('n, size, output_format, response_format', async () => {
+    const r = await post({ prompt: 'a fox', n: 2, size: '832x1216', seed: 9, quality: 'hd', user: 'me' });
+    assert.equal(r.status, 200, r.body.toString().slice(0, 300));
+    const j = r.json();
+    assert.equal(j.data.length, 2);
+    const meta = await sharp(Buffer.from(j.data[0].b64_json, 'base64')).metadata();
+    assert.deepEqual([meta.format, meta.width, meta.height], ['png', 832, 1216]);
+    assert.equal(r.headers.seed, '9');
+    const jpeg = (await post({ prompt: 'a fox', size: '1536x640', output_format: 'jpeg', output_compression: 40, response_format: 'url' })).json();
+    assert.match(jpeg.data[0].url, /^data:image\/jpeg;base64,/);
+  });
+  test('errors use the OpenAI names and our shape', async () => {
+    assertErrorShape(await post({ prompt: 'x', size: '512x512' }), 400, 'size');
+    assertErrorShape(await post({ prompt: 'x', n: 20 }), 400, 'n');
+    assertErrorShape(await post({ prompt: 'x', style2: 1 }), 400, 'style2');
+    assertErrorShape(await post({ prompt: '' }), 400, 'prompt');
+    assertErrorShape(await post({ prompt: 'x', model: 'dall-e-3' }), 404);
+    assertErrorShape(await request(s.url, { path: '/v1/images/generations', body: 'x', headers: { 'Content-Type': 'text/plain' } }), 415);
+  });
+});
+
+describe('disconnects and shutdown', () => {
+  test('a client that disconnects cancels its running or queued job; nothing else is lost', async () => {
+    setFault('none', 150);
+    const before = s.engine.stats();
+    const linesBefore = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').length : 0;
+    const a = new AbortController();
+    const b = new AbortController();
+    const pa = t2i(s.url, { ...small, steps: 20, prompt: 'running' }, {}, { signal: a.signal }).catch((e) => e);
+    await waitFor(() => s.engine.stats().local.running === 1);
+    const pb = t2i(s.url, { ...small, steps: 20, prompt: 'queued' }, {}, { signal: b.signal }).catch((e) => e);
+    await waitFor(() => s.engine.stats().local.queued === 1);
+    b.abort();
+    await waitFor(() => s.engine.stats().local.queued === 0);
+    a.abort();
+    await Promise.all([pa, pb]);
+    await waitFor(() => s.engine.stats().local.running === 0);
+    const after = s.engine.stats();
+    assert.equal(after.cancelled - before.cancelled, 2);
+    const linesAfter = fs.readFileSync(logFile, 'utf8').split('\n').length;
+    assert.equal(linesAfter, linesBefore, 'neither cancelled job finished a generation');
+    setFault('none');
+    assert.equal((await t2i(s.url, small)).status, 200, 'the device is free again');
+  });
+
+  test('close: stops accepting, lets the running job answer, then shuts', async () => {
+    const t = tempDir();
+    const mf = path.join(t.dir, 'm.safetensors');
+    fs.writeFileSync(mf, 'x');
+    const srv = await startTestServer({ policy: 'local', local: faultSpec({ modelFile: mf, stepMs: 100 }), isolate: false });
+    try {
+      const inflight = t2i(srv.url, { ...small, steps: 5 });
+      await waitFor(() => srv.engine.stats().local.running === 1);
+      const closing = srv.server.close({ graceMs: 10_000 });
+      const r = await inflight;
+      assert.equal(r.status, 200);
+      await closing;
+      await assert.rejects(t2i(srv.url, small), /ECONNREFUSED|socket hang up|ECONNRESET/);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
