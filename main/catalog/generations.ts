@@ -90,7 +90,7 @@ export function insertGeneration(db: Db, g: CheckedGeneration, tally: FacetTally
   tally.add('finish', g.finishReason);
   tally.add('favorite', g.favorite ? 1 : 0);
   tally.add('rating', g.rating);
-  // The full-text row, once, with its tags (schema v2 explains why this is not a trigger).
+  // The full-text row, once, with its tags (schema v3 explains why this is not a trigger).
   prepared(db, 'INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags) VALUES (?, ?, ?, ?)').run(
     seq, withoutNul(g.prompt), withoutNul(g.negativePrompt), g.tags.join(' '),
   );

@@ -114,14 +114,13 @@ export const MIGRATIONS: Migration[] = [
   {
     version: 2,
     name: 'full-text search over prompts and tags',
-    // A table of its own (not external content): tags live elsewhere. A new generation's FTS row is
-    // written by insertGeneration once its tags are in (one write instead of one per tag); after
-    // that, triggers keep prompts and tags in step. NULs become spaces so they cannot cut a prompt
-    // short for the tokenizer.
+    // A table of its own (not external content): tags live elsewhere, and triggers keep all three
+    // columns in step with their sources. NULs become spaces so they cannot cut a prompt short for
+    // the tokenizer.
     sql: `
       CREATE VIRTUAL TABLE generations_fts USING fts5(
         prompt, negative_prompt, tags,
-        tokenize = 'porter unicode61 remove_diacritics 2',
+        tokenize = 'unicode61 remove_diacritics 2',
         prefix = '3'
       );
       INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags)
@@ -130,6 +129,10 @@ export const MIGRATIONS: Migration[] = [
                          WHERE gt.generation_seq = g.seq), '')
         FROM generations g;
 
+      CREATE TRIGGER generations_fts_insert AFTER INSERT ON generations BEGIN
+        INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags)
+          VALUES (new.seq, replace(new.prompt, char(0), ' '), replace(new.negative_prompt, char(0), ' '), '');
+      END;
       CREATE TRIGGER generations_fts_delete AFTER DELETE ON generations BEGIN
         DELETE FROM generations_fts WHERE rowid = old.seq;
       END;
@@ -154,9 +157,14 @@ export const MIGRATIONS: Migration[] = [
     version: 3,
     name: 'provenance, missing files, the deletion journal and facet counters',
     sql: `
+      -- From here on insertGeneration writes a new row's full-text entry itself, tags included:
+      -- the trigger wrote it tagless and then rewrote it once per tag.
+      DROP TRIGGER generations_fts_insert;
       ALTER TABLE generations ADD COLUMN source TEXT NOT NULL DEFAULT 'studio';
       ALTER TABLE generations ADD COLUMN missing_at INTEGER;
       CREATE INDEX generations_rating ON generations(rating, created_at, id) WHERE trashed_at IS NULL;
+      -- Favourites are few: their own small index keeps that gallery view a straight walk.
+      CREATE INDEX generations_favorites ON generations(created_at, id) WHERE trashed_at IS NULL AND favorite = 1;
 
       -- Files whose last row was purged. The rows go in one transaction with these entries; the
       -- files are removed afterwards, and a crash in between is finished by the next open or scan,

@@ -68,7 +68,8 @@ export function buildWhere(q: SearchQuery, opts: { commonText?: boolean } = {}):
   for (const tag of q.tags ?? []) {
     add('g.seq IN (SELECT generation_seq FROM generation_tags WHERE tag_id = (SELECT id FROM tags WHERE name = ?))', checkText('tags', tag).trim());
   }
-  if (q.favorite !== undefined) add('g.favorite = ?', q.favorite ? 1 : 0);
+  // A literal, not a parameter, so SQLite can pick the partial index of favourites.
+  if (q.favorite !== undefined) add(q.favorite ? 'g.favorite = 1' : 'g.favorite = 0');
   if (q.rating !== undefined) add('g.rating = ?', checkInt('rating', q.rating, 0, 5));
   if (q.minRating !== undefined) add('g.rating >= ?', checkInt('minRating', q.minRating, 0, 5));
   if (q.since !== undefined) add('g.created_at >= ?', toMillis('since', q.since, 0));

@@ -76,7 +76,10 @@ export function checkGeneration(g: NewGeneration, now = Date.now()): CheckedGene
   const parentId = g.parentId ?? null;
   if (parentId !== null && !isId(parentId)) fail('parentId', 'must be a generation id');
   const jobId = optionalText('jobId', g.jobId, 64);
-  const tags = [...new Set((g.tags ?? []).map((t) => checkName('tag', t)))];
+  if (g.tags !== undefined && !Array.isArray(g.tags)) fail('tags', 'must be a list of tag names');
+  // Tag names are unique without regard to case: keep the first spelling of each.
+  const seen = new Set<string>();
+  const tags = (g.tags ?? []).map((t) => checkName('tag', t)).filter((t) => !seen.has(t.toLowerCase()) && seen.add(t.toLowerCase()));
   return {
     id: g.id ?? null,
     prompt: g.prompt,

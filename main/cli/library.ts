@@ -115,14 +115,14 @@ function oneLine(g: Generation): string {
   const when = g.createdAt.slice(0, 16).replace('T', ' ');
   const marks = `${g.favorite ? '♥' : ' '}${g.rating ? `${g.rating}★` : '  '}`;
   const seed = g.seed === null ? '' : `seed ${g.seed}`;
-  const prompt = g.prompt.replace(/\s+/g, ' ').slice(0, 60) + (g.prompt.length > 60 ? '…' : '');
+  const prompt = g.prompt ? g.prompt.replace(/\s+/g, ' ').slice(0, 60) + (g.prompt.length > 60 ? '…' : '') : '(no prompt)';
   const flags = [g.finishReason !== 'SUCCESS' ? g.finishReason : '', g.trashedAt ? 'trashed' : '', g.missingAt ? 'FILE MISSING' : ''].filter(Boolean).join(' ');
   return `${g.id}  ${when}  ${`${g.width}x${g.height}`.padEnd(9)}  ${seed.padEnd(15)} ${marks}  ${g.project ? `[${g.project}] ` : ''}${prompt}${flags ? `  (${flags})` : ''}`;
 }
 
 function details(g: LibraryGeneration): string {
   const rows: [string, unknown][] = [
-    ['id', g.id], ['prompt', g.prompt], ['negative prompt', g.negativePrompt || '—'], ['size', `${g.width}x${g.height}`],
+    ['id', g.id], ['prompt', g.prompt || '(no prompt)'], ['negative prompt', g.negativePrompt || '—'], ['size', `${g.width}x${g.height}`],
     ['seed', g.seed ?? '—'], ['steps', g.steps ?? '—'], ['cfg scale', g.cfgScale ?? '—'], ['sampler', g.sampler ?? 'default'],
     ['sample', `${g.sampleIndex + 1} of ${g.samples}`], ['finish reason', g.finishReason], ['model', g.model],
     ['backend', `${g.backend}${g.device ? ` (${g.device})` : ''}`], ['duration', g.durationMs === null ? '—' : `${g.durationMs} ms`],

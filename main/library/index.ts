@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import {
   CatalogError,
   newId,
@@ -44,7 +45,6 @@ import { pngSize } from './png.js';
 import { scanLibrary, type ScanReport } from './scan.js';
 import { IMAGES, THUMBS } from './store.js';
 import { exportGenerations, importImages, type ExportReport, type ImportOptions, type ImportReport } from './transfer.js';
-import sharp from 'sharp';
 
 export { LibraryError } from './errors.js';
 export type { LibraryGeneration } from './core.js';

@@ -130,7 +130,9 @@ export async function scanLibrary(core: LibraryCore, opts: { repair?: boolean; v
   }
   const hashes = new Set([...images.files.keys()].map((k) => k.split('.')[0]!));
   for (const hash of hashes) if (!thumbs.files.has(hash)) report.missingThumbnails.push(hash);
-  for (const [hash, file] of thumbs.files) if (!hashes.has(hash)) report.orphanThumbnails.push(file);
+  // A row whose image is missing keeps its thumbnail: the gallery can still show what was lost.
+  const rowHashes = new Set([...rows.values()].map((r) => r.hash));
+  for (const [hash, file] of thumbs.files) if (!hashes.has(hash) && !rowHashes.has(hash)) report.orphanThumbnails.push(file);
 
   if (!opts.repair) return report;
 
@@ -156,7 +158,8 @@ export async function scanLibrary(core: LibraryCore, opts: { repair?: boolean; v
   for (const file of report.orphanThumbnails) {
     const hash = path.basename(file, '.webp');
     catalog.write(() => {
-      if (!fs.existsSync(core.imageFile(hash, 'png')) && !fs.existsSync(core.imageFile(hash, 'jpeg'))) fs.rmSync(file, { force: true });
+      const used = catalog.isReferenced({ hash, format: 'png' }) || catalog.isReferenced({ hash, format: 'jpeg' });
+      if (!used && !fs.existsSync(core.imageFile(hash, 'png')) && !fs.existsSync(core.imageFile(hash, 'jpeg'))) fs.rmSync(file, { force: true });
     });
   }
   for (const file of report.tempFiles) if (await isStaleTemp(file)) await fs.promises.rm(file, { force: true });

@@ -88,6 +88,11 @@ export async function exportGenerations(core: LibraryCore, ids: string[], folder
   const generations = core.catalog.getMany(ids);
   const missing = ids.find((id) => !generations.some((g) => g.id === id));
   if (missing !== undefined) throw new LibraryError(`no generation with id ${JSON.stringify(missing)} in this library`);
+  // Check every source first, so a missing file does not leave half an export behind.
+  for (const g of generations) {
+    const stored = core.imageFile(g.imageHash, g.format);
+    if (!fs.existsSync(stored)) throw new LibraryError(`the image file of generation ${g.id} is missing (${stored}); run 'schnell library scan'`);
+  }
   await fs.promises.mkdir(target, { recursive: true });
   const taken = new Set(await fs.promises.readdir(target));
   const files: ExportReport['files'] = [];

@@ -6,9 +6,10 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import type Database from 'better-sqlite3';
-import { CheckpointError, openModelSet, type ComponentKind } from '../flux/checkpoint.js';
+import { CheckpointError } from '../flux/checkpoint.js';
 import { downloadFile, DownloadError, formatBytes, PAUSE, remoteFileName, type DownloadProgress } from '../models/download.js';
-import { checkFit, cpuMemory, estimateFromParams, estimateMemory, queryNvidiaGpus, reportedGpu, type DeviceMemory, type MemoryEstimate, type TensorLike } from '../models/fit.js';
+import { cpuMemory, queryNvidiaGpus, reportedGpu, type DeviceMemory } from '../models/fit.js';
+import { fitModel } from '../models/fit-model.js';
 import { ImportError, importModel, planImport, ROLE_FLAG, type ImportMode } from '../models/import.js';
 import { installFromManifest } from '../models/install.js';
 import { loadManifest, ManifestError, DEFAULT_MANIFEST, type ModelManifest } from '../models/manifest.js';
@@ -374,38 +375,13 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
     } else if (kind === 'cpu') device = cpuMemory();
     else {
       const gpus = await queryNvidiaGpus();
-      if (gpus[0]) device = gpus[0];
-      else if (kind === 'gpu') throw new UsageError('no NVIDIA GPU answered nvidia-smi; give its memory with --gpu-memory GB');
-      else device = cpuMemory();
+      if (!gpus[0] && kind === 'gpu') throw new UsageError('no NVIDIA GPU answered nvidia-smi; give its memory with --gpu-memory GB');
+      device = gpus[0] ?? cpuMemory();
     }
-    const o = { device: device.kind, ...(dims[0] ? { width: dims[0] } : {}), ...(dims[1] ? { height: dims[1] } : {}), ...(dims[2] ? { batch: dims[2] } : {}) };
-    let estimate: MemoryEstimate;
-    let name = target;
-    const installed = isSlug(target) ? getInstalled(target, home) : undefined;
-    const manifest = manifestOf(values.manifest);
-    const fromManifest = !installed && isSlug(target) ? manifest.models.find((m) => m.id === target) : undefined;
-    if (fromManifest) {
-      if (fromManifest.kind !== 'flux') throw new UsageError(`${target} is not an image model`);
-      name = fromManifest.name;
-      const parts: Partial<Record<ComponentKind, { params: number; precision?: string }>> = {};
-      for (const k of ['transformer', 'autoencoder', 't5', 'clip'] as const) {
-        const f = manifest.file(fromManifest.components[k]);
-        if (f.kind === 'checkpoint') {
-          // A single file: take the parts' sizes from the default model's separate files.
-          const def = manifest.models.find((m) => m.kind === 'flux' && m.default);
-          const g = def?.kind === 'flux' ? manifest.file(def.components[k]) : undefined;
-          if (g?.params) parts[k] = { params: g.params, precision: g.precision };
-        } else if (f.params) parts[k] = { params: f.params, precision: f.precision };
-      }
-      estimate = estimateFromParams(parts, o);
-    } else {
-      const source = installed ? installedModelSource(target, home) : path.resolve(target);
-      const set = openModelSet(source);
-      name = set.name;
-      const tensors = (w: { keys(): string[]; get(k: string): TensorLike | undefined }) => w.keys().map((k) => ({ ...w.get(k)!, name: k }));
-      estimate = estimateMemory({ transformer: tensors(set.transformer), autoencoder: tensors(set.autoencoder), t5: tensors(set.t5), clip: tensors(set.clip) }, o);
-    }
-    const r = checkFit(estimate, device, name);
+    const r = await fitModel(target, {
+      home, manifest: manifestOf(values.manifest), device,
+      ...(dims[0] ? { width: dims[0] } : {}), ...(dims[1] ? { height: dims[1] } : {}), ...(dims[2] ? { batch: dims[2] } : {}),
+    });
     if (values.json) out(JSON.stringify(r, null, 2));
     else out(r.message);
     return r.fits ? 0 : 3;

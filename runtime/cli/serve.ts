@@ -135,6 +135,28 @@ export async function startServing(opts: ServeOptions): Promise<{ server: Runnin
 export async function serveUntilStopped(opts: ServeOptions): Promise<number> {
   const { server, engine, tokenCreated, tokenFile, token } = await startServing(opts);
   const router = engine.router;
+  // Signal handlers go in before anything is printed: whoever reads our address may stop us at once.
+  const stopped = new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        console.error(`schnell serve: ${signal} again, stopping now`);
+        process.exit(130);
+      }
+      stopping = true;
+      if (!opts.json) console.error(`schnell serve: ${signal}: finishing running jobs, then stopping (press again to force)`);
+      server
+        .close({ graceMs: 30_000 })
+        .then(() => (router.safety as SafetyModel | null)?.release())
+        .then(() => resolve(0), () => resolve(1))
+        .finally(() => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
   const local = router.local && router.policy !== 'cloud' ? await router.local.describe().catch(() => null) : null;
   const cloud = router.cloud?.describe();
   const modelName = opts.modelName ?? DEFAULT_MODEL_NAME;
@@ -158,26 +180,5 @@ export async function serveUntilStopped(opts: ServeOptions): Promise<number> {
     else if (tokenFile) console.log(`  token: in ${tokenFile}`);
     console.log(`  try: curl -H "Authorization: Bearer $(cat ${tokenFile ?? 'TOKEN_FILE'})" -H "Content-Type: application/json" -H "Accept: image/png" \\\n       -d '{"prompt":"a lighthouse at dusk"}' ${server.url}/inference/v1/workflows/accounts/fireworks/models/${modelName}/text_to_image -o out.png`);
   }
-
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        console.error(`schnell serve: ${signal} again, stopping now`);
-        process.exit(130);
-      }
-      stopping = true;
-      if (!opts.json) console.error(`schnell serve: ${signal}: finishing running jobs, then stopping (press again to force)`);
-      server
-        .close({ graceMs: 30_000 })
-        .then(() => (router.safety as SafetyModel | null)?.release())
-        .then(() => resolve(0), () => resolve(1))
-        .finally(() => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-        });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  return stopped;
 }

@@ -29,8 +29,8 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /**
- * The demo model, written once into the demo model writer's own folder
- * ($SCHNELL_HOME/models/demo-untrained; rewritten when the writer's version changes).
+ * The demo model, written once into the demo model writer's default folder ($SCHNELL_HOME/demo-model;
+ * rewritten when the writer's version changes).
  */
 export async function demoModel(): Promise<string> {
   const { defaultDemoModelDir, ensureDemoModel } = await import('../flux/demo-model.js');

@@ -55,8 +55,7 @@ export interface DemoModelInfo {
 
 /**
  * Writes the demo model set into `dir` (created if needed). Refuses a non-empty folder that is not
- * already a demo model, so a typo cannot overwrite someone's files. Each file is written atomically
- * and the manifest last: an interrupted run leaves no half model set behind.
+ * already a demo model, so a typo cannot overwrite someone's files.
  */
 export function writeDemoModel(dir: string): DemoModelInfo {
   const root = path.resolve(dir);
@@ -67,33 +66,56 @@ export function writeDemoModel(dir: string): DemoModelInfo {
       throw new Error(`${root} is not empty and holds no demo model; choose an empty or new folder`);
     }
   }
+  return writeRandomModelSet(root, { transformer: TRANSFORMER, autoencoder: AE, t5: T5, clip: CLIP, config: CONFIG }, { demo_version: DEMO_MODEL_VERSION });
+}
+
+/** The shapes of a random-weight model set (the demo's, or the benchmark's mid-size one). */
+export interface RandomModelShape {
+  transformer: TransformerShape;
+  autoencoder: AutoencoderShape;
+  /** `vocab` must be at least the demo tokenizers' minimums (CLIP 514, T5 98). */
+  t5: T5Shape;
+  clip: ClipShape;
+  config: ModelConfig;
+  seed?: number;
+}
+
+/**
+ * Writes an UNTRAINED random-weight model set in the real layouts. Each file is written
+ * atomically and the manifest last: an interrupted run leaves no half model set behind.
+ */
+export function writeRandomModelSet(dir: string, shape: RandomModelShape, extra: Record<string, unknown> = {}): DemoModelInfo {
+  const root = path.resolve(dir);
+  const manifestFile = path.join(root, MODEL_SET_MANIFEST);
   fs.mkdirSync(root, { recursive: true });
   // A stale manifest must not describe half-rewritten files.
   fs.rmSync(manifestFile, { force: true });
-
+  const seed = shape.seed ?? SEED;
   const meta = (component: string): Record<string, string> => ({
     format: 'pt', 'schnell.untrained': 'true', 'schnell.model': DEMO_MODEL_NAME, 'schnell.component': component, description: NOTICE,
   });
-  writeSafetensors(path.join(root, FILES.transformer), transformerTensors(TRANSFORMER, SEED + 1), meta('transformer'));
-  writeSafetensors(path.join(root, FILES.autoencoder), autoencoderTensors(AE, SEED + 2), meta('autoencoder'));
-  writeSafetensors(path.join(root, FILES.t5), t5Tensors(T5, SEED + 3), meta('t5'));
-  writeJson(path.join(root, FILES.t5.replace(/\.safetensors$/, '.config.json')), { ...t5Config(T5), _note: NOTICE });
-  writeSafetensors(path.join(root, FILES.clip), clipTensors(CLIP, SEED + 4, 'text_model.'), meta('clip'));
-  writeJson(path.join(root, FILES.clip.replace(/\.safetensors$/, '.config.json')), { ...clipConfig(CLIP), _note: NOTICE });
-  writeDemoTokenizers(root, { clipVocabSize: VOCAB.clip, t5VocabSize: VOCAB.t5 });
+  writeSafetensors(path.join(root, FILES.transformer), transformerTensors(shape.transformer, seed + 1), meta('transformer'));
+  writeSafetensors(path.join(root, FILES.autoencoder), autoencoderTensors(shape.autoencoder, seed + 2), meta('autoencoder'));
+  writeSafetensors(path.join(root, FILES.t5), t5Tensors(shape.t5, seed + 3), meta('t5'));
+  writeJson(path.join(root, FILES.t5.replace(/\.safetensors$/, '.config.json')), { ...t5Config(shape.t5), _note: NOTICE });
+  writeSafetensors(path.join(root, FILES.clip), clipTensors(shape.clip, seed + 4, 'text_model.'), meta('clip'));
+  writeJson(path.join(root, FILES.clip.replace(/\.safetensors$/, '.config.json')), { ...clipConfig(shape.clip), _note: NOTICE });
+  writeDemoTokenizers(root, { clipVocabSize: shape.clip.vocab, t5VocabSize: shape.t5.vocab });
   fs.writeFileSync(path.join(root, 'README.txt'), `${DEMO_MODEL_NAME}\n\n${NOTICE}\nMade by \`schnell demo-model\`; install a real FLUX.1 [schnell] model with \`schnell models\`.\n`);
   writeJson(manifestFile, {
     name: DEMO_MODEL_NAME,
     untrained: true,
     description: NOTICE,
-    demo_version: DEMO_MODEL_VERSION,
+    ...extra,
     components: FILES,
-    config: CONFIG,
+    config: shape.config,
   });
-
   const files = listFiles(root);
   return { dir: root, name: DEMO_MODEL_NAME, files, bytes: files.reduce((n, f) => n + fs.statSync(f).size, 0) };
 }
+
+/** The demo's file names (relative to its folder). */
+export const DEMO_FILES = FILES;
 
 /** The demo model folder, written first if it is missing or from an older version. */
 export function ensureDemoModel(dir = defaultDemoModelDir()): string {

@@ -286,3 +286,47 @@ export function clipConfig(s: ClipShape): Record<string, unknown> {
     bos_token_id: 0, eos_token_id: 2, pad_token_id: 1, model_type: 'clip_text_model',
   };
 }
+
+// ---- narrower copies, as the community FP8 / BF16 checkpoints store them ----------------------
+
+const E4M3_VALUES = (() => {
+  const v: number[] = [];
+  for (let b = 0; b < 0x7f; b++) {
+    const e = (b >> 3) & 15, m = b & 7;
+    v.push(e === 0 ? (m / 8) * 2 ** -6 : (1 + m / 8) * 2 ** (e - 7));
+  }
+  return v; // ascending by byte; 0x7f (NaN) left out
+})();
+
+/** float32 → FP8 E4M3 (fn) bytes, round to nearest, saturating at ±448 (a plain cast, no scale). */
+export function toFp8E4m3(x: Float32Array): Uint8Array {
+  const out = new Uint8Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const a = Math.abs(x[i]!);
+    let lo = 0, hi = E4M3_VALUES.length - 1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (E4M3_VALUES[mid]! <= a) lo = mid; else hi = mid;
+    }
+    out[i] = (a - E4M3_VALUES[lo]! <= E4M3_VALUES[hi]! - a ? lo : hi) | (x[i]! < 0 ? 0x80 : 0);
+  }
+  return out;
+}
+
+/** float32 → bfloat16 bits, round to nearest even. */
+export function toBf16(x: Float32Array): Uint16Array {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  return Uint16Array.from(u, (v) => (v + 0x7fff + ((v >>> 16) & 1)) >>> 16);
+}
+
+/** The community FP8 layout: every 2-D weight F8_E4M3, everything else BF16. */
+export function asFp8Checkpoint(tensors: TensorToWrite[]): TensorToWrite[] {
+  return tensors.map((t): TensorToWrite => {
+    const data = t.data as Float32Array;
+    return t.shape.length === 2 ? { ...t, dtype: 'F8_E4M3', data: toFp8E4m3(data) } : { ...t, dtype: 'BF16', data: toBf16(data) };
+  });
+}
+
+export function asBf16Checkpoint(tensors: TensorToWrite[]): TensorToWrite[] {
+  return tensors.map((t): TensorToWrite => ({ ...t, dtype: 'BF16', data: toBf16(t.data as Float32Array) }));
+}

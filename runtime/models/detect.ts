@@ -40,6 +40,8 @@ export interface Found {
   parts: FoundPart[];
   /** Sentences about inputs that could not be used. */
   problems: string[];
+  /** Files met while looking through a folder that hold nothing usable (not an error by themselves). */
+  skipped: string[];
   /** Per input: what it is. */
   formats: string[];
   /** Config the weights cannot show, from a diffusers or model folder. */
@@ -127,7 +129,7 @@ const isHidden = (n: string) => n.startsWith('.');
  * unreadable or unrecognised inputs become sentences in `problems`.
  */
 export function findParts(inputs: string[]): Found {
-  const out: Found = { parts: [], problems: [], formats: [] };
+  const out: Found = { parts: [], problems: [], skipped: [], formats: [] };
   const visit = (p: string, depth: number) => {
     let st: fs.Stats;
     try {
@@ -142,10 +144,12 @@ export function findParts(inputs: string[]): Found {
         return;
       }
       if (!p.endsWith('.safetensors') && depth > 0) return;
+      // A file the user named must be usable; one met inside a folder may just be something else.
+      const unusable = (why: string) => (depth === 0 ? out.problems : out.skipped).push(why);
       try {
         const r = detectCheckpoint(p);
         out.formats.push(`${p}: ${r.format}`);
-        if (r.format === 'unknown') out.problems.push(r.message.replace(/\.$/, ''));
+        if (r.format === 'unknown') unusable(r.message.replace(/\.$/, ''));
         else out.parts.push(...fromReport(r, (files) => files[0]!));
         // Like runtime/flux's single-file form: tokenizer folders beside the file belong to it.
         if (depth === 0 && r.format !== 'unknown') {
@@ -156,7 +160,7 @@ export function findParts(inputs: string[]): Found {
         }
       } catch (e) {
         if (!(e instanceof CheckpointError)) throw e;
-        out.problems.push(e.message.replace(/\.$/, ''));
+        unusable(e.message.replace(/\.$/, ''));
       }
       return;
     }

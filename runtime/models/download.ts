@@ -8,38 +8,12 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { contentDispositionName, httpGet, parseContentRange, validatorOf, HttpError } from './http.js';
-import { isSafeFileName } from './paths.js';
+import { checkFreeSpace, fileSize, formatBytes, fsyncDir, hashPrefix } from './disk.js';
+import { CANCEL, DownloadError, PAUSE } from './download-error.js';
+import { httpGet, parseContentRange, validatorOf, HttpError } from './http.js';
+import { Meter, type DownloadProgress } from './progress.js';
 import { redact } from './secrets.js';
 import { BusyError, type DownloadState } from './state.js';
-
-/** Abort reasons: `signal.abort(CANCEL)` deletes the partial file; any other reason pauses. */
-export const PAUSE = 'pause';
-export const CANCEL = 'cancel';
-
-export type DownloadErrorCode =
-  | 'paused' | 'cancelled' | 'checksum' | 'size' | 'disk' | 'auth' | 'not-found' | 'http'
-  | 'network' | 'stalled' | 'busy' | 'invalid' | 'exists' | 'verify' | 'io';
-
-export class DownloadError extends Error {
-  constructor(readonly code: DownloadErrorCode, message: string, readonly retryable = false, readonly status?: number) {
-    super(message);
-    this.name = 'DownloadError';
-  }
-}
-
-export interface DownloadProgress {
-  /** checking: re-hashing kept bytes; downloading; verifying: checksum and header; done. */
-  phase: 'checking' | 'downloading' | 'verifying' | 'done';
-  dest: string;
-  bytes: number;
-  total: number | null;
-  /** Bytes per second, smoothed. */
-  rate: number;
-  etaSeconds: number | null;
-  attempt: number;
-  resumedFrom: number;
-}
 
 export interface DownloadOptions {
   url: string;
@@ -87,31 +61,14 @@ export interface DownloadResult {
   attempts: number;
 }
 
+export { CANCEL, PAUSE, DownloadError, type DownloadErrorCode } from './download-error.js';
+export { checkFreeSpace, formatBytes } from './disk.js';
+export { remoteFileName } from './http.js';
+export type { DownloadProgress } from './progress.js';
+
 const active = new Set<string>();
 
 class Stall extends Error {}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
-}
-
-/** Throws a clear error when `dir`'s disk cannot take `need` more bytes plus the reserve. */
-export function checkFreeSpace(dir: string, need: number, reserve = 256 * 1024 * 1024): void {
-  if (!(need > 0)) return;
-  const st = fs.statfsSync(dir);
-  const free = Number(st.bavail) * Number(st.bsize);
-  if (free < need + reserve) {
-    throw new DownloadError('disk', `not enough free disk space in ${dir}: ${formatBytes(need)} needed (plus ${formatBytes(reserve)} to spare), ${formatBytes(free)} free`);
-  }
-}
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -128,73 +85,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function fileSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
-  }
-}
-
 function retryAfterMs(value: string | undefined, cap: number): number | undefined {
   if (!value) return undefined;
   const secs = Number(value);
   const ms = Number.isFinite(secs) ? secs * 1000 : Date.parse(value) - Date.now();
   return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, cap) : undefined;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function hashPrefix(file: string, length: number, onBytes: (n: number) => void, signal?: AbortSignal): Promise<crypto.Hash> {
-  const hash = crypto.createHash('sha256');
-  if (length === 0) return hash;
-  const stream = fs.createReadStream(file, { start: 0, end: length - 1, highWaterMark: 4 * 1024 * 1024 });
-  let n = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    if (signal?.aborted) {
-      stream.destroy();
-      throw signal.reason;
-    }
-    hash.update(chunk);
-    n += chunk.length;
-    onBytes(n);
-  }
-  return hash;
-}
-
-/** Smoothed rate and time left, emitted at most every `interval` ms (and always at phase changes). */
-class Meter {
-  private lastT = 0;
-  private lastBytes = 0;
-  private rate = 0;
-  constructor(private readonly emit: ((p: DownloadProgress) => void) | undefined, private readonly interval: number, private readonly base: Omit<DownloadProgress, 'phase' | 'bytes' | 'total' | 'rate' | 'etaSeconds' | 'attempt'>) {}
-  reset(bytes: number): void {
-    this.lastT = Date.now();
-    this.lastBytes = bytes;
-  }
-  tick(phase: DownloadProgress['phase'], bytes: number, total: number | null, attempt: number, force = false): void {
-    if (!this.emit) return;
-    const now = Date.now();
-    const dt = (now - this.lastT) / 1000;
-    if (!force && dt * 1000 < this.interval) return;
-    if (phase === 'downloading' && dt > 0) {
-      const inst = Math.max(0, bytes - this.lastBytes) / dt;
-      this.rate = this.rate === 0 ? inst : 0.7 * this.rate + 0.3 * inst;
-    }
-    this.lastT = now;
-    this.lastBytes = bytes;
-    const eta = total !== null && this.rate > 0 ? Math.max(0, (total - bytes) / this.rate) : null;
-    this.emit({ ...this.base, phase, bytes, total, rate: this.rate, etaSeconds: eta, attempt });
-  }
 }
 
 /**
@@ -231,13 +126,14 @@ class RetryFromZero extends Error {
 }
 
 function asDownloadError(err: unknown, secrets: Array<string | null | undefined>): DownloadError {
-  if (err instanceof DownloadError) {
-    err.message = redact(err.message, secrets);
-    return err;
-  }
-  if (err instanceof BusyError) return new DownloadError('busy', redact(err.message, secrets));
-  const e = err as NodeJS.ErrnoException;
-  return new DownloadError('io', redact(e?.message ?? String(err), secrets));
+  let out: DownloadError;
+  if (err instanceof DownloadError) out = err;
+  else if (err instanceof BusyError) out = new DownloadError('busy', err.message);
+  else out = new DownloadError('io', (err as Error)?.message ?? String(err));
+  // The stack repeats the message: both go through redaction.
+  out.message = redact(out.message, secrets);
+  if (out.stack) out.stack = redact(out.stack, secrets);
+  return out;
 }
 
 async function downloadOnce(o: DownloadOptions & { dest: string }, round: number): Promise<DownloadResult> {
@@ -423,7 +319,7 @@ async function downloadOnce(o: DownloadOptions & { dest: string }, round: number
         if (signal?.aborted) throw signal.reason;
         let e: DownloadError;
         if (err instanceof DownloadError) e = err;
-        else if (reason instanceof Stall) e = new DownloadError('stalled', `${name}: no data for ${Math.round(stallMs / 1000)} s`, true);
+        else if (reason instanceof Stall) e = new DownloadError('stalled', `${name}: no data for ${stallMs < 10_000 ? (stallMs / 1000).toFixed(1) : Math.round(stallMs / 1000)} s`, true);
         else if (err instanceof HttpError) e = new DownloadError('http', `${name}: ${err.message}`, false, err.status);
         else e = new DownloadError('network', `${name}: ${(err as Error)?.message ?? String(err)}`, true);
         if (!e.retryable) throw e;
@@ -515,36 +411,6 @@ async function downloadOnce(o: DownloadOptions & { dest: string }, round: number
       state?.update(dest, { received_bytes: offset });
     }
   }
-}
-
-/**
- * The file name a server suggests for `url` (Content-Disposition, else the URL's last segment), for
- * `--out DIR`. Refused, never cleaned, when it is not a plain file name: a server that answers
- * `../../.bashrc` is not trusted with a path.
- */
-export async function remoteFileName(url: string, opts: { token?: string | null; signal?: AbortSignal } = {}): Promise<string> {
-  let suggested: string | undefined;
-  try {
-    const res = await httpGet(url, { headers: { range: 'bytes=0-0' }, token: opts.token, signal: opts.signal ?? AbortSignal.timeout(30_000) });
-    res.body.destroy();
-    if (res.status >= 400) throw new DownloadError(res.status === 401 || res.status === 403 ? 'auth' : 'http', `${redact(url)} answered HTTP ${res.status}`, false, res.status);
-    suggested = contentDispositionName(res.headers['content-disposition'] as string | undefined);
-  } catch (err) {
-    if (err instanceof DownloadError) throw err;
-    throw new DownloadError('network', `could not reach ${redact(url)}: ${(err as Error).message}`);
-  }
-  if (suggested === undefined) {
-    const last = new URL(url).pathname.split('/').pop() ?? '';
-    try {
-      suggested = decodeURIComponent(last);
-    } catch {
-      suggested = last;
-    }
-  }
-  if (!isSafeFileName(suggested)) {
-    throw new DownloadError('invalid', `the server suggests the file name ${JSON.stringify(suggested.slice(0, 100))}, which is not a plain file name; give the full path with --out FILE`);
-  }
-  return suggested;
 }
 
 /** A download that can be paused, resumed (start it again) and cancelled from outside. */

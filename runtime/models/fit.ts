@@ -3,7 +3,7 @@
 // halfway through a 17 GB load. Estimates are deliberately simple and a little pessimistic.
 import { execFile } from 'node:child_process';
 import os from 'node:os';
-import { formatBytes } from './download.js';
+import { formatBytes } from './disk.js';
 
 export type DeviceKind = 'cpu' | 'gpu';
 export type ComponentKind = 'transformer' | 'autoencoder' | 't5' | 'clip';
@@ -109,7 +109,17 @@ export interface EstimateOptions {
 export function estimateMemory(components: Partial<Record<ComponentKind, Iterable<TensorLike>>>, o: EstimateOptions): MemoryEstimate {
   const weights: Record<ComponentKind, number> = { transformer: 0, autoencoder: 0, t5: 0, clip: 0 };
   for (const kind of Object.keys(weights) as ComponentKind[]) {
-    for (const t of components[kind] ?? []) weights[kind] += bytesOnDevice(t, o.device);
+    // Aliases (T5's shared embedding under two names) are one tensor in memory.
+    const seen = new Set<string>();
+    for (const t of components[kind] ?? []) {
+      const at = t as { file?: string; offset?: number; length?: number; name?: string };
+      const id = at.file !== undefined && at.offset !== undefined && at.offset >= 0 ? `${at.file}:${at.offset}:${at.length}` : undefined;
+      if (id !== undefined) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+      }
+      weights[kind] += bytesOnDevice(t, o.device);
+    }
   }
   return finish(o.device, weights, shapeOf(components), o);
 }

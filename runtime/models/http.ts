@@ -3,6 +3,9 @@
 // Hugging Face answers a resolve URL with a redirect to a signed CDN URL that must not see it.
 import http from 'node:http';
 import https from 'node:https';
+import { DownloadError } from './download-error.js';
+import { isSafeFileName } from './paths.js';
+import { redact } from './secrets.js';
 
 export interface HttpResponse {
   status: number;
@@ -101,4 +104,34 @@ export function validatorOf(headers: http.IncomingHttpHeaders): string | null {
   const etag = headers.etag;
   if (etag && !etag.startsWith('W/')) return etag;
   return headers['last-modified'] ?? null;
+}
+
+/**
+ * The file name a server suggests for `url` (Content-Disposition, else the URL's last segment), for
+ * `--out DIR`. Refused, never cleaned, when it is not a plain file name: a server that answers
+ * `../../.bashrc` is not trusted with a path.
+ */
+export async function remoteFileName(url: string, opts: { token?: string | null; signal?: AbortSignal } = {}): Promise<string> {
+  let suggested: string | undefined;
+  try {
+    const res = await httpGet(url, { headers: { range: 'bytes=0-0' }, token: opts.token, signal: opts.signal ?? AbortSignal.timeout(30_000) });
+    res.body.destroy();
+    if (res.status >= 400) throw new DownloadError(res.status === 401 || res.status === 403 ? 'auth' : 'http', `${redact(url)} answered HTTP ${res.status}`, false, res.status);
+    suggested = contentDispositionName(res.headers['content-disposition'] as string | undefined);
+  } catch (err) {
+    if (err instanceof DownloadError) throw err;
+    throw new DownloadError('network', `could not reach ${redact(url)}: ${(err as Error).message}`);
+  }
+  if (suggested === undefined) {
+    const last = new URL(url).pathname.split('/').pop() ?? '';
+    try {
+      suggested = decodeURIComponent(last);
+    } catch {
+      suggested = last;
+    }
+  }
+  if (!isSafeFileName(suggested)) {
+    throw new DownloadError('invalid', `the server suggests the file name ${JSON.stringify(suggested.slice(0, 100))}, which is not a plain file name; give the full path with --out FILE`);
+  }
+  return suggested;
 }

@@ -90,6 +90,9 @@ function precisionSays(file: string): string | undefined {
   return undefined;
 }
 
+/** "a T5 text encoder", "an autoencoder". */
+const a = (label: string) => `${/^[aeiou]/i.test(label) ? 'an' : 'a'} ${label}`;
+
 const list = (xs: string[], max = 8) => (xs.length <= max ? xs.join(', ') : `${xs.slice(0, max).join(', ')} and ${xs.length - max} more`);
 
 /** Tokenizer folders of an installed model (flux1-tokenizers first), for imports that lack them. */
@@ -127,9 +130,11 @@ export function planImport(o: Pick<ImportOptions, 'paths' | 'roles' | 'home' | '
     const f = findParts([given]);
     formats.push(...f.formats);
     const match = f.parts.find((p) => p.role === role);
+    // Tokenizer folders found beside a weights file say nothing about what the file is.
+    const holds = f.parts.filter((p) => p.role.endsWith('_tokenizer') === role.endsWith('_tokenizer'));
     if (match) parts[role] = match;
-    else if (f.parts.length) {
-      problems.push(`${ROLE_FLAG[role]} ${given} is mislabelled: it holds ${list([...new Set(f.parts.map((p) => `a ${ROLE_LABEL[p.role]}`))])}, not a ${ROLE_LABEL[role]}`);
+    else if (holds.length) {
+      problems.push(`${ROLE_FLAG[role]} ${given} is mislabelled: it holds ${list([...new Set(holds.map((p) => a(ROLE_LABEL[p.role])))])}, not ${a(ROLE_LABEL[role])}`);
       missing.push(role);
     } else {
       problems.push(`${ROLE_FLAG[role]} ${given}: ${f.problems.join('; ') || 'nothing usable there'}`);
@@ -173,7 +178,7 @@ export function planImport(o: Pick<ImportOptions, 'paths' | 'roles' | 'home' | '
     const says = nameSays(p.path);
     const shared = Object.values(parts).filter((q) => q?.path === p.path).length > 1;
     if (says && says !== role && !shared && p.format !== 'diffusers-folder' && p.format !== 'model-set-folder') {
-      notes.push(`${p.path} is named like a ${ROLE_LABEL[says]} but holds a ${ROLE_LABEL[role]}; it is used as the ${ROLE_LABEL[role]}`);
+      notes.push(`${p.path} is named like ${a(ROLE_LABEL[says])} but holds ${a(ROLE_LABEL[role])}; it is used as the ${ROLE_LABEL[role]}`);
     }
     const prec = precisionSays(p.path);
     if (prec && p.precision && !p.precision.includes(prec) && !shared) notes.push(`${p.path} is named ${prec} but its weights are ${p.precision}`);
@@ -208,9 +213,10 @@ export function planImport(o: Pick<ImportOptions, 'paths' | 'roles' | 'home' | '
     const p = parts[r]!;
     return `${ROLE_LABEL[r]} ${p.path}${p.precision ? ` (${p.precision}${p.summary ? `, ${p.summary}` : ''})` : ''}`;
   };
+  for (const sk of found.skipped) notes.push(`skipped: ${sk}`);
   const message = complete
     ? `found a complete FLUX model: ${ROLES.map(describe).join('; ')}`
-    : `cannot import ${o.paths.join(', ') || 'the given parts'}: ${problems.join('; ')}`;
+    : `cannot import ${o.paths.join(', ') || 'the given parts'}: ${problems.join('; ')}${found.skipped.length ? ` (skipped: ${found.skipped.join('; ')})` : ''}`;
   return { inputs: o.paths.map((p) => path.resolve(p)), parts, complete, missing, problems, notes, formats, ...(Object.keys(config).length ? { config } : {}), message };
 }
 
@@ -324,16 +330,21 @@ export async function importModel(o: ImportOptions): Promise<{ model: InstalledM
   const name = o.name ?? path.basename(parts.transformer.path).replace(/\.safetensors$/, '');
   const id = o.id ?? slugify(o.name ?? name);
   assertSlug(id, 'model id');
-  if (getInstalled(id, home)) throw new ImportError(`a model called ${id} is already installed; choose another id (--id) or remove it first`, plan);
+  const existing = getInstalled(id, home);
+  if (existing) {
+    throw new ImportError(existing.status === 'installed'
+      ? `a model called ${id} is already installed; choose another id (--id) or remove it first`
+      : `${existing.folder} already exists (an unfinished download or import); choose another id (--id) or remove it with \`schnell models remove ${id}\``, plan);
+  }
   const root = modelsRoot(home);
   fs.mkdirSync(root, { recursive: true });
   const final = containedPath(root, [id]);
+  const { transfers, components } = layout(parts, mode);
   const staging = path.join(fs.realpathSync(root), `.import-${id}-${crypto.randomBytes(4).toString('hex')}`);
   fs.mkdirSync(staging);
 
   const moved: Array<[string, string]> = [];
   const installedFiles: InstalledFile[] = [];
-  const { transfers, components } = layout(parts, mode);
   const config = plan.config && JSON.stringify({ ...DEFAULT_MODEL_CONFIG, ...plan.config }) !== JSON.stringify(DEFAULT_MODEL_CONFIG) ? plan.config : undefined;
   try {
     const inPlaceSpec: Partial<ComponentPaths> = {};

@@ -1,5 +1,45 @@
-// Progress as people read it: one line, redrawn on a terminal; a line per step otherwise.
-import { formatBytes, type DownloadProgress } from './download.js';
+// Download progress: the event (bytes, total, rate, time left), the meter that smooths and paces
+// it, and the one-line form people read (redrawn on a terminal, a line per step otherwise).
+import { formatBytes } from './disk.js';
+
+export interface DownloadProgress {
+  /** checking: re-hashing kept bytes; downloading; verifying: checksum and header; done. */
+  phase: 'checking' | 'downloading' | 'verifying' | 'done';
+  dest: string;
+  bytes: number;
+  total: number | null;
+  /** Bytes per second, smoothed. */
+  rate: number;
+  etaSeconds: number | null;
+  attempt: number;
+  resumedFrom: number;
+}
+
+/** Smoothed rate and time left, emitted at most every `interval` ms (and always at phase changes). */
+export class Meter {
+  private lastT = 0;
+  private lastBytes = 0;
+  private rate = 0;
+  constructor(private readonly emit: ((p: DownloadProgress) => void) | undefined, private readonly interval: number, private readonly base: Omit<DownloadProgress, 'phase' | 'bytes' | 'total' | 'rate' | 'etaSeconds' | 'attempt'>) {}
+  reset(bytes: number): void {
+    this.lastT = Date.now();
+    this.lastBytes = bytes;
+  }
+  tick(phase: DownloadProgress['phase'], bytes: number, total: number | null, attempt: number, force = false): void {
+    if (!this.emit) return;
+    const now = Date.now();
+    const dt = (now - this.lastT) / 1000;
+    if (!force && dt * 1000 < this.interval) return;
+    if (phase === 'downloading' && dt > 0) {
+      const inst = Math.max(0, bytes - this.lastBytes) / dt;
+      this.rate = this.rate === 0 ? inst : 0.7 * this.rate + 0.3 * inst;
+    }
+    this.lastT = now;
+    this.lastBytes = bytes;
+    const eta = total !== null && this.rate > 0 ? Math.max(0, (total - bytes) / this.rate) : null;
+    this.emit({ ...this.base, phase, bytes, total, rate: this.rate, etaSeconds: eta, attempt });
+  }
+}
 
 export function formatDuration(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) return '--';

@@ -85,7 +85,7 @@ test('bad input gets one clear sentence and exit code 2, and writes nothing', as
     [['--width', '100'], /width must be a multiple of 16 .*\(--width\)/],
     [['--height', 'tall'], /--height must be a number/],
     [['--steps', '0'], /steps must be an integer from 1 to 50.*\(--steps\)/],
-    [['--seed', '-3'], /seed must be an integer from 0 to 4294967295/],
+    [['--seed=-3'], /seed must be an integer from 0 to 4294967295/],
     [['--cfg-scale', '99'], /cfg_scale must be a number from 0 to 20.*\(--cfg-scale\)/],
     [['--format', 'gif'], /--format must be png or jpeg/],
     [['--out', path.join(out, 'x.png'), '--format', 'jpeg'], /ends in \.png but --format is jpeg/],

@@ -13,7 +13,8 @@ let state: DownloadState;
 let db: ReturnType<typeof openStateDatabase>;
 
 const SIZE = 300 * 1024;
-const fast = { backoffMs: 5, maxBackoffMs: 20, stallTimeoutMs: 400, progressIntervalMs: 0 };
+// Generous stall timeout (a loaded CI machine must not look stalled); the stall test sets its own.
+const fast = { backoffMs: 5, maxBackoffMs: 20, stallTimeoutMs: 5000, progressIntervalMs: 0 };
 
 before(async () => {
   server = await FaultServer.start();
@@ -174,11 +175,12 @@ test('a stalled connection is aborted and resumed', async () => {
   const { p, data, dest } = fresh();
   server.fault(p, { kind: 'stall', after: 64 * 1024 });
   const logs: string[] = [];
-  const r = await downloadFile({ url: server.url(p), dest, sha256: sha256(data), state, onLog: (m) => logs.push(m), ...fast });
+  const r = await downloadFile({ url: server.url(p), dest, sha256: sha256(data), state, onLog: (m) => logs.push(m), ...fast, stallTimeoutMs: 300 });
   assert.deepEqual(fs.readFileSync(dest), data);
   assert.ok(logs.some((l) => /no data for/.test(l)), logs.join('\n'));
-  assert.equal(r.attempts, 2);
-  assert.equal(server.sentFor(p), data.length);
+  assert.ok(r.attempts >= 2);
+  const second = server.log.filter((l) => l.path === p)[1]!;
+  assert.equal(second.range, `bytes=${64 * 1024}-`, 'the bytes before the stall were kept');
 });
 
 test('server errors are retried with backoff, and the retries are bounded', async () => {

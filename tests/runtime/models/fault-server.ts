@@ -26,6 +26,8 @@ interface Served {
   /** Throttle: send in pieces of this size with this pause (ms) between. */
   chunk?: number;
   delayMs?: number;
+  /** Extra response headers (e.g. a Content-Disposition). */
+  headers?: Record<string, string>;
 }
 
 export interface RequestLog {
@@ -137,6 +139,7 @@ export class FaultServer {
       'last-modified': file.lastModified,
       'accept-ranges': 'bytes',
       'content-type': 'application/octet-stream',
+      ...file.headers,
       'content-length': body.length + (fault?.kind === 'length' ? fault.delta : 0),
     };
     if (status === 206) headers['content-range'] = `bytes ${start}-${end}/${total}`;

@@ -160,9 +160,9 @@ test('an incomplete transformer is refused, naming exactly the missing block; no
   const { home, src } = fresh();
   const files = looseFiles(src);
   tokenizers(src);
-  write(src, 'flux1-schnell.safetensors', tensorsOf(PARTS.transformer, (x) => (x.startsWith('double_blocks.1.') ? undefined : x)));
-  const e = await rejectsImport(importModel({ paths: [src], home }), /transformer .* is incomplete: missing double_blocks\.1\.\* \(the whole block\)/);
-  assert.deepEqual(e.plan!.missing, ['transformer:double_blocks.1.* (the whole block)']);
+  write(src, 'flux1-schnell.safetensors', tensorsOf(PARTS.transformer, (x) => (x.startsWith('double_blocks.0.') || x === 'single_blocks.1.linear2.bias' ? undefined : x)));
+  const e = await rejectsImport(importModel({ paths: [src], home }), /transformer .* is incomplete: missing double_blocks\.0\.\* \(the whole block\), single_blocks\.1\.linear2\.bias/);
+  assert.deepEqual(e.plan!.missing, ['transformer:double_blocks.0.* (the whole block)', 'transformer:single_blocks.1.linear2.bias']);
   nothingRegistered(home);
   assert.ok(fs.existsSync(files.transformer));
 });
@@ -185,11 +185,11 @@ test('mislabelled files: content decides, the name mismatch is reported, a wrong
   const plan = planImport({ paths: [src], home });
   assert.equal(plan.complete, true, plan.message);
   assert.equal(plan.parts.t5!.path, path.join(src, 'ae.safetensors'));
-  assert.ok(plan.notes.some((x) => /ae\.safetensors is named like a autoencoder but holds a T5 text encoder/.test(x)), plan.notes.join('\n'));
+  assert.ok(plan.notes.some((x) => /ae\.safetensors is named like an autoencoder but holds a T5 text encoder/.test(x)), plan.notes.join('\n'));
 
   const wrong = planImport({ paths: [src], home, roles: { autoencoder: path.join(src, 'ae.safetensors') } });
   assert.equal(wrong.complete, false);
-  assert.match(wrong.message, /--autoencoder .*ae\.safetensors is mislabelled: it holds a T5 text encoder, not a autoencoder/);
+  assert.match(wrong.message, /--autoencoder .*ae\.safetensors is mislabelled: it holds a T5 text encoder, not an autoencoder/);
 
   // Not a safetensors file at all, under a checkpoint's name.
   fs.writeFileSync(path.join(src, 'clip_l.safetensors'), '<html>Access denied</html>');
@@ -214,7 +214,9 @@ test('two candidates for one part must be chosen between; choosing one works', (
   fs.copyFileSync(tiny8(), path.join(src, 'flux1-schnell-fp8-e4m3fn.safetensors'));
   const plan = planImport({ paths: [src], home });
   assert.equal(plan.complete, false);
-  assert.match(plan.message, /found 2 transformers .*\(fp32\).*\(fp8\).*choose one with --transformer PATH/);
+  assert.match(plan.message, /found 2 transformers \(.*\); choose one with --transformer PATH/);
+  assert.match(plan.message, /flux1-schnell\.safetensors \(fp32\)/);
+  assert.match(plan.message, /flux1-schnell-fp8-e4m3fn\.safetensors \(fp8\)/);
   const chosen = planImport({ paths: [src], home, roles: { transformer: path.join(src, 'flux1-schnell-fp8-e4m3fn.safetensors') } });
   assert.equal(chosen.complete, true, chosen.message);
   assert.equal(chosen.parts.transformer!.precision, 'fp8');
@@ -310,10 +312,34 @@ test('verification notices a changed byte in a copied model', async () => {
   const { model } = await importModel({ paths: [src], home, mode: 'copy', id: 'flip' });
   const f = path.join(model.folder, 'autoencoder', 'ae.safetensors');
   const buf = fs.readFileSync(f);
-  buf[buf.length - 1] ^= 0xff;
+  buf[buf.length - 1] = buf[buf.length - 1]! ^ 0xff;
   fs.writeFileSync(f, buf);
   const r = await verifyInstalled('flip', { home });
   assert.equal(r.ok, false);
   assert.match(r.message, /ae\.safetensors does not match its checksum/);
   assert.equal((await verifyInstalled('flip', { home, quick: true })).ok, true, 'a quick check only looks at sizes and headers');
+});
+
+test('a Schnell model folder imports (copied, its config kept); one whose schnell-model.json points outside is refused', async () => {
+  const { home, src } = fresh();
+  const first = path.join(src, 'first');
+  looseFiles(first);
+  tokenizers(first);
+  const made = await importModel({ paths: [first], home: path.join(src, 'other-home'), mode: 'copy', id: 'made', config: { axes_dim: [8, 12, 12] } });
+  const plan = planImport({ paths: [made.model.folder], home });
+  assert.equal(plan.complete, true, plan.message);
+  assert.ok(plan.formats.some((f) => f.endsWith('model-set-folder')));
+  const { model } = await importModel({ paths: [made.model.folder], home, mode: 'copy', id: 'again' });
+  assert.deepEqual(openModelSet(model.folder).config.axes_dim, [8, 12, 12]);
+
+  const hostile = path.join(src, 'hostile');
+  fs.mkdirSync(hostile);
+  fs.writeFileSync(path.join(hostile, 'schnell-model.json'), JSON.stringify({
+    name: 'x', components: { transformer: '../first/flux1-schnell.safetensors', autoencoder: '/etc/passwd', t5: 'a', clip: 'b', clip_tokenizer: 'c', t5_tokenizer: 'd' },
+  }));
+  const bad = planImport({ paths: [hostile], home });
+  assert.equal(bad.complete, false);
+  assert.match(bad.message, /outside the model folder|absolute path/);
+  await rejectsImport(importModel({ paths: [hostile], home, mode: 'copy', id: 'hostile' }), /cannot import/);
+  assert.equal(getInstalled('hostile', home), undefined);
 });

@@ -140,8 +140,8 @@ export interface ServeProcess {
 }
 
 /** Runs `schnell serve --json …` (or another command) and waits for its JSON line. */
-export async function spawnServe(args: string[], env: NodeJS.ProcessEnv, command = 'serve', timeoutMs = 120_000): Promise<ServeProcess> {
-  const proc = spawn(process.execPath, [path.join(repoRoot, 'bin/schnell.mjs'), command, '--json', '--port', '0', ...args], {
+export async function spawnServe(args: string[], env: NodeJS.ProcessEnv, command = 'serve', timeoutMs = 120_000, json = true): Promise<ServeProcess> {
+  const proc = spawn(process.execPath, [path.join(repoRoot, 'bin/schnell.mjs'), command, ...(json ? ['--json'] : []), '--port', '0', ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -155,9 +155,13 @@ export async function spawnServe(args: string[], env: NodeJS.ProcessEnv, command
     proc.stdout!.on('data', (c) => {
       out += c;
       const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) {
+      const listening = /listening on (http:\/\/\S+)/.exec(out);
+      if (json && line) {
         clearTimeout(timer);
         resolve(JSON.parse(line));
+      } else if (!json && listening && out.includes('try: ')) {
+        clearTimeout(timer);
+        resolve({ url: listening[1] });
       }
     });
     exited.then(({ code }) => {

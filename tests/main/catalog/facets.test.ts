@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { openCatalog, type Facets } from '../../../main/catalog/index.js';
+import { facetCounts } from '../../../main/catalog/facets.js';
+import { generation, tempDir } from '../helpers.js';
+
+const sorted = (f: Facets) => JSON.parse(JSON.stringify(f, (_k, v) => (Array.isArray(v) ? [...v].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))) : v)));
+
+test('facet counters kept by the catalog always equal a fresh count, whatever happens to the rows', () => {
+  const c = openCatalog(path.join(tempDir(), 'c.sqlite'));
+  try {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('insert' as const), n: fc.integer({ min: 1, max: 4 }), project: fc.option(fc.constantFrom('A', 'B', 'a')), tag: fc.option(fc.constantFrom('t1', 't2')), rating: fc.integer({ min: 0, max: 5 }), filtered: fc.boolean(), big: fc.boolean() }),
+      fc.record({ kind: fc.constantFrom('trash' as const, 'restore' as const, 'favorite' as const, 'unfavorite' as const, 'purge' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constantFrom('tag' as const, 'untag' as const), pick: fc.nat(), tag: fc.constantFrom('t1', 't2', 't3') }),
+      fc.record({ kind: fc.constant('rate' as const), pick: fc.nat(), rating: fc.integer({ min: 0, max: 5 }) }),
+      fc.record({ kind: fc.constant('move' as const), pick: fc.nat(), project: fc.option(fc.constantFrom('A', 'C')) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 25 }), (ops) => {
+        for (const o of ops) {
+          const all = [...c.search({ limit: 1000 }).items, ...c.search({ limit: 1000, trashed: true }).items];
+          const target = all.length ? all['pick' in o ? o.pick % all.length : 0]! : undefined;
+          switch (o.kind) {
+            case 'insert':
+              c.insertMany(Array.from({ length: o.n }, () => generation({
+                project: o.project, tags: o.tag ? [o.tag] : [], rating: o.rating,
+                finishReason: o.filtered ? 'CONTENT_FILTERED' : 'SUCCESS', width: o.big ? 1344 : 1024, height: o.big ? 768 : 1024,
+              })));
+              break;
+            case 'trash': if (target) c.trash([target.id]); break;
+            case 'restore': if (target) c.restore([target.id]); break;
+            case 'favorite': if (target) c.setFavorite([target.id], true); break;
+            case 'unfavorite': if (target) c.setFavorite([target.id], false); break;
+            case 'purge': if (target?.trashedAt) c.purge([target.id]); break;
+            case 'tag': if (target) c.tag([target.id], [o.tag]); break;
+            case 'untag': if (target) c.untag([target.id], [o.tag]); break;
+            case 'rate': if (target) c.rate([target.id], o.rating); break;
+            case 'move': if (target) c.setProject([target.id], o.project); break;
+          }
+        }
+        const counted = facetCounts(c.db, {});
+        assert.deepEqual(sorted(counted), sorted(facetCounts(c.db, {}, { counters: false })));
+        assert.equal(counted.total, c.search({ limit: 1000 }).items.length);
+      }),
+      { numRuns: 40 },
+    );
+  } finally {
+    c.close();
+  }
+});
+
+test('facets over a filter count only the matching rows', () => {
+  const c = openCatalog(path.join(tempDir(), 'c.sqlite'));
+  try {
+    c.insertMany([
+      generation({ prompt: 'red fox', project: 'P', tags: ['animal'], rating: 5, favorite: true }),
+      generation({ prompt: 'red barn', project: 'P', backend: 'cloud', width: 832, height: 1216 }),
+      generation({ prompt: 'blue fox', project: 'Q', tags: ['animal'] }),
+    ]);
+    const f = c.facets({ text: 'red' });
+    assert.equal(f.total, 2);
+    assert.deepEqual(f.projects, [{ value: 'P', count: 2 }]);
+    assert.deepEqual(f.tags, [{ value: 'animal', count: 1 }]);
+    assert.deepEqual(f.backends, [{ value: 'cloud', count: 1 }, { value: 'local', count: 1 }]);
+    assert.deepEqual(f.resolutions.map((r) => r.value).sort(), ['1024x1024', '832x1216']);
+    assert.equal(f.favorites, 1);
+    assert.deepEqual(f.ratings, [{ value: 5, count: 1 }, { value: 0, count: 1 }]);
+    assert.equal(c.facets({ project: 'Q' }).total, 1);
+    assert.deepEqual(c.projects().map((p) => [p.name, p.count]), [['P', 2], ['Q', 1]]);
+  } finally {
+    c.close();
+  }
+});

@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openComponent } from '../../../runtime/flux/checkpoint.js';
+import { bytesOnDevice, checkFit, cpuMemory, estimateFromParams, estimateMemory, parseNvidiaSmi, queryNvidiaGpus, reportedGpu, shapeOf } from '../../../runtime/models/fit.js';
+import { readSafetensorsHeader } from '../../../runtime/flux/safetensors.js';
+import { PARTS, tiny } from './checkpoints.js';
+
+const GiB = 1024 ** 3;
+
+test('FP8 stays one byte per value on a GPU; the CPU path widens every float to four', () => {
+  assert.equal(bytesOnDevice({ dtype: 'F8_E4M3', shape: [10, 10] }, 'gpu'), 100);
+  assert.equal(bytesOnDevice({ dtype: 'BF16', shape: [10, 10] }, 'gpu'), 200);
+  assert.equal(bytesOnDevice({ dtype: 'F32', shape: [10] }, 'gpu'), 40);
+  assert.equal(bytesOnDevice({ dtype: 'F8_E4M3', shape: [10, 10] }, 'cpu'), 400);
+  assert.equal(bytesOnDevice({ dtype: 'BF16', shape: [10, 10] }, 'cpu'), 400);
+  assert.equal(bytesOnDevice({ dtype: 'I64', shape: [3] }, 'cpu'), 24);
+});
+
+test('the estimate for a real (tiny) checkpoint counts its tensors by dtype and reads its widths', () => {
+  const tensors = (w: ReturnType<typeof openComponent>) => w.keys().map((k) => ({ ...w.get(k)!, name: k }));
+  const parts = {
+    transformer: tensors(openComponent('transformer', tiny('tiny-flux1-schnell-fp8-e4m3fn.safetensors'))),
+    autoencoder: tensors(openComponent('autoencoder', PARTS.autoencoder)), t5: tensors(openComponent('t5', PARTS.t5)), clip: tensors(openComponent('clip', PARTS.clip)),
+  };
+  const gpu = estimateMemory(parts, { device: 'gpu', width: 64, height: 64 });
+  const cpu = estimateMemory(parts, { device: 'cpu', width: 64, height: 64 });
+  const h = readSafetensorsHeader(tiny('tiny-flux1-schnell-fp8-e4m3fn.safetensors'));
+  const stored = h.tensors.reduce((n, t) => n + t.length, 0);
+  const elements = h.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  assert.equal(gpu.weights.transformer, stored, 'GPU: as stored');
+  assert.equal(cpu.weights.transformer, elements * 4, 'CPU: float32');
+  const t5 = readSafetensorsHeader(PARTS.t5).tensors.reduce((n, t) => n + t.length, 0);
+  assert.equal(gpu.weights.t5, t5, 'T5\'s shared embedding (two names, one tensor) counted once');
+  assert.equal(shapeOf(parts).hidden, 64);
+  assert.equal(shapeOf(parts).t5Width, 48);
+  assert.ok(cpu.totalBytes > gpu.totalBytes);
+  const big = estimateMemory(parts, { device: 'gpu', width: 2048, height: 2048 });
+  assert.ok(big.activationsBytes > gpu.activationsBytes * 100, 'activations grow with the resolution');
+  const fit = checkFit(cpu, cpuMemory(), 'tiny');
+  assert.equal(fit.fits, true, fit.message);
+});
+
+test('FLUX.1 [schnell] FP8 on cards of several sizes: fits, fits sequentially, tight, does not fit (offer the cloud)', () => {
+  const parts = {
+    transformer: { params: 11_901_408_320, precision: 'fp8' }, t5: { params: 4_762_310_656, precision: 'fp8' },
+    clip: { params: 123_060_480, precision: 'fp16' }, autoencoder: { params: 83_819_683, precision: 'fp32' },
+  };
+  const est = estimateFromParams(parts, { device: 'gpu' });
+  assert.ok(est.weights.transformer === 11_901_408_320, 'one byte per FP8 parameter');
+  assert.ok(est.totalBytes > 18 * GiB && est.totalBytes < 20 * GiB, `total ${est.totalBytes / GiB} GiB`);
+
+  const big = checkFit(est, reportedGpu(80 * GiB, 78 * GiB, 'H100'), 'FLUX.1 [schnell] FP8');
+  assert.deepEqual([big.fits, big.sequentialOnly, big.suggestion], [true, false, undefined]);
+  assert.match(big.message, /fits H100/);
+
+  const card16 = checkFit(est, reportedGpu(16 * GiB, 15.5 * GiB), 'FLUX.1 [schnell] FP8');
+  assert.deepEqual([card16.fits, card16.sequentialOnly], [true, true]);
+  assert.match(card16.message, /text encoders are unloaded/);
+
+  const busy = checkFit(est, reportedGpu(24 * GiB, 6 * GiB), 'FLUX.1 [schnell] FP8');
+  assert.deepEqual([busy.fits, busy.tight, busy.suggestion], [false, true, 'cloud']);
+  assert.match(busy.message, /close other programs .* cloud/);
+
+  const small = checkFit(est, reportedGpu(8 * GiB), 'FLUX.1 [schnell] FP8');
+  assert.deepEqual([small.fits, small.tight, small.suggestion], [false, false, 'cloud']);
+  assert.match(small.message, /too small; generate in the cloud \(Fireworks\)/);
+
+  const cpu = estimateFromParams(parts, { device: 'cpu' });
+  assert.ok(cpu.weights.transformer === 11_901_408_320 * 4, 'widened to float32 on the CPU');
+  assert.equal(checkFit(cpu, { ...cpuMemory(), totalBytes: 24 * GiB, freeBytes: 20 * GiB }).suggestion, 'cloud');
+});
+
+test('nvidia-smi output is parsed (MiB, with or without a header); a missing nvidia-smi means no GPUs', async () => {
+  const gpus = parseNvidiaSmi('name, memory.total [MiB], memory.free [MiB]\nNVIDIA H100 80GB HBM3, 81559, 80873\nNVIDIA RTX 4090, 24564 MiB, 1200 MiB\n');
+  assert.deepEqual(gpus.map((g) => [g.name, g.totalBytes / 1024 ** 2, g.freeBytes / 1024 ** 2]), [['NVIDIA H100 80GB HBM3', 81559, 80873], ['NVIDIA RTX 4090', 24564, 1200]]);
+  assert.deepEqual(parseNvidiaSmi('No devices were found'), []);
+  assert.deepEqual(await queryNvidiaGpus({ command: '/nonexistent/nvidia-smi' }), []);
+});
