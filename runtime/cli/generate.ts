@@ -181,6 +181,41 @@ function progressBar(): { update(p: Progress): void; done(): void } {
   };
 }
 
+export interface GenerateOutcome {
+  model: { name: string; untrained: boolean; device: Provider; fallbackReason?: string };
+  result: GenerateResult;
+}
+
+/**
+ * Runs the request on the local pipeline (loaded for this one command, then unloaded). This is
+ * the step a `--backend local|cloud|auto` option replaces with the engine's router.
+ */
+export async function generateLocally(cmd: GenerateCommand, hooks: { signal?: AbortSignal; onProgress?: (p: Progress) => void; onNote?: (s: string) => void } = {}): Promise<GenerateOutcome> {
+  const { request } = cmd;
+  const set: ModelSet = openModelSet(cmd.model);
+  if (set.untrained) hooks.onNote?.(`"${set.name}" is UNTRAINED (random weights): its images are colour noise, not pictures.`);
+  const pipeline = await FluxPipeline.load(set, { provider: cmd.provider });
+  if (pipeline.info.fallbackReason) hooks.onNote?.(pipeline.info.fallbackReason);
+  try {
+    const result = await pipeline.generate({
+      prompt: request.prompt, negativePrompt: request.negativePrompt, width: request.width, height: request.height,
+      steps: request.steps, seed: request.seed, samples: request.samples, sampler: request.sampler,
+      cfgScale: request.cfgScale, format: request.outputFormat, ...(request.jpegQuality !== undefined ? { jpegQuality: request.jpegQuality } : {}),
+    }, { ...(hooks.signal ? { signal: hooks.signal } : {}), ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}) });
+    const { provider, fallbackReason } = pipeline.info;
+    return { model: { name: set.name, untrained: set.untrained, device: provider, ...(fallbackReason ? { fallbackReason } : {}) }, result };
+  } finally {
+    await pipeline.unload();
+  }
+}
+
+/** Writes the images (atomically) where --out says; returns their paths. Library recording hooks in after this. */
+export function saveImages(out: string | undefined, images: GenerateResult['images'], format: ImageFormat): string[] {
+  const files = outputPaths(out, images, format);
+  images.forEach((img, i) => writeAtomic(files[i]!, img.bytes));
+  return files;
+}
+
 export async function run(argv: string[]): Promise<number> {
   let cmd: GenerateCommand | 'help';
   try {
@@ -197,24 +232,18 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const { request, json } = cmd;
-  const model: ModelSet = openModelSet(cmd.model);
-  const tty = process.stderr.isTTY && !json;
-  if (model.untrained && !json) console.error(`note: "${model.name}" is UNTRAINED (random weights): its images are colour noise, not pictures.`);
-
-  const pipeline = await FluxPipeline.load(model, { provider: cmd.provider });
-  if (pipeline.info.fallbackReason) console.error(`note: ${pipeline.info.fallbackReason}`);
+  const bar = process.stderr.isTTY && !json ? progressBar() : undefined;
   const controller = new AbortController();
   const onSigint = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);
-  const bar = tty ? progressBar() : undefined;
-  let result: GenerateResult;
+  if (!json) console.error(`seed: ${request.seed}`);
+  let outcome: GenerateOutcome;
   try {
-    if (!json) console.error(`seed: ${request.seed}`);
-    result = await pipeline.generate({
-      prompt: request.prompt, negativePrompt: request.negativePrompt, width: request.width, height: request.height,
-      steps: request.steps, seed: request.seed, samples: request.samples, sampler: request.sampler,
-      cfgScale: request.cfgScale, format: request.outputFormat, ...(request.jpegQuality !== undefined ? { jpegQuality: request.jpegQuality } : {}),
-    }, { signal: controller.signal, ...(bar ? { onProgress: (p: Progress) => bar.update(p) } : {}) });
+    outcome = await generateLocally(cmd, {
+      signal: controller.signal,
+      ...(bar ? { onProgress: (p: Progress) => bar.update(p) } : {}),
+      ...(!json ? { onNote: (s: string) => console.error(`note: ${s}`) } : {}),
+    });
   } catch (e) {
     bar?.done();
     if ((e as Error).name === 'AbortError') {
@@ -224,16 +253,15 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   } finally {
     process.removeListener('SIGINT', onSigint);
-    await pipeline.unload();
   }
   bar?.done();
 
-  const files = outputPaths(cmd.out, result.images, request.outputFormat);
-  result.images.forEach((img, i) => writeAtomic(files[i]!, img.bytes));
+  const { model, result } = outcome;
+  const files = saveImages(cmd.out, result.images, request.outputFormat);
   if (json) {
     console.log(JSON.stringify({
-      model: model.name, untrained: model.untrained, device: pipeline.info.provider,
-      ...(pipeline.info.fallbackReason ? { fallbackReason: pipeline.info.fallbackReason } : {}),
+      model: model.name, untrained: model.untrained, device: model.device,
+      ...(model.fallbackReason ? { fallbackReason: model.fallbackReason } : {}),
       seed: request.seed,
       images: result.images.map((img, i) => ({ index: img.index, seed: img.seed, path: files[i], format: img.format, width: img.width, height: img.height, bytes: img.bytes.length, finishReason: img.finishReason })),
       timings: result.timings,

@@ -16,7 +16,20 @@ const HELP = `usage: schnell serve [--port N] [--host 127.0.0.1] [--token T] [--
 Serves POST /inference/v1/workflows/accounts/{account}/models/{model}/text_to_image (the Fireworks
 contract), GET /v1/models, GET /healthz and POST /v1/images/generations (OpenAI style).
 Binds 127.0.0.1 and requires a bearer token: created on first start, printed once, and kept in
-$SCHNELL_HOME/server-token.`;
+$SCHNELL_HOME/server-token.
+
+  --model PATH        local model set (folder or checkpoint); served as flux-1-schnell-fp8
+  --model-name NAME   serve it under another name
+  --backend POLICY    local (never the cloud), cloud (Fireworks only), auto (local, else the
+                      cloud when FIREWORKS_API_KEY or a saved key is set; the default)
+  --device D          execution provider for the local model (default cpu)
+  --host H            address to bind (default 127.0.0.1)
+  --allow-host H      also answer requests whose Host header is H (any other non-loopback Host
+                      is refused, against DNS rebinding; needed with --host 0.0.0.0)
+  --allow-origin O    let browser pages from origin O call the server (CORS); none by default
+  --max-queue N       jobs that may wait for the device (default 8); more get 429 + Retry-After
+  --max-samples N     most images per request (default 8)
+  --json              print the address and settings as one JSON line`;
 
 export interface ServeOptions {
   port?: number;

@@ -130,7 +130,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         methods: ['POST'],
         auth: true,
         async handle(ctx) {
-          const model = decodeURIComponent(ctx.params[1]!);
+          let model: string;
+          try {
+            model = decodeURIComponent(ctx.params[1]!);
+          } catch {
+            model = ctx.params[1]!;
+          }
           if (!opts.modelNames.includes(model)) throw unknownModel(model);
           // Header checks come before the body is read: a 406 or 415 costs no upload.
           negotiateResponseType(header(ctx.req.headers, 'accept'));

@@ -110,3 +110,19 @@ test('HTTP: random bodies, bytes and headers never give a 500 or a dropped conne
     { numRuns: 300 },
   );
 });
+
+test('HTTP: random paths and methods never give a 500', async () => {
+  const segment = fc.stringMatching(/^[A-Za-z0-9%._~-]{0,12}$/);
+  const pathArb = fc.oneof(
+    fc.array(segment, { maxLength: 6 }).map((p) => `/${p.join('/')}`),
+    segment.map((m) => `/inference/v1/workflows/accounts/fireworks/models/${m}/text_to_image`),
+  );
+  await fc.assert(
+    fc.asyncProperty(pathArb, fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'), async (p, method) => {
+      const r = await request(server.url, { method, path: p, body: '{"prompt":"x"}', headers: { 'Content-Type': 'application/json' } });
+      assert.ok(r.status < 500 || r.status === 503, `${method} ${p}: ${r.status}`);
+      if (r.status !== 200) assertErrorShape(r, r.status);
+    }),
+    { numRuns: 300 },
+  );
+});

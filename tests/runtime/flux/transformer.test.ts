@@ -196,25 +196,10 @@ process.on('exit', () => {
   for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-for (const qkvBias of [true, false]) {
-test(`another shape family (3 heads, guidance, batch 2, qkv bias ${qkvBias}) matches an independent float64 forward`, async () => {
-  const spec: TinySpec = { hidden: 48, heads: 3, mlp: 80, inC: 12, outC: 20, vec: 10, ctx: 14, tdim: 64, depth: 1, single: 3, qkvBias, guidance: true };
-  const axes_dim = [4, 6, 6];
-  const dir = tempDir();
-  const file = path.join(dir, 'other-flux.safetensors');
-  const tensors = randomTransformer(spec, 7);
-  writeSafetensors(file, tensors);
-  const w = qkvBias ? openTransformer(file) : headerWeights(file);
-  const params = transformerParams(w, { axes_dim, theta: 1000 });
-  assert.deepEqual(
-    [params.hidden_size, params.num_heads, params.head_dim, params.mlp_hidden_dim, params.depth, params.depth_single_blocks, params.qkv_bias, params.guidance_embed, params.in_channels, params.out_channels, params.vec_in_dim, params.context_in_dim, params.timestep_dim],
-    [48, 3, 16, 80, 1, 3, qkvBias, true, 12, 20, 10, 14, 64],
-  );
-  assert.equal(params.mlp_ratio, 80 / 48);
-
-  const r = rng(99);
-  const B = 2, N = 9, L = 4;
-  const rand = (n: number, s = 1) => Float32Array.from({ length: n }, () => (r() * 2 - 1) * s);
+/** Random inputs of the given sizes; image ids on a grid, text ids on the time axis. */
+function randomInputs(spec: TinySpec, B: number, N: number, L: number, seed: number) {
+  const r = rng(seed);
+  const rand = (n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
   const ids = (n: number, fill: (t: number, a: number) => number) => Float32Array.from({ length: B * n * 3 }, (_, i) => fill(Math.floor(i / 3) % n, i % 3));
   const inputs = {
     batch: B,
@@ -223,8 +208,8 @@ test(`another shape family (3 heads, guidance, batch 2, qkv bias ${qkvBias}) mat
     txt: rand(B * L * spec.ctx),
     txt_ids: ids(L, (t, a) => (a === 0 ? t * 0.5 : 0)), // non-zero text positions exercise the time axis
     y: rand(B * spec.vec),
-    timesteps: Float32Array.from([0.25, 0.875]),
-    guidance: Float32Array.from([3.5, 1]),
+    timesteps: Float32Array.from({ length: B }, () => r()),
+    guidance: Float32Array.from({ length: B }, () => 1 + 4 * r()),
   };
   const feeds: Record<string, Feed> = {
     img: { type: 'float32', dims: [B, N, spec.inC], data: inputs.img },
@@ -233,21 +218,47 @@ test(`another shape family (3 heads, guidance, batch 2, qkv bias ${qkvBias}) mat
     txt_ids: { type: 'float32', dims: [B, L, 3], data: inputs.txt_ids },
     y: { type: 'float32', dims: [B, spec.vec], data: inputs.y },
     timesteps: { type: 'float32', dims: [B], data: inputs.timesteps },
-    guidance: { type: 'float32', dims: [B], data: inputs.guidance },
   };
-  const out = await forward(w, params, { fp8: 'cast', compute: 'float32' }, feeds);
-  assert.deepEqual(out.dims, [B, N, spec.outC]);
-  const data = out.data as Float32Array;
-  assert.ok(data.every(Number.isFinite));
+  if (spec.guidance) feeds.guidance = { type: 'float32', dims: [B], data: inputs.guidance };
+  return { inputs, feeds };
+}
 
-  const t: Tensors = new Map(tensors.map((x) => [x.name, { shape: x.shape, data: Float64Array.from(x.data as Float32Array) }]));
-  const cfg: RefConfig = { hidden: 48, heads: 3, axes_dim, theta: 1000, depth: 1, single: 3, guidance: true };
-  const ref = referenceForward(t, cfg, inputs);
-  const err = relL2(data, ref);
-  assert.ok(err < 1e-4, `relative L2 error vs the float64 reference: ${err}`);
-  // The two batch elements differ (the graph does not mix or broadcast them wrongly).
-  assert.ok(relL2(data.subarray(0, N * spec.outC), data.subarray(N * spec.outC)) > 1e-2);
-});
+for (const qkvBias of [true, false]) {
+  test(`another shape family (3 heads, guidance, qkv bias ${qkvBias}) matches an independent float64 forward at two sizes in one session`, async () => {
+    const spec: TinySpec = { hidden: 48, heads: 3, mlp: 80, inC: 12, outC: 20, vec: 10, ctx: 14, tdim: 64, depth: 1, single: 3, qkvBias, guidance: true };
+    const axes_dim = [4, 6, 6];
+    const file = path.join(tempDir(), 'other-flux.safetensors');
+    const tensors = randomTransformer(spec, 7);
+    writeSafetensors(file, tensors);
+    const w = qkvBias ? openTransformer(file) : headerWeights(file);
+    const params = transformerParams(w, { axes_dim, theta: 1000 });
+    assert.deepEqual(
+      [params.hidden_size, params.num_heads, params.head_dim, params.mlp_hidden_dim, params.depth, params.depth_single_blocks, params.qkv_bias, params.guidance_embed, params.in_channels, params.out_channels, params.vec_in_dim, params.context_in_dim, params.timestep_dim],
+      [48, 3, 16, 80, 1, 3, qkvBias, true, 12, 20, 10, 14, 64],
+    );
+    assert.equal(params.mlp_ratio, 80 / 48);
+
+    const t: Tensors = new Map(tensors.map((x) => [x.name, { shape: x.shape, data: Float64Array.from(x.data as Float32Array) }]));
+    const cfg: RefConfig = { hidden: 48, heads: 3, axes_dim, theta: 1000, depth: 1, single: 3, guidance: true };
+    const baseDir = path.dirname(file);
+    const session = await createSession(buildTransformer(w, params, { fp8: 'cast', compute: 'float32' }).toBytes({ baseDir }), { baseDir });
+    try {
+      // The session is built once and serves other batch sizes and token counts (symbolic dims).
+      for (const [B, N, L, seed] of [[2, 9, 4, 99], [1, 6, 7, 5]] as const) {
+        const { inputs, feeds } = randomInputs(spec, B, N, L, seed);
+        const out = (await session.run(feeds)).out!;
+        assert.deepEqual(out.dims, [B, N, spec.outC]);
+        const data = out.data as Float32Array;
+        assert.ok(data.every(Number.isFinite));
+        const err = relL2(data, referenceForward(t, cfg, inputs));
+        assert.ok(err < 1e-4, `B=${B} N=${N} L=${L}: relative L2 error vs the float64 reference ${err}`);
+        // Batch elements differ (the graph neither mixes nor wrongly broadcasts them).
+        if (B === 2) assert.ok(relL2(data.subarray(0, N * spec.outC), data.subarray(N * spec.outC)) > 1e-2);
+      }
+    } finally {
+      await session.release();
+    }
+  });
 }
 
 test('single-stream-only models (no double blocks) build and match the float64 forward', async () => {
@@ -258,21 +269,8 @@ test('single-stream-only models (no double blocks) build and match the float64 f
   const w = headerWeights(file);
   const axes_dim = [2, 2, 4];
   const params = transformerParams(w, { axes_dim, theta: 10000 });
-  const B = 1, N = 3, L = 2;
-  const r = rng(5);
-  const rand = (n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
-  const inputs = {
-    batch: B, img: rand(N * 8), img_ids: Float32Array.from([0, 0, 0, 0, 0, 1, 0, 1, 0]), txt: rand(L * 5),
-    txt_ids: new Float32Array(L * 3), y: rand(6), timesteps: Float32Array.from([1]),
-  };
-  const out = await forward(w, params, { fp8: 'cast', compute: 'float32' }, {
-    img: { type: 'float32', dims: [B, N, 8], data: inputs.img },
-    img_ids: { type: 'float32', dims: [B, N, 3], data: inputs.img_ids },
-    txt: { type: 'float32', dims: [B, L, 5], data: inputs.txt },
-    txt_ids: { type: 'float32', dims: [B, L, 3], data: inputs.txt_ids },
-    y: { type: 'float32', dims: [B, 6], data: inputs.y },
-    timesteps: { type: 'float32', dims: [B], data: inputs.timesteps },
-  });
+  const { inputs, feeds } = randomInputs(spec, 1, 3, 2, 5);
+  const out = await forward(w, params, { fp8: 'cast', compute: 'float32' }, feeds);
   const t: Tensors = new Map(tensors.map((x) => [x.name, { shape: x.shape, data: Float64Array.from(x.data as Float32Array) }]));
   const ref = referenceForward(t, { hidden: 32, heads: 4, axes_dim, theta: 10000, depth: 0, single: 1, guidance: false }, inputs);
   const err = relL2(out.data as Float32Array, ref);

@@ -99,6 +99,8 @@ describe('auth, paths, bodies', () => {
     assertErrorShape(wrong, 405);
     assert.equal(wrong.headers.allow, 'POST');
     assertErrorShape(await request(s.url, { method: 'GET', path: '/v2/whatever' }), 404);
+    assertErrorShape(await t2i(s.url, small, {}, { path: T2I.replace('flux-1-schnell-fp8', '%E0%A4%A') }), 404);
+    assertErrorShape(await t2i(s.url, small, {}, { path: T2I.replace('flux-1-schnell-fp8', 'flux-1-schnell-fp8%2F..%2Fx') }), 404);
   });
 
   test('body cap: exactly 1 MiB is read, one byte more is 413 (declared, chunked, or huge)', async () => {
