@@ -161,8 +161,10 @@ function requireBlocks(keys: Shapes, prefix: string, count: number, suffixes: (i
   }
 }
 
+// qkv biases are optional: FluxParams.qkv_bias = False is a valid reference configuration.
 const DOUBLE = [
-  ...wb('img_mod.lin', 'img_attn.qkv', 'img_attn.proj', 'img_mlp.0', 'img_mlp.2', 'txt_mod.lin', 'txt_attn.qkv', 'txt_attn.proj', 'txt_mlp.0', 'txt_mlp.2'),
+  ...wb('img_mod.lin', 'img_attn.proj', 'img_mlp.0', 'img_mlp.2', 'txt_mod.lin', 'txt_attn.proj', 'txt_mlp.0', 'txt_mlp.2'),
+  'img_attn.qkv.weight', 'txt_attn.qkv.weight',
   'img_attn.norm.query_norm.scale', 'img_attn.norm.key_norm.scale', 'txt_attn.norm.query_norm.scale', 'txt_attn.norm.key_norm.scale',
 ];
 const SINGLE = [...wb('linear1', 'linear2', 'modulation.lin'), 'norm.query_norm.scale', 'norm.key_norm.scale'];
@@ -174,8 +176,12 @@ function checkTransformer(keys: Shapes): Completeness {
   if (guidance) requireAll(keys, wb('guidance_in.in_layer', 'guidance_in.out_layer'), out.missing);
   const nd = blockCount(keys, 'double_blocks.');
   const ns = blockCount(keys, 'single_blocks.');
-  if (nd === 0) out.missing.push('double_blocks.0.* (no double-stream blocks at all)');
-  requireBlocks(keys, 'double_blocks.', nd, () => DOUBLE, out);
+  // Zero double (or single) blocks is a valid reference configuration; a model needs at least one block.
+  if (nd === 0 && ns === 0) out.missing.push('double_blocks.0.* / single_blocks.0.* (no transformer blocks at all)');
+  // qkv biases are all-or-none across blocks.
+  const qkvBias = [...keys.keys()].some((k) => /^double_blocks\.\d+\.(img|txt)_attn\.qkv\.bias$/.test(k));
+  const double = qkvBias ? [...DOUBLE, 'img_attn.qkv.bias', 'txt_attn.qkv.bias'] : DOUBLE;
+  requireBlocks(keys, 'double_blocks.', nd, () => double, out);
   requireBlocks(keys, 'single_blocks.', ns, () => SINGLE, out);
   const hidden = keys.get('img_in.weight')?.shape[0];
   out.summary = `hidden ${hidden ?? '?'}, ${nd} double + ${ns} single blocks${guidance ? ', guidance embedding' : ''}`;

@@ -1,5 +1,5 @@
 // Download state, kept in the catalog database so a download survives an app restart. The studio
-// hands us its catalog handle; the CLI opens $SCHNELL_HOME/catalog.sqlite (or --state FILE).
+// hands us its catalog handle; the CLI opens the studio's catalog, $SCHNELL_HOME/library/catalog.sqlite (or --state FILE).
 // The `.part` file on disk is the truth about how many bytes we hold; a row says where they came
 // from (url, validator) so a resume never splices two different files together.
 import fs from 'node:fs';
@@ -49,8 +49,8 @@ CREATE TABLE IF NOT EXISTS model_downloads (
 CREATE INDEX IF NOT EXISTS model_downloads_model ON model_downloads(model_id);
 `;
 
-/** Opens (creating) a standalone state database in WAL mode: `$SCHNELL_HOME/catalog.sqlite` by default. */
-export function openStateDatabase(file: string = path.join(schnellHome(), 'catalog.sqlite')): Database.Database {
+/** Opens (creating) a standalone state database in WAL mode: the studio's catalog, `$SCHNELL_HOME/library/catalog.sqlite`, by default. */
+export function openStateDatabase(file: string = path.join(schnellHome(), 'library', 'catalog.sqlite')): Database.Database {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
