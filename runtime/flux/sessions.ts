@@ -64,6 +64,11 @@ const BUILDERS: { transformer: Builder<FluxParams>; t5: Builder<T5Params>; clip:
   decoder: { version: DECODER_BUILDER_VERSION, modules: ['autoencoder', 'graph-layers'], label: 'autoencoder decoder', params: aeParams, build: buildDecoder },
 };
 
+/** The session config entries a component's sessions get (benchmarks compare like with like). */
+export function sessionConfigFor(name: ComponentName): Record<string, string> {
+  return { ...(BUILDERS[name].config ?? {}) };
+}
+
 type ParamsOf<C extends ComponentName> = (typeof BUILDERS)[C] extends Builder<infer P> ? P : never;
 
 /** Hyperparameters of a component, from its weights (no graph is built). */

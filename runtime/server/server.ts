@@ -7,7 +7,6 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   ApiError,
-  type ResponseType,
   checkContentType,
   encodeError,
   encodeImages,
@@ -269,4 +268,3 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
 }
 
-export type { ResponseType };

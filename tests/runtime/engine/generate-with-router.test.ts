@@ -7,6 +7,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { ApiError, createGenerationRequest } from '../../../runtime/api/index.js';
 import { createRouter, generateWithRouter } from '../../../runtime/engine/local.js';
+import { listDevices } from '../../../runtime/onnx/session.js';
 import { type FaultServer, startFaultServer } from '../cloud/fault-server.js';
 import { tempDir, writeTempDemoModel } from '../server/helpers.js';
 
@@ -55,5 +56,28 @@ test('config.json supplies the model and the policy when the caller does not', a
     await router.local!.unload();
   } finally {
     fs.rmSync(path.join(home.dir, 'config.json'));
+  }
+});
+
+test('a device this machine lacks: auto goes to the cloud and names it; local refuses; nothing moves to the CPU quietly', async () => {
+  const env = { FIREWORKS_API_KEY: 'k-abc', FIREWORKS_BASE_URL: cloud.url };
+  const missing = listDevices().find((d) => !d.available)!;
+  const auto = await generateWithRouter(req, { backend: 'auto', modelPath: demo.dir, device: missing.provider, home: home.dir, env });
+  assert.equal(auto.backend, 'cloud');
+  assert.equal(auto.fallback?.kind, 'provider-failed');
+  assert.ok(auto.fallback!.reason.includes(missing.provider));
+  await assert.rejects(generateWithRouter(req, { backend: 'local', modelPath: demo.dir, device: missing.provider, home: home.dir, env }), (e: unknown) => e instanceof ApiError && e.status === 503 && e.message.includes(missing.provider));
+});
+
+test('a device that is listed but fails to load the model (WebGPU without an adapter) falls back under auto', async () => {
+  const env = { FIREWORKS_API_KEY: 'k-abc', FIREWORKS_BASE_URL: cloud.url };
+  const webgpu = listDevices().find((d) => d.provider === 'webgpu');
+  const r = await generateWithRouter(req, { backend: 'auto', modelPath: demo.dir, device: 'webgpu', home: home.dir, env });
+  if (r.backend === 'local') {
+    // A machine with a working WebGPU adapter serves locally, and says nothing about falling back.
+    assert.equal(r.fallback, undefined);
+  } else {
+    assert.equal(r.fallback?.kind, 'provider-failed');
+    assert.match(r.fallback!.reason, webgpu?.available ? /webgpu failed to load/ : /webgpu/);
   }
 });
