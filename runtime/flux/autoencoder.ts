@@ -9,7 +9,7 @@ import type { ModelConfig } from './model-config.js';
 import type { Weights } from './weights.js';
 
 /** Bump when the graph this file builds changes (the built-graph cache keys on it). */
-export const DECODER_BUILDER_VERSION = 1;
+export const DECODER_BUILDER_VERSION = 2;
 
 /** BFL's `Normalize`: GroupNorm with 32 groups, eps 1e-6, fixed by the architecture (not stored). */
 const GROUPS = 32;
@@ -130,15 +130,17 @@ export function buildDecoder(w: Weights, p: DecoderParams, policy: WeightPolicy 
     return g.op('Add', [skip, h]);
   };
 
-  // Single-head attention over the h·w positions, q/k/v/proj_out as 1×1 convolutions.
-  const attention = (prefix: string, x: string, channels: number): string => {
+  // Single-head attention over the h·w positions, q/k/v/proj_out as 1×1 convolutions. At 1024²
+  // there are 16,384 positions: materialized scores would be 1 GiB per image, so this uses
+  // onnxruntime's MultiHeadAttention (flash attention on CPU, fused kernels on GPU), whose default
+  // scale is the reference's 1/sqrt(C).
+  const attention = (prefix: string, x: string): string => {
     const h = nn.groupNorm(x, `${prefix}.norm`, p.groups, p.eps);
-    const flat = (t: string) => g.op('Reshape', [t, g.ints([0, 0, -1])]); // [B, C, N]
-    const q = g.op('Transpose', [flat(nn.conv(`${prefix}.q`, h))], { perm: [0, 2, 1] }); // [B, N, C]
-    const k = flat(nn.conv(`${prefix}.k`, h)); // [B, C, N]
-    const v = g.op('Transpose', [flat(nn.conv(`${prefix}.v`, h))], { perm: [0, 2, 1] });
-    const scores = g.op('Mul', [nn.matmul(q, k), nn.scalar(1 / Math.sqrt(channels))]);
-    const o = nn.matmul(g.op('Softmax', [scores], { axis: -1 }), v); // [B, N, C]
+    const tokens = (t: string) => g.op('Transpose', [g.op('Reshape', [t, g.ints([0, 0, -1])])], { perm: [0, 2, 1] }); // [B, N, C]
+    const q = tokens(nn.conv(`${prefix}.q`, h));
+    const k = tokens(nn.conv(`${prefix}.k`, h));
+    const v = tokens(nn.conv(`${prefix}.v`, h));
+    const o = g.op('MultiHeadAttention', [q, k, v], { num_heads: 1 }, { domain: 'com.microsoft' }); // [B, N, C]
     const back = g.op('Reshape', [g.op('Transpose', [o], { perm: [0, 2, 1] }), g.op('Shape', [x])]);
     return g.op('Add', [x, nn.conv(`${prefix}.proj_out`, back)]);
   };
@@ -157,12 +159,12 @@ export function buildDecoder(w: Weights, p: DecoderParams, policy: WeightPolicy 
   let x = g.op('Add', [g.op('Div', [z, nn.scalar(p.scaleFactor)]), nn.scalar(p.shiftFactor)]);
   x = nn.conv(`${P}.conv_in`, x);
   x = resnet(`${P}.mid.block_1`, x);
-  x = attention(`${P}.mid.attn_1`, x, p.midChannels);
+  x = attention(`${P}.mid.attn_1`, x);
   x = resnet(`${P}.mid.block_2`, x);
   for (let i = p.chMult.length - 1; i >= 0; i--) {
     for (let j = 0; j <= p.numResBlocks; j++) {
       x = resnet(resBlock(i, j), x);
-      if (p.attention[i]) x = attention(`${up(i)}.attn.${j}`, x, levelWidth(p, i));
+      if (p.attention[i]) x = attention(`${up(i)}.attn.${j}`, x);
     }
     if (p.upsample[i]) x = upsample(`${up(i)}.upsample`, x);
   }
