@@ -190,13 +190,14 @@ export interface GenerateOutcome {
  * Runs the request on the local pipeline (loaded for this one command, then unloaded). This is
  * the step a `--backend local|cloud|auto` option replaces with the engine's router.
  */
-export async function generateLocally(cmd: GenerateCommand, hooks: { signal?: AbortSignal; onProgress?: (p: Progress) => void; onNote?: (s: string) => void } = {}): Promise<GenerateOutcome> {
+export async function generateLocally(cmd: GenerateCommand, hooks: { signal?: AbortSignal; onProgress?: (p: Progress) => void; onNote?: (s: string) => void; onReady?: () => void } = {}): Promise<GenerateOutcome> {
   const { request } = cmd;
   const set: ModelSet = openModelSet(cmd.model);
   if (set.untrained) hooks.onNote?.(`"${set.name}" is UNTRAINED (random weights): its images are colour noise, not pictures.`);
   const pipeline = await FluxPipeline.load(set, { provider: cmd.provider });
   if (pipeline.info.fallbackReason) hooks.onNote?.(pipeline.info.fallbackReason);
   try {
+    hooks.onReady?.();
     const result = await pipeline.generate({
       prompt: request.prompt, negativePrompt: request.negativePrompt, width: request.width, height: request.height,
       steps: request.steps, seed: request.seed, samples: request.samples, sampler: request.sampler,
@@ -236,13 +237,12 @@ export async function run(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const onSigint = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);
-  if (!json) console.error(`seed: ${request.seed}`);
   let outcome: GenerateOutcome;
   try {
     outcome = await generateLocally(cmd, {
       signal: controller.signal,
       ...(bar ? { onProgress: (p: Progress) => bar.update(p) } : {}),
-      ...(!json ? { onNote: (s: string) => console.error(`note: ${s}`) } : {}),
+      ...(!json ? { onNote: (s: string) => console.error(`note: ${s}`), onReady: () => console.error(`seed: ${request.seed}`) } : {}),
     });
   } catch (e) {
     bar?.done();

@@ -1,7 +1,8 @@
 // The one way to turn a validated request into images (BFL's sampling.py in TypeScript): encode
 // the prompt once, then per image: noise from the image's seed, pack, denoise, unpack, decode,
 // convert to pixels, encode PNG/JPEG. Sessions load once (load) and serve every request until
-// unload. Each stage is a method, so `schnell conformance` runs the same code on reference inputs.
+// unload. The stages are functions in stages.ts, so `schnell conformance` runs the same code on
+// reference inputs.
 import { invalid } from '../api/errors.js';
 import type { OnnxSession, Provider } from '../onnx/session.js';
 import type { WeightPolicy } from '../onnx/weights.js';
@@ -12,7 +13,7 @@ import { latentShape, pack, unpack } from './pack.js';
 import { encodeImage, previewPng, toPixels, type ImageFormat } from './pixels.js';
 import { SAMPLER_NAMES, type SamplerName } from './samplers.js';
 import { getSchedule } from './schedule.js';
-import { choosePolicy, loadComponent, type LoadOptions } from './sessions.js';
+import { choosePolicy, componentParams, loadComponent, type LoadOptions } from './sessions.js';
 import { decodeLatents, denoise, runClip, runT5, throwIfAborted, type Conditioning } from './stages.js';
 import { loadClipTokenizer, loadT5Tokenizer, type TextTokenizer } from './tokenizers.js';
 import type { FluxParams } from './transformer.js';
@@ -112,49 +113,63 @@ export class FluxPipeline {
     this.sessions = sessions;
   }
 
-  /** Builds (or reads from the graph cache) and loads all four sessions, once. */
+  /**
+   * Checks that the parts fit together (from shapes alone, before any weight is read), then builds
+   * (or reads from the graph cache) and loads all four sessions, once.
+   */
   static async load(model: ModelSet, opts: PipelineOptions = {}): Promise<FluxPipeline> {
     const start = performance.now();
+    const weights = { transformer: model.transformer, t5: model.t5, clip: model.clip, decoder: model.autoencoder };
+    const fp = componentParams('transformer', weights.transformer, model.config);
+    const t5p = componentParams('t5', weights.t5, model.config);
+    const clipp = componentParams('clip', weights.clip, model.config);
+    const aep = componentParams('decoder', weights.decoder, model.config);
+    const mismatch = (what: string, got: number, want: number) =>
+      new Error(`${model.name}: ${what} (${got}) does not fit the transformer (${want}); the model set mixes parts of different models.`);
+    if (t5p.dModel !== fp.context_in_dim) throw mismatch('the T5 encoder\'s width', t5p.dModel, fp.context_in_dim);
+    if (clipp.hidden !== fp.vec_in_dim) throw mismatch('the CLIP pooled width', clipp.hidden, fp.vec_in_dim);
+    if (aep.zChannels * 4 !== fp.in_channels || fp.out_channels !== fp.in_channels) {
+      throw mismatch('the autoencoder\'s latent channels × 4', aep.zChannels * 4, fp.in_channels);
+    }
+    const tokenizers = {
+      clip: await loadClipTokenizer(model.tokenizers.clip, { maxLength: Math.min(77, clipp.maxPositions) }),
+      t5: await loadT5Tokenizer(model.tokenizers.t5),
+    };
+    for (const [tok, size, dir, what] of [[tokenizers.t5, t5p.vocabSize, model.tokenizers.t5, 'T5'], [tokenizers.clip, clipp.vocabSize, model.tokenizers.clip, 'CLIP']] as const) {
+      if (tok.vocabSize > size) {
+        throw new Error(`${model.name}: the ${what} tokenizer in ${dir} has ${tok.vocabSize} tokens but the ${what} encoder only ${size}; the tokenizer belongs to another model.`);
+      }
+    }
+
     let provider: Provider = opts.provider ?? 'cpu';
-    const policy = opts.policy ?? choosePolicy(provider, [model.transformer, model.t5, model.clip, model.autoencoder]);
+    const all = Object.values(weights);
+    let policy = opts.policy ?? choosePolicy(provider, all);
     const loaded: OnnxSession[] = [];
     let fallbackReason: string | undefined;
-    const load = async <C extends 'transformer' | 't5' | 'clip' | 'decoder'>(name: C) => {
-      const weights = { transformer: model.transformer, t5: model.t5, clip: model.clip, decoder: model.autoencoder }[name];
-      const c = await loadComponent(name, weights, model.config, { ...opts, provider, policy });
-      loaded.push(c.session);
-      // One failed provider is reported once; the remaining components go straight to the CPU.
+    const load = async <C extends keyof typeof weights>(name: C) => {
+      let c = await loadComponent(name, weights[name], model.config, { ...opts, provider, policy });
+      // A provider that fails is reported once; the rest go straight to the CPU, with the CPU's
+      // weight policy (a GPU policy could cost the CPU twice the memory).
       if (c.session.fallbackReason && !fallbackReason) {
         fallbackReason = c.session.fallbackReason;
         provider = c.session.provider;
+        const cpuPolicy = opts.policy ?? choosePolicy(provider, all);
+        if (cpuPolicy.fp8 !== policy.fp8 || cpuPolicy.compute !== policy.compute) {
+          await c.session.release();
+          policy = cpuPolicy;
+          c = await loadComponent(name, weights[name], model.config, { ...opts, provider, policy });
+        }
       }
-      return c;
+      loaded.push(c.session);
+      return c.session;
     };
     try {
-      const transformer = await load('transformer');
-      const t5 = await load('t5');
-      const clip = await load('clip');
-      const decoder = await load('decoder');
-      const tokenizers = {
-        clip: await loadClipTokenizer(model.tokenizers.clip, { maxLength: Math.min(77, clip.params.maxPositions) }),
-        t5: await loadT5Tokenizer(model.tokenizers.t5),
-      };
-      const fp = transformer.params;
-      const mismatch = (what: string, got: number, want: number) =>
-        new Error(`${model.name}: ${what} (${got}) does not fit the transformer (${want}); the model set mixes parts of different models.`);
-      if (t5.params.dModel !== fp.context_in_dim) throw mismatch('the T5 encoder\'s width', t5.params.dModel, fp.context_in_dim);
-      if (clip.params.hidden !== fp.vec_in_dim) throw mismatch('the CLIP pooled width', clip.params.hidden, fp.vec_in_dim);
-      if (decoder.params.zChannels * 4 !== fp.in_channels || fp.out_channels !== fp.in_channels) {
-        throw mismatch('the autoencoder\'s latent channels × 4', decoder.params.zChannels * 4, fp.in_channels);
-      }
-      if (tokenizers.t5.vocabSize > t5.params.vocabSize) throw mismatch(`the T5 tokenizer's vocabulary (${model.tokenizers.t5})`, tokenizers.t5.vocabSize, t5.params.vocabSize);
-      if (tokenizers.clip.vocabSize > clip.params.vocabSize) throw mismatch(`the CLIP tokenizer's vocabulary (${model.tokenizers.clip})`, tokenizers.clip.vocabSize, clip.params.vocabSize);
+      const sessions = { transformer: await load('transformer'), t5: await load('t5'), clip: await load('clip'), decoder: await load('decoder') };
       const info: PipelineInfo = {
         name: model.name, untrained: model.untrained, provider, policy, transformer: fp,
         loadMs: performance.now() - start, ...(fallbackReason ? { fallbackReason } : {}),
       };
-      const sessions = { transformer: transformer.session, t5: t5.session, clip: clip.session, decoder: decoder.session };
-      return new FluxPipeline(info, sessions, tokenizers, decoder.params);
+      return new FluxPipeline(info, sessions, tokenizers, aep);
     } catch (err) {
       await Promise.allSettled(loaded.map((s) => s.release()));
       throw err;

@@ -100,11 +100,11 @@ export async function loadComponent<C extends ComponentName>(
 
 /**
  * The weight policy for a provider. On the CPU, FP8 weights are widened once at load ('cast':
- * full MatMul speed, 4 bytes per parameter) when that fits comfortably in memory, else kept FP8
- * and widened on every run ('dequantize': 1 byte per parameter, several times slower; see
- * `npm run bench:runtime`). GPU providers widen FP8 with a table lookup that runs on the device.
+ * full MatMul speed, 4 bytes per parameter) when that fits in the memory this machine has free,
+ * else kept FP8 and widened on every run ('dequantize': 1 byte per parameter, about twice as slow
+ * per step; `npm run bench:runtime`). GPU providers widen FP8 with a table lookup on the device.
  */
-export function choosePolicy(provider: Provider, weights: readonly Weights[], memory = os.totalmem()): WeightPolicy {
+export function choosePolicy(provider: Provider, weights: readonly Weights[], memory = usableMemory()): WeightPolicy {
   if (provider !== 'cpu') return { fp8: 'table', compute: 'float32' };
   let fp8Params = 0;
   let otherBytes = 0;
@@ -117,8 +117,22 @@ export function choosePolicy(provider: Provider, weights: readonly Weights[], me
     }
   }
   if (fp8Params === 0) return CPU_POLICY;
-  // Widened weights plus activations must leave a quarter of the machine's memory free.
-  return fp8Params * 4 + otherBytes <= memory * 0.75 ? { fp8: 'cast', compute: 'float32' } : { fp8: 'dequantize', compute: 'float32' };
+  return fp8Params * 4 + otherBytes <= memory ? { fp8: 'cast', compute: 'float32' } : { fp8: 'dequantize', compute: 'float32' };
+}
+
+/**
+ * Bytes the weights may take: 75% of what the system reports available (Linux MemAvailable, which
+ * counts reclaimable cache), never more than 75% of all memory; activations need the rest.
+ */
+export function usableMemory(): number {
+  let available = os.totalmem();
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+    if (m) available = Math.min(available, Number(m[1]) * 1024);
+  } catch {
+    // Not Linux: os.freemem() leaves out the file cache on macOS and Windows, so it would be too strict.
+  }
+  return 0.75 * available;
 }
 
 const sourceHashes = new Map<string, string>();

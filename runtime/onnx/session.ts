@@ -175,7 +175,10 @@ export async function createSession(model: Uint8Array, opts: SessionOptions): Pr
 }
 
 function firstLine(s: string): string {
-  return (s ?? '').split('\n')[0]!.slice(0, 300);
+  const line = (s ?? '').split('\n')[0]!;
+  // onnxruntime prefixes its sentence with a source location and the failed check; keep the sentence.
+  const m = /^\/onnxruntime_src\/\S+:\d+ .*? was false\. (.+)$/.exec(line);
+  return (m ? m[1]! : line).slice(0, 300);
 }
 
 // ---- built-graph cache ----------------------------------------------------------------------

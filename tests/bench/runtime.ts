@@ -274,8 +274,8 @@ async function main(): Promise<void> {
       }
       const fp8Weights = openComponent('transformer', narrow.fp8);
       const chosen = choosePolicy('cpu', [fp8Weights]);
-      weights.cpuDefault = { policy: chosen.fp8, rule: 'cast (widen once at load) when 4 bytes per parameter fit in 75% of memory, else dequantize (1 byte per parameter resident, slower steps)' };
-      line(`CPU default for FP8 here: '${chosen.fp8}' (widen once at load when 4 B/param fits in 75% of RAM, else 'dequantize')`);
+      weights.cpuDefault = { policy: chosen.fp8, rule: 'cast (widen once at load) when 4 bytes per parameter fit in 75% of available memory, else dequantize (1 byte per parameter resident, slower steps)' };
+      line(`CPU default for FP8 here: '${chosen.fp8}' (widen once at load when 4 B/param fits in 75% of available memory, else 'dequantize')`);
       report.weights = weights;
     }
 

@@ -116,7 +116,16 @@ test('the configured model ($SCHNELL_HOME/config.json) is the default', async ()
   const file = path.join(out, 'configured.png');
   const r = await schnell(['generate', 'a red barn', ...small, '--seed', '42', '--out', file], { home: h });
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(sha(file), sha(path.join(out, 'a.png')));
+  const explicit = path.join(out, 'explicit.png');
+  const e = await schnell(['generate', 'a red barn', ...small, '--seed', '42', '--model', model, '--out', explicit], { home: h });
+  assert.equal(e.code, 0, e.stderr);
+  assert.equal(sha(file), sha(explicit));
+  // Another configured model gives another image: the setting is really used.
+  fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ model: path.join(home, 'demo2') }));
+  fs.rmSync(path.join(home, 'demo2', 'flux1-schnell-demo-untrained.safetensors'));
+  const broken = await schnell(['generate', 'a red barn', ...small, '--out', file], { home: h });
+  assert.notEqual(broken.code, 0);
+  assert.match(broken.stderr, /demo2/);
 });
 
 test('devices lists the CPU as available (--json) and explains the others', async () => {
@@ -129,4 +138,8 @@ test('devices lists the CPU as available (--json) and explains the others', asyn
   for (const d of devices) assert.ok(typeof d.note === 'string' && d.note.length > 0);
   const plain = await schnell(['devices'], { home });
   assert.match(plain.stdout, /cpu/);
+  // --probe loads a model on each offered provider; the CPU must work.
+  const probed = JSON.parse((await schnell(['devices', '--probe', '--json'], { home })).stdout).devices;
+  assert.deepEqual(probed.find((d: { provider: string }) => d.provider === 'cpu').probe, { ok: true });
+  for (const d of probed) if (!d.available) assert.equal(d.probe, undefined);
 });

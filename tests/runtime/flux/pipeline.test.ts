@@ -206,6 +206,9 @@ test('a model set whose parts do not fit together is refused at load, naming the
   const { openComponent } = await import('../../../runtime/flux/checkpoint.js');
   const mixed = { ...set, t5: openComponent('t5', path.join(fixtures, 'flux-tiny', 'tiny-t5xxl.safetensors')) };
   await assert.rejects(FluxPipeline.load(mixed, { cacheDir: path.join(tmp, 'graphs') }), /T5 encoder's width \(48\) does not fit the transformer \(32\)/);
+  // The real CLIP tokenizer (49,408 tokens) with the demo's 1,024-token CLIP.
+  const wrongTokenizer = { ...set, tokenizers: { ...set.tokenizers, clip: path.join(fixtures, 'tokenizers', 'clip') } };
+  await assert.rejects(FluxPipeline.load(wrongTokenizer, { cacheDir: path.join(tmp, 'graphs') }), /CLIP tokenizer in .* has 49408 tokens but the CLIP encoder only 1024/);
 });
 
 test('an unavailable device falls back to the CPU and says why', async () => {
@@ -213,8 +216,24 @@ test('an unavailable device falls back to the CPU and says why', async () => {
   try {
     assert.equal(p.info.provider, 'cpu');
     assert.match(p.info.fallbackReason ?? '', /not available here.*using the CPU/);
+    // The GPU weight policy was replaced by the CPU's once the CPU took over.
+    assert.deepEqual(p.info.policy, { fp8: 'cast', compute: 'float32' });
     assert.equal((await p.generate(base)).images.length, 1);
   } finally {
     await p.unload();
   }
+});
+
+test('the CPU widens FP8 once when it fits in memory, keeps it FP8 when not; GPUs use the table', async () => {
+  const { choosePolicy } = await import('../../../runtime/flux/sessions.js');
+  const fake = (dtype: 'F8_E4M3' | 'F32', params: number) => ({
+    component: 'transformer', files: [], has: () => true, keys: () => ['w'], scaleOf: () => undefined,
+    get: () => ({ name: 'w', dtype, shape: [params], file: '', offset: 0, length: params }),
+    require: () => ({ name: 'w', dtype, shape: [params], file: '', offset: 0, length: params }),
+  });
+  const gb = 2 ** 30;
+  assert.deepEqual(choosePolicy('cpu', [fake('F8_E4M3', 1e9)], 8 * gb), { fp8: 'cast', compute: 'float32' });
+  assert.deepEqual(choosePolicy('cpu', [fake('F8_E4M3', 12e9)], 32 * gb), { fp8: 'dequantize', compute: 'float32' });
+  assert.deepEqual(choosePolicy('cpu', [fake('F32', 12e9)], 1 * gb), { fp8: 'cast', compute: 'float32' });
+  assert.equal(choosePolicy('cuda', [fake('F8_E4M3', 1e9)], 64 * gb).fp8, 'table');
 });
