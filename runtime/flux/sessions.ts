@@ -105,7 +105,12 @@ export async function loadComponent<C extends ComponentName>(
  * per step; `npm run bench:runtime`). GPU providers widen FP8 with a table lookup on the device.
  */
 export function choosePolicy(provider: Provider, weights: readonly Weights[], memory = usableMemory()): WeightPolicy {
-  if (provider !== 'cpu') return { fp8: 'table', compute: 'float32' };
+  // GPUs compute in float16 and keep FP8 weights FP8 in memory (what lets the 12B transformer fit
+  // a 16 GB card). CUDA has FP8 DequantizeLinear kernels, which onnxruntime never constant-folds;
+  // WebGPU/DirectML/CoreML run DequantizeLinear for FP8 on the CPU (performance.md), so they widen
+  // through a 256-entry table with ops they do run. Unverified on real cards in this repo's CI.
+  if (provider === 'cuda') return { fp8: 'dequantize', compute: 'float16' };
+  if (provider !== 'cpu') return { fp8: 'table', compute: 'float16' };
   let fp8Params = 0;
   let otherBytes = 0;
   for (const w of weights) {
