@@ -280,12 +280,16 @@ class Context {
     // The reference rounds the latent up (2·ceil(H/16)) and decodes all of it: compare at that
     // size, or at the requested size when the reference cropped to it.
     const up = decoderUpscale(dec.params);
-    const refShape = this.tensorShape(expect.decoded) ?? this.tensorShape(expect.pixels);
-    const cropped = refShape !== undefined && refShape.includes(height) && refShape.includes(width) && (h * up !== height || w * up !== width);
+    // Spatial size of the reference: decoded is [1, C, H, W], pixels [H, W, C].
+    const refHW = expect.decoded ? this.tensorShape(expect.decoded)?.slice(-2) : this.tensorShape(expect.pixels)?.slice(-3, -1);
+    const cropped = refHW?.[0] === height && refHW[1] === width;
     const [outH, outW] = cropped ? [height, width] : [h * up, w * up];
     const decoded = await decodeLatents(dec.session, dec.params, latents, { h, w }, outH, outW);
+    // Shapes must agree dimension by dimension (size-1 dimensions aside): equal element counts
+    // alone would compare an H×W image with a W×H one.
+    const squeeze = (s: number[]) => s.filter((d) => d !== 1).join(',');
     const sameSize = (name: string, got: number[], ref: number[]) => {
-      if (got.reduce((a, b) => a * b, 1) === ref.reduce((a, b) => a * b, 1)) return true;
+      if (squeeze(got) === squeeze(ref)) return true;
       r.ok = false;
       r.error = `${name} is [${got.join(', ')}] but the reference is [${ref.join(', ')}]`;
       return false;

@@ -253,3 +253,59 @@ export function referenceForward(t: Tensors, cfg: RefConfig, inp: RefInputs): Fl
   const m = linear(t, 'final_layer.adaLN_modulation.1', sv, B);
   return linear(t, 'final_layer.linear', modulate(imgOut, B, h, chunk(m, B, 2, h, 0), chunk(m, B, 2, h, 1)), B * N);
 }
+
+/** A checkpoint's float32 tensors as the float64 map `referenceForward` reads. */
+export function referenceTensors(list: readonly { name: string; shape: number[]; data: ArrayBufferView }[]): Tensors {
+  return new Map(list.map((t) => [t.name, { shape: t.shape, data: Float64Array.from(t.data as Float32Array) }]));
+}
+
+/**
+ * The reference timesteps (sampling.py `get_schedule`): linspace(1, 0, steps + 1), shifted for
+ * guidance-distilled models by mu = linear in the token count (0.5 at 256 → 1.15 at 4096).
+ */
+export function referenceSchedule(steps: number, tokens: number, shift: boolean): number[] {
+  const ts = Array.from({ length: steps + 1 }, (_, i) => 1 - i / steps);
+  if (!shift) return ts;
+  const mu = 0.5 + ((1.15 - 0.5) / (4096 - 256)) * (tokens - 256);
+  return ts.map((t) => (t === 0 ? 0 : Math.exp(mu) / (Math.exp(mu) + (1 / t - 1))));
+}
+
+export interface RefSampleInputs {
+  /** The latent noise [1, C, h, w] (h, w even). */
+  noise: Float32Array;
+  channels: number;
+  h: number;
+  w: number;
+  txt: Float32Array; // [1, L, ctx]
+  y: Float32Array; // [1, vec]
+  timesteps: readonly number[];
+  guidance?: number;
+}
+
+/**
+ * The reference sampling path (sampling.py `prepare` + `denoise`) for batch 1: pack 2×2 patches,
+ * (0, row, column) image ids, zero text ids, then Euler steps img += (t_next − t) · model(img, t)
+ * with t in float32 as torch holds it. Returns the packed latents [N, C·4] in float64.
+ */
+export function referenceSample(t: Tensors, cfg: RefConfig, s: RefSampleInputs): Float64Array {
+  const rows = s.h / 2, cols = s.w / 2, N = rows * cols, width = s.channels * 4;
+  const img = new Float32Array(N * width);
+  for (let r = 0; r < rows; r++) for (let q = 0; q < cols; q++) for (let c = 0; c < s.channels; c++) for (let i = 0; i < 4; i++) {
+    img[(r * cols + q) * width + c * 4 + i] = s.noise[(c * s.h + 2 * r + (i >> 1)) * s.w + 2 * q + (i & 1)]!;
+  }
+  const axes = cfg.axes_dim.length;
+  const imgIds = new Float32Array(N * axes);
+  for (let k = 0; k < N; k++) { imgIds[k * axes + 1] = Math.floor(k / cols); imgIds[k * axes + 2] = k % cols; }
+  const L = s.txt.length / t.get('txt_in.weight')!.shape[1]!;
+  let x = Float64Array.from(img);
+  for (let i = 0; i + 1 < s.timesteps.length; i++) {
+    const tc = Math.fround(s.timesteps[i]!);
+    const v = referenceForward(t, cfg, {
+      batch: 1, img: Float32Array.from(x), img_ids: imgIds, txt: s.txt, txt_ids: new Float32Array(L * axes), y: s.y,
+      timesteps: Float32Array.of(tc), ...(s.guidance !== undefined ? { guidance: Float32Array.of(s.guidance) } : {}),
+    });
+    const dt = Math.fround(s.timesteps[i + 1]!) - tc;
+    x = x.map((xv, k) => xv + dt * v[k]!);
+  }
+  return x;
+}
