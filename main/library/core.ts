@@ -5,7 +5,7 @@ import { checkName } from '../catalog/validate.js';
 import { LibraryError } from './errors.js';
 import type { ImageInfo } from './metadata.js';
 import { toNewGeneration } from './metadata.js';
-import { imageRelPath, makeThumbnail, sha256, thumbRelPath, writeFileAtomic } from './store.js';
+import { imageRelPath, makeThumbnail, sha256, thumbRelPath, writeLibraryFile } from './store.js';
 
 // The one place that puts an image into the library: decode (thumbnail), write the image, write the
 // thumbnail, then insert the row while holding the write lock and seeing the file on disk. A purge
@@ -48,8 +48,8 @@ export class LibraryCore {
       throw new LibraryError(`the image cannot be decoded (${(err as Error).message}); nothing was stored`);
     }
     const hash = sha256(bytes);
-    await writeFileAtomic(this.imageFile(hash, format), bytes);
-    await writeFileAtomic(this.thumbFile(hash), thumb);
+    await writeLibraryFile(this.imageFile(hash, format), bytes);
+    await writeLibraryFile(this.thumbFile(hash), thumb);
     return hash;
   }
 

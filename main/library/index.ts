@@ -40,11 +40,11 @@ import { checkGeneration } from '../catalog/validate.js';
 import { LibraryCore, type LibraryGeneration } from './core.js';
 import { LibraryError } from './errors.js';
 import { detectFormat, embedMetadata } from './metadata.js';
-import { joinInside, realInside } from './paths.js';
 import { pngSize } from './png.js';
 import { scanLibrary, type ScanReport } from './scan.js';
 import { IMAGES, THUMBS } from './store.js';
 import { exportGenerations, importImages, type ExportReport, type ImportOptions, type ImportReport } from './transfer.js';
+import { joinInside, resolveInside, UnsafePathError } from '../../runtime/util/paths.js';
 
 export { LibraryError } from './errors.js';
 export type { LibraryGeneration } from './core.js';
@@ -227,10 +227,14 @@ export class Library {
 
   /** For a protocol handler or web server: images/… or thumbs/… names only, never outside the library. */
   async resolveFile(name: string): Promise<string> {
-    const file = joinInside(this.dir, name, 'file name');
-    const top = path.relative(this.dir, file).split(path.sep)[0];
-    if (top !== IMAGES && top !== THUMBS) throw new LibraryError(`the file name ${JSON.stringify(name)} is not an image or thumbnail of this library`);
-    return realInside(this.dir, file, 'file name');
+    try {
+      const file = joinInside(this.dir, name, 'file name');
+      const top = path.relative(this.dir, file).split(path.sep)[0];
+      if (top !== IMAGES && top !== THUMBS) throw new LibraryError(`the file name ${JSON.stringify(name)} is not an image or thumbnail of this library`);
+      return resolveInside(this.dir, name, { what: 'file name', mustExist: true, real: true });
+    } catch (err) {
+      throw err instanceof UnsafePathError ? new LibraryError(err.message) : err;
+    }
   }
 
   close(): void {

@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { ImageFormat } from '../catalog/index.js';
 import type { LibraryCore } from './core.js';
 import { readImageInfo } from './metadata.js';
-import { formatOfExtension, IMAGES, makeThumbnail, sha256, STORED_NAME, TEMP_PREFIX, THUMB_NAME, THUMBS, writeFileAtomic } from './store.js';
+import { formatOfExtension, IMAGES, makeThumbnail, sha256, STORED_NAME, THUMB_NAME, THUMBS, writeLibraryFile } from './store.js';
+import { TEMP_PREFIX, tempFileOwner } from '../../runtime/util/files.js';
 
 // The reconcile scan: compares the folder with the catalog in both directions.
 //   - files without a row (a crash between file and row, or a catalog restored from backup):
@@ -79,9 +80,9 @@ async function listStore(root: string, sub: string, name: RegExp): Promise<Listi
 
 /** A temp file is stale when the process named in it is gone, or it is over an hour old. */
 async function isStaleTemp(file: string): Promise<boolean> {
-  const pid = Number(/^\.tmp-(\d+)-/.exec(path.basename(file))?.[1]);
+  const pid = tempFileOwner(path.basename(file));
   if (pid === process.pid) return false;
-  if (Number.isInteger(pid) && pid > 0) {
+  if (pid !== undefined && pid > 0) {
     try {
       process.kill(pid, 0);
     } catch (err) {
@@ -150,7 +151,7 @@ export async function scanLibrary(core: LibraryCore, opts: { repair?: boolean; v
     const file = images.files.get(`${hash}.png`) ?? images.files.get(`${hash}.jpeg`);
     if (!file) continue;
     try {
-      await writeFileAtomic(core.thumbFile(hash), await makeThumbnail(await fs.promises.readFile(file)));
+      await writeLibraryFile(core.thumbFile(hash), await makeThumbnail(await fs.promises.readFile(file)));
     } catch {
       /* an undecodable image keeps no thumbnail; it is still listed */
     }
@@ -174,7 +175,7 @@ async function adopt(core: LibraryCore, file: string, hash: string, format: Imag
   if (sha256(bytes) !== hash) throw new Error("its content does not match its name (damaged); left alone, run 'scan --verify' to list such files");
   const info = await readImageInfo(bytes, file);
   if (info.format !== format) throw new Error(`it is a ${info.format} file named .${format === 'jpeg' ? 'jpg' : 'png'}; left alone`);
-  if (!fs.existsSync(core.thumbFile(hash))) await writeFileAtomic(core.thumbFile(hash), await makeThumbnail(bytes));
+  if (!fs.existsSync(core.thumbFile(hash))) await writeLibraryFile(core.thumbFile(hash), await makeThumbnail(bytes));
   const g = core.rowFor(info, hash, { createdAt: Math.round(stat.mtimeMs) });
   setWarnings(info.warnings);
   const catalog = core.catalog;

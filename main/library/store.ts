@@ -1,16 +1,17 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { ImageFormat } from '../catalog/index.js';
+import { writeFileAtomicAsync } from '../../runtime/util/files.js';
 
 // The content-addressed file store: images/ab/<sha256>.png and thumbs/ab/<sha256>.webp. Every write
-// is a temp file in the target folder, fsync, rename, fsync of the folder, so a file under its
-// final name is always complete, and a crash leaves at most a .tmp- file that a scan sweeps up.
+// is a temp file in the target folder, fsync, rename, fsync of the folder (runtime/util/files.ts), so
+// a file under its final name is always complete, and a crash leaves at most a .tmp- file that a
+// scan sweeps up.
 
 export const IMAGES = 'images';
 export const THUMBS = 'thumbs';
-export const TEMP_PREFIX = '.tmp-';
 export const THUMB_SIZE = 256;
 const EXTENSIONS: Record<ImageFormat, string> = { png: 'png', jpeg: 'jpg' };
 
@@ -33,43 +34,9 @@ export function formatOfExtension(ext: string): ImageFormat {
   return ext === 'jpg' ? 'jpeg' : 'png';
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  let fh: fs.promises.FileHandle | undefined;
-  try {
-    fh = await fs.promises.open(dir, 'r');
-    await fh.sync();
-  } catch (err) {
-    // Some platforms (Windows) cannot open or fsync a folder; the rename is still atomic there.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw err;
-  } finally {
-    await fh?.close();
-  }
-}
-
-/** Writes bytes to file atomically and durably; the file either holds all of them or is untouched. */
-export async function writeFileAtomic(file: string, bytes: Buffer): Promise<void> {
-  const dir = path.dirname(file);
-  const created = await fs.promises.mkdir(dir, { recursive: true });
-  if (created) await fsyncDir(path.dirname(created));
-  const tmp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-  const fh = await fs.promises.open(tmp, 'wx', 0o644);
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await fs.promises.unlink(tmp).catch(() => {});
-    throw err;
-  }
-  await fh.close();
-  try {
-    await fs.promises.rename(tmp, file);
-  } catch (err) {
-    await fs.promises.unlink(tmp).catch(() => {});
-    throw err;
-  }
-  await fsyncDir(dir);
+/** Writes bytes to file atomically and durably, making its folder if needed; the file either holds all of them or is untouched. */
+export function writeLibraryFile(file: string, bytes: Buffer): Promise<void> {
+  return writeFileAtomicAsync(file, bytes, { mode: 0o644, createFolder: true });
 }
 
 /** A 256-pixel WebP of the image (fit inside, never enlarged). */

@@ -5,8 +5,8 @@ import { checkName } from '../catalog/validate.js';
 import type { LibraryCore } from './core.js';
 import { LibraryError } from './errors.js';
 import { detectFormat, embedMetadata, generationJson, readImageInfo } from './metadata.js';
-import { isInside, joinInside, realInside } from './paths.js';
-import { sha256, writeFileAtomic } from './store.js';
+import { sha256, writeLibraryFile } from './store.js';
+import { isInside, joinInside, realPathSoFar, resolveInside, UnsafePathError } from '../../runtime/util/paths.js';
 
 // Export: copies with readable names (2026-11-27_123456_seed42_a-cat-in-the-rain.png), each carrying
 // its current catalog fields, plus one JSON manifest. Import: PNG and JPEG files or folders of them;
@@ -63,25 +63,9 @@ export function exportName(g: Generation): string {
   return `${stamp}${seed}_${slug(g.prompt)}.${g.format === 'jpeg' ? 'jpg' : 'png'}`;
 }
 
-/** The real path of the nearest existing ancestor, so a folder yet to be made can be checked. */
-async function realAncestor(p: string): Promise<string> {
-  let cur = path.resolve(p);
-  const rest: string[] = [];
-  for (;;) {
-    try {
-      return path.join(await fs.promises.realpath(cur), ...rest.reverse());
-    } catch {
-      const parent = path.dirname(cur);
-      if (parent === cur) return path.resolve(p);
-      rest.push(path.basename(cur));
-      cur = parent;
-    }
-  }
-}
-
 export async function exportGenerations(core: LibraryCore, ids: string[], folder: string): Promise<ExportReport> {
   if (typeof folder !== 'string' || folder.trim() === '') throw new LibraryError('choose a folder to export to');
-  const target = await realAncestor(folder);
+  const target = realPathSoFar(folder);
   if (isInside(core.dir, target) || isInside(target, core.dir)) {
     throw new LibraryError(`the export folder ${folder} overlaps the library ${core.dir}; choose a folder outside it`);
   }
@@ -110,14 +94,14 @@ export async function exportGenerations(core: LibraryCore, ids: string[], folder
     for (let i = 2; taken.has(name); i++) name = `${path.basename(exportName(g), ext)}_${i}${ext}`;
     taken.add(name);
     const file = path.join(target, name);
-    await writeFileAtomic(file, embedMetadata(bytes, g));
+    await writeLibraryFile(file, embedMetadata(bytes, g));
     files.push({ id: g.id, file });
     manifest.push({ file: name, ...JSON.parse(generationJson(g)) });
   }
   let manifestName = 'schnell-export.json';
   for (let i = 2; taken.has(manifestName); i++) manifestName = `schnell-export_${i}.json`;
   const manifestFile = path.join(target, manifestName);
-  await writeFileAtomic(manifestFile, Buffer.from(JSON.stringify({ exportedAt: new Date().toISOString(), generations: manifest }, null, 2)));
+  await writeLibraryFile(manifestFile, Buffer.from(JSON.stringify({ exportedAt: new Date().toISOString(), generations: manifest }, null, 2)));
   return { folder: target, files, manifest: manifestFile };
 }
 
@@ -147,13 +131,13 @@ async function collect(core: LibraryCore, paths: string[], opts: ImportOptions, 
         throw new LibraryError(`${given} does not exist`);
       });
       if (stat.isSymbolicLink()) throw new LibraryError(`${given} is a symbolic link; import the file it points to instead`);
-      if (realRoot !== undefined) await realInside(realRoot, p, 'import path');
+      if (realRoot !== undefined) resolveInside(realRoot, given, { what: 'import path', mustExist: true });
       if (isInside(core.dir, await fs.promises.realpath(p))) throw new LibraryError(`${given} is inside the library already`);
       if (stat.isDirectory()) await walk(p, 0);
       else if (stat.isFile()) out.push(p);
       else throw new LibraryError(`${given} is not a file or folder`);
     } catch (err) {
-      if (!(err instanceof LibraryError)) throw err;
+      if (!(err instanceof LibraryError || err instanceof UnsafePathError)) throw err;
       report.failed.push({ file: given, error: err.message });
     }
   }

@@ -12,6 +12,7 @@ import type { ImageFormat } from '../flux/pixels.js';
 import { getInstalled, installedModelSource } from '../models/registry.js';
 import { isSlug } from '../models/paths.js';
 import type { Provider } from '../onnx/session.js';
+import { writeFileAtomic } from '../util/files.js';
 import { parseDevice } from './options.js';
 
 const USAGE = `usage: schnell generate "prompt" [options]
@@ -149,19 +150,6 @@ export function outputPaths(out: string | undefined, images: { seed: number }[],
   return images.map((_, i) => `${stem}-${i + 1}${fileExt}`);
 }
 
-function writeAtomic(file: string, bytes: Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
-
 /** A one-line progress bar on stderr, redrawn in place (only on a terminal). */
 function progressBar(): { update(p: Progress): void; done(): void } {
   let shown = false;
@@ -213,7 +201,7 @@ export async function generateLocally(cmd: GenerateCommand, hooks: { signal?: Ab
 /** Writes the images (atomically) where --out says; returns their paths. Library recording hooks in after this. */
 export function saveImages(out: string | undefined, images: GenerateResult['images'], format: ImageFormat): string[] {
   const files = outputPaths(out, images, format);
-  images.forEach((img, i) => writeAtomic(files[i]!, img.bytes));
+  images.forEach((img, i) => writeFileAtomic(files[i]!, img.bytes, { createFolder: true }));
   return files;
 }
 

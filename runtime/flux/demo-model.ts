@@ -15,6 +15,7 @@ import {
 import { MODEL_SET_MANIFEST } from './model-set.js';
 import { DEFAULT_MODEL_CONFIG, type ModelConfig } from './model-config.js';
 import { writeSafetensors } from './safetensors.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/files.js';
 
 export const DEMO_MODEL_NAME = 'demo (untrained)';
 /** Bump when the demo's files change, so ensureDemoModel rewrites older copies. */
@@ -97,12 +98,12 @@ export function writeRandomModelSet(dir: string, shape: RandomModelShape, extra:
   writeSafetensors(path.join(root, FILES.transformer), transformerTensors(shape.transformer, seed + 1), meta('transformer'));
   writeSafetensors(path.join(root, FILES.autoencoder), autoencoderTensors(shape.autoencoder, seed + 2), meta('autoencoder'));
   writeSafetensors(path.join(root, FILES.t5), t5Tensors(shape.t5, seed + 3), meta('t5'));
-  writeJson(path.join(root, FILES.t5.replace(/\.safetensors$/, '.config.json')), { ...t5Config(shape.t5), _note: NOTICE });
+  writeJsonAtomic(path.join(root, FILES.t5.replace(/\.safetensors$/, '.config.json')), { ...t5Config(shape.t5), _note: NOTICE });
   writeSafetensors(path.join(root, FILES.clip), clipTensors(shape.clip, seed + 4, 'text_model.'), meta('clip'));
-  writeJson(path.join(root, FILES.clip.replace(/\.safetensors$/, '.config.json')), { ...clipConfig(shape.clip), _note: NOTICE });
+  writeJsonAtomic(path.join(root, FILES.clip.replace(/\.safetensors$/, '.config.json')), { ...clipConfig(shape.clip), _note: NOTICE });
   writeDemoTokenizers(root, { clipVocabSize: shape.clip.vocab, t5VocabSize: shape.t5.vocab });
-  fs.writeFileSync(path.join(root, 'README.txt'), `${DEMO_MODEL_NAME}\n\n${NOTICE}\nMade by \`schnell demo-model\`; install a real FLUX.1 [schnell] model with \`schnell models\`.\n`);
-  writeJson(manifestFile, {
+  writeFileAtomic(path.join(root, 'README.txt'), `${DEMO_MODEL_NAME}\n\n${NOTICE}\nMade by \`schnell demo-model\`; install a real FLUX.1 [schnell] model with \`schnell models\`.\n`);
+  writeJsonAtomic(manifestFile, {
     name: DEMO_MODEL_NAME,
     untrained: true,
     description: NOTICE,
@@ -131,18 +132,6 @@ function readDemoManifest(file: string): { demo_version?: unknown } | undefined 
   } catch {
     return undefined;
   }
-}
-
-function writeJson(file: string, value: unknown): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, JSON.stringify(value, null, 2) + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
 }
 
 function listFiles(dir: string): string[] {

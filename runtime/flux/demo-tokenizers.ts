@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BYTE_LEVEL_ORDER, BYTE_TO_UNICODE } from './tokenizer-components.js';
 import { CLIP_BOS, CLIP_EOS } from './tokenizers.js';
+import { writeFileAtomic } from '../util/files.js';
 
 export interface DemoTokenizerSizes {
   /** At least 514: 512 byte tokens + the two specials; the rest are merges. */
@@ -46,9 +47,9 @@ export function writeDemoTokenizers(dir: string, sizes: DemoTokenizerSizes = { c
   fs.mkdirSync(clipDir, { recursive: true });
   fs.mkdirSync(t5Dir, { recursive: true });
   const { vocab, merges } = demoClipVocab(clipVocabSize);
-  writeAtomic(path.join(clipDir, 'vocab.json'), JSON.stringify(vocab));
-  writeAtomic(path.join(clipDir, 'merges.txt'), ['#version: 0.2', ...merges.map(([a, b]) => `${a} ${b}`)].join('\n') + '\n');
-  writeAtomic(path.join(t5Dir, 'tokenizer.json'), JSON.stringify(demoT5TokenizerJson(t5VocabSize), null, 1));
+  writeFileAtomic(path.join(clipDir, 'vocab.json'), JSON.stringify(vocab));
+  writeFileAtomic(path.join(clipDir, 'merges.txt'), ['#version: 0.2', ...merges.map(([a, b]) => `${a} ${b}`)].join('\n') + '\n');
+  writeFileAtomic(path.join(t5Dir, 'tokenizer.json'), JSON.stringify(demoT5TokenizerJson(t5VocabSize), null, 1));
   return { clipDir, t5Dir };
 }
 
@@ -212,16 +213,4 @@ export function demoCharsmap(rules: [string, string][] = demoNormalizationRules(
   const head = Buffer.alloc(4);
   head.writeUInt32LE(trie.length, 0);
   return Buffer.concat([head, trie, ...poolParts]);
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
 }

@@ -10,6 +10,7 @@ import { DEFAULT_MODEL_CONFIG, resolveModelConfig, type ModelConfig } from './mo
 import { CheckpointError } from './safetensors.js';
 import { COMPONENT_KINDS, COMPONENT_LABEL, findComponents, type ComponentKind } from './layouts.js';
 import { CheckpointWeights, readTensorSource, weightFilesOf, weightsFrom, type TensorSource } from './component.js';
+import { resolveInside, UnsafePathError } from '../util/paths.js';
 
 export const MODEL_SET_MANIFEST = 'schnell-model.json';
 
@@ -175,21 +176,26 @@ function planSpec(spec: ModelSetSpec, source: ModelSetSource, base: Partial<Mode
 }
 
 /**
- * Resolves a path from `schnell-model.json` inside its folder: relative, no `..` out of it, and
- * no symbolic link that leads out of it (compared after realpath, like ComfyUI Desktop does).
+ * Resolves a path from `schnell-model.json` inside its folder: relative, no `..`, and no symbolic
+ * link that leads out of it (runtime/util/paths.ts); links that stay inside are fine.
  */
 export function pathInside(dir: string, rel: unknown, field: string, manifest: string): string {
   const bad = (why: string) => new CheckpointError(`${manifest}: ${field} ${why}; paths there must be relative and stay inside ${dir}.`, manifest);
-  if (typeof rel !== 'string' || rel.trim() === '') throw bad(`is ${JSON.stringify(rel)}, not a path`);
-  if (path.isAbsolute(rel) || path.win32.isAbsolute(rel) || rel.includes('\0')) throw bad(`is the absolute path ${JSON.stringify(rel)}`);
-  const abs = path.resolve(dir, rel);
-  const outside = (from: string, to: string) => {
-    const r = path.relative(from, to);
-    return r === '..' || r.startsWith(`..${path.sep}`) || path.isAbsolute(r);
-  };
-  if (outside(dir, abs)) throw bad(`(${JSON.stringify(rel)}) points outside the model folder`);
-  if (fs.existsSync(abs) && outside(fs.realpathSync(dir), fs.realpathSync(abs))) throw bad(`(${JSON.stringify(rel)}) is a link that leads outside the model folder`);
-  return abs;
+  const q = JSON.stringify(rel);
+  if (typeof rel !== 'string') throw bad(`is ${q}, not a path`);
+  try {
+    return resolveInside(dir, rel, { what: field });
+  } catch (err) {
+    if (!(err instanceof UnsafePathError)) throw err;
+    switch (err.reason) {
+      case 'empty': throw bad(`is ${q}, not a path`);
+      case 'absolute': throw bad(`is the absolute path ${q}`);
+      case 'nul': throw bad(`(${q}) contains a NUL character`);
+      case 'parent': throw bad(`(${q}) uses '..' or points outside the model folder`);
+      case 'link-outside': throw bad(`(${q}) is a link that leads outside the model folder`);
+      default: throw err;
+    }
+  }
 }
 
 function planManifest(dir: string): ModelSetPlan {

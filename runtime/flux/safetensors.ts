@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { SafetensorsDtype, TensorInfo } from './weights.js';
 import { toFloat32 } from './dtypes.js';
+import { writeAll, writeFileAtomic } from '../util/files.js';
 
 export { toFloat32 } from './dtypes.js';
 
@@ -251,7 +252,7 @@ const DTYPE_RANK: SafetensorsDtype[] = ['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3'
 
 /**
  * Writes a .safetensors file the way the reference does (same order, same padding, so the same
- * bytes), atomically: a temporary file in the same folder, fsync, rename.
+ * bytes), atomically (see runtime/util/files.ts).
  */
 export function writeSafetensors(file: string, tensors: readonly TensorToWrite[], metadata?: Record<string, string>): void {
   const abs = path.resolve(file);
@@ -286,38 +287,13 @@ export function writeSafetensors(file: string, tensors: readonly TensorToWrite[]
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(header.length));
 
-  atomicWrite(abs, (fd) => {
-    writeAll(fd, len);
-    writeAll(fd, header);
-    for (const t of ordered) writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  });
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
-}
-
-/** Temp file beside the target, fsync, rename, fsync the folder: a crash leaves old or new, never half. */
-function atomicWrite(file: string, write: (fd: number) => void): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, 'wx');
-    write(fd);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
+    writeFileAtomic(abs, (fd) => {
+      writeAll(fd, len);
+      writeAll(fd, header);
+      for (const t of ordered) writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    });
   } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw ioError(file, e, 'written');
-  }
-  try {
-    const dir = fs.openSync(path.dirname(file), 'r');
-    try { fs.fsyncSync(dir); } finally { fs.closeSync(dir); }
-  } catch {
-    // Some platforms (Windows) cannot fsync a folder; the rename itself is still atomic.
+    throw ioError(abs, e, 'written');
   }
 }

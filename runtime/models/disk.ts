@@ -1,7 +1,6 @@
-// The disk side of downloads: free space, sizes, durable renames, and re-hashing kept bytes.
+// The disk side of downloads: free space, sizes, and re-hashing kept bytes (durable renames: runtime/util/files.ts).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import { DownloadError } from './download-error.js';
 
 export function formatBytes(n: number): string {
@@ -32,16 +31,6 @@ export function fileSize(file: string): number {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw err;
-  }
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

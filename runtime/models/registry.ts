@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { ModelSetSpec } from '../flux/checkpoint.js';
 import { assertSlug, containedPath, containedRelative, isSlug, modelsRoot, schnellHome, UnsafePathError } from './paths.js';
 import type { DownloadState } from './state.js';
+import { writeJsonAtomic } from '../util/files.js';
 
 export const INSTALL_RECORD = 'schnell-install.json';
 export const MODEL_JSON = 'schnell-model.json';
@@ -75,28 +76,6 @@ export class RegistryError extends Error {
   override name = 'RegistryError';
 }
 
-/** Writes JSON atomically: temp file, fsync, rename, fsync the folder. */
-export function writeJsonAtomic(file: string, data: unknown): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
-  const fd = fs.openSync(tmp, 'wx', 0o644);
-  try {
-    fs.writeSync(fd, JSON.stringify(data, null, 2) + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  if (process.platform !== 'win32') {
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  }
-}
-
 /** The folder of model `id` (which must be a slug) inside the models folder. */
 export function modelFolder(id: string, home: string = schnellHome(), opts: { create?: boolean } = {}): string {
   assertSlug(id, 'model id');
@@ -125,16 +104,16 @@ export function readInstallRecord(folder: string): InstallRecord {
 }
 
 export function writeInstallRecord(folder: string, rec: InstallRecord): void {
-  writeJsonAtomic(path.join(folder, INSTALL_RECORD), Record_.parse(rec));
+  writeJsonAtomic(path.join(folder, INSTALL_RECORD), Record_.parse(rec), { mode: 0o644 });
 }
 
 /** Writes schnell-model.json for a managed FLUX model: relative paths only. */
 export function writeModelJson(folder: string, name: string, c: Omit<ComponentPaths, 'name' | 'config'>, config?: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(c)) {
     containedRelative(folder, v); // throws if it would leave the folder
-    if (path.isAbsolute(v)) throw new UnsafePathError(`components.${k} must be relative`);
+    if (path.isAbsolute(v)) throw new UnsafePathError(`components.${k} must be relative`, 'absolute');
   }
-  writeJsonAtomic(path.join(folder, MODEL_JSON), { name, components: c, ...(config ? { config } : {}) });
+  writeJsonAtomic(path.join(folder, MODEL_JSON), { name, components: c, ...(config ? { config } : {}) }, { mode: 0o644 });
 }
 
 /** Every model folder, installed or partial, sorted by id. Dot-folders (staging) and links are skipped. */

@@ -1,9 +1,9 @@
 // Secrets (the Hugging Face token) and the redaction every log line and error passes through.
 // The desktop app will plug the OS keychain in behind SecretStore; the CLI uses a 0600 file.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { schnellHome } from './paths.js';
+import { writeJsonAtomic } from '../util/files.js';
 
 export interface SecretStore {
   get(name: string): Promise<string | undefined>;
@@ -43,16 +43,7 @@ export class FileSecretStore implements SecretStore {
   }
 
   private write(data: Record<string, string>): void {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-    const fd = fs.openSync(tmp, 'wx', 0o600);
-    try {
-      fs.writeSync(fd, JSON.stringify(data, null, 2) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
+    writeJsonAtomic(this.file, data, { mode: 0o600, createFolder: true });
   }
 
   async get(name: string): Promise<string | undefined> {

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
+import { writeFileAtomic } from '../util/files.js';
 
 export type Provider = 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
 export const PROVIDERS: readonly Provider[] = ['cpu', 'cuda', 'dml', 'coreml', 'webgpu'];
@@ -213,16 +214,7 @@ export function cachedGraph(key: string, build: () => Uint8Array, dir = cacheDir
   }
   const bytes = build();
   try {
-    fs.mkdirSync(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, bytes);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, bytes, { createFolder: true });
   } catch {
     // A read-only or full cache folder only costs a rebuild next time.
   }

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../util/files.js';
 
 export const TOKEN_FILE = 'server-token';
 
@@ -23,15 +24,7 @@ export function ensureServerToken(home: string): { token: string; created: boole
   }
   const token = `sk-schnell-${randomBytes(24).toString('base64url')}`;
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = fs.openSync(tmp, 'wx', 0o600);
-  try {
-    fs.writeSync(fd, `${token}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, `${token}\n`, { mode: 0o600 });
   return { token, created: true, file };
 }
 
