@@ -52,7 +52,7 @@ const USAGE = `usage: schnell models <command> [options]
   login                                       store a Hugging Face token (read from stdin) for gated models
   logout                                      forget it
 
-Options for every command: --state FILE (download state database, default $SCHNELL_HOME/catalog.sqlite),
+Options for every command: --state FILE (download state database, default the studio catalog, $SCHNELL_HOME/library/catalog.sqlite),
 --manifest FILE (default resources/models.json). Models live in $SCHNELL_HOME/models.`;
 
 class UsageError extends Error {}
