@@ -4,7 +4,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 const COMMANDS: Record<string, Command> = {
   start: { summary: 'start the studio (for now: the local image server)', load: () => import('../runtime/cli/start.js') },
-  generate: { summary: 'generate images from a prompt', load: () => import('../runtime/cli/generate.js') },
+  generate: { summary: 'generate images from a prompt (--library/--project record them)', load: () => import('./generate.js') },
   serve: { summary: 'serve the Fireworks text_to_image API on this machine', load: () => import('../runtime/cli/serve.js') },
   conformance: { summary: 'check the runtime against reference outputs (goldens.json)', load: () => import('../runtime/cli/conformance.js') },
   devices: { summary: 'list the execution providers this machine offers', load: () => import('../runtime/cli/devices.js') },

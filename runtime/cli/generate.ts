@@ -1,19 +1,25 @@
-// `schnell generate "prompt" …`: one request through the API's request schema, then the local
-// pipeline, then image files. Sizes: the server keeps to the contract's nine resolutions; local
-// models here render any multiple of 16 from 16 to 4096 (tiny and demo models are tested small).
+// `schnell generate "prompt" …`: one request through the API's request schema, then a backend
+// (the local pipeline in this process, or the engine's router for --backend cloud|auto), then image
+// files. Sizes: the server and the cloud keep to the contract's nine resolutions; local models here
+// render any multiple of 16 from 16 to 4096 (tiny and demo models are tested small).
+// `runGenerate(argv, hooks)` lets the composition root (cli/generate.ts) add options and act on the
+// saved images — recording them in the studio library — without runtime/ importing main/.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { ApiError, createGenerationRequest, resolveSeed, type GenerationRequest } from '../api/index.js';
-import { readUserConfig } from '../engine/config.js';
-import { openModelSet, type ModelSet } from '../flux/checkpoint.js';
-import { checkImageSize, FluxPipeline, type GenerateResult, type Progress } from '../flux/pipeline.js';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { ApiError, createGenerationRequest, describeResolutions, isSupportedResolution, resolveSeed, type GenerationRequest } from '../api/index.js';
+import { BACKEND_POLICIES, configFile, readUserConfig, type BackendPolicy, type UserConfig } from '../engine/config.js';
+import type { ModelSource } from '../engine/model-source.js';
+import { checkImageSize } from '../flux/pipeline.js';
 import type { ImageFormat } from '../flux/pixels.js';
 import { getInstalled, installedModelSource } from '../models/registry.js';
 import { isSlug } from '../models/paths.js';
 import type { Provider } from '../onnx/session.js';
 import { writeFileAtomic } from '../util/files.js';
-import { parseDevice } from './options.js';
+import { generateLocally, generateRouted, NO_MODEL, progressBar, type GenerateOutcome, type StepProgress } from './generate-backends.js';
+import { parseDevice, UsageError } from './options.js';
+
+export { generateLocally, generateRouted, type GenerateOutcome, type OutcomeImage } from './generate-backends.js';
 
 const USAGE = `usage: schnell generate "prompt" [options]
 
@@ -26,13 +32,19 @@ const USAGE = `usage: schnell generate "prompt" [options]
   --cfg-scale X            true classifier-free guidance scale (default 1: off)
   --model PATH|ID          model folder, checkpoint file or installed model id
                            (default: "model" in $SCHNELL_HOME/config.json)
-  --device NAME            cpu (default), cuda, dml, coreml, webgpu — see \`schnell devices\`
+  --backend local|cloud|auto
+                           local: this machine only; cloud: Fireworks only (needs FIREWORKS_API_KEY
+                           or a saved key; the nine API sizes only); auto: this machine, else the
+                           cloud, saying why. Default: "backend" in config.json, else local when a
+                           model is given or configured, else auto
+  --device NAME            cpu, cuda, dml, coreml, webgpu — see \`schnell devices\`
+                           (default: "device" in config.json, else cpu)
   --format png|jpeg        image format (default: from --out's extension, else png)
   --jpeg-quality N         0–100 (default 90)
   --out PATH               a file (samples become NAME-1.png, NAME-2.png, …) or a folder
   --json                   print a JSON report on stdout`;
 
-/** parseArgs options; other commands' helpers (backend choice, library recording) extend this set. */
+/** parseArgs options; runGenerate's `extraOptions` extend this set (cli/generate.ts: --library, --project). */
 export const GENERATE_OPTIONS = {
   'negative-prompt': { type: 'string' },
   width: { type: 'string' },
@@ -43,6 +55,7 @@ export const GENERATE_OPTIONS = {
   sampler: { type: 'string' },
   'cfg-scale': { type: 'string' },
   model: { type: 'string' },
+  backend: { type: 'string' },
   device: { type: 'string' },
   format: { type: 'string' },
   'jpeg-quality': { type: 'string' },
@@ -51,17 +64,25 @@ export const GENERATE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
 export interface GenerateCommand {
   request: GenerationRequest;
-  /** Where the model comes from (a path, or a spec for an in-place import). */
-  model: string | Parameters<typeof openModelSet>[0];
+  /**
+   * Where the model comes from (a path, or a spec for an in-place import). Absent when only the
+   * cloud can serve; under auto it may name a path that does not exist (the router falls back).
+   */
+  model: ModelSource | undefined;
+  backend: BackendPolicy;
   provider: Provider;
   out: string | undefined;
   json: boolean;
+  /** Every parsed option, those added by hooks included. */
+  values: OptionValues;
 }
 
-/** A user error: printed as one sentence, exit code 2. */
-class UsageError extends Error {}
+export { UsageError as GenerateUsageError };
+
 
 const FLAG: Record<string, string> = {
   negative_prompt: '--negative-prompt', cfg_scale: '--cfg-scale', jpegQuality: '--jpeg-quality', device: '--device',
@@ -86,10 +107,11 @@ function formatOf(out: string | undefined, flag: string | undefined): ImageForma
 }
 
 /** Turns argv into a validated request (the API's schema) plus where and how to run it. */
-export function parseGenerateArgs(argv: string[]): GenerateCommand | 'help' {
+export function parseGenerateArgs(argv: string[], extraOptions: ParseArgsConfig['options'] = {}): GenerateCommand | 'help' {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: GENERATE_OPTIONS });
+    // The command's own options win over an extra one of the same name.
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { ...extraOptions, ...GENERATE_OPTIONS } as typeof GENERATE_OPTIONS });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -120,21 +142,55 @@ export function parseGenerateArgs(argv: string[]): GenerateCommand | 'help' {
     throw e;
   }
   request = resolveSeed({ ...request, width, height });
-  return { request, model: resolveModel(v.model), provider: parseDevice(v.device), out: v.out, json: v.json ?? false };
+  const config = readUserConfig();
+  const backend = chooseBackend(v.backend, config, v.model);
+  if (backend === 'cloud' && !isSupportedResolution(width, height)) {
+    throw new UsageError(`the cloud renders only ${describeResolutions()}; ${width}x${height} is not one of them (--width, --height)`);
+  }
+  return {
+    request, backend, model: resolveModel(v.model, config, backend), provider: chooseDevice(v.device, config),
+    out: v.out, json: v.json ?? false, values: v as OptionValues,
+  };
+}
+
+/** --backend, else config.json's "backend", else local when there is a model to run, else auto. */
+function chooseBackend(flag: string | undefined, config: UserConfig, modelFlag: string | undefined): BackendPolicy {
+  if (flag !== undefined) {
+    const b = flag.trim().toLowerCase() as BackendPolicy;
+    if (!BACKEND_POLICIES.includes(b)) throw new UsageError(`--backend must be local, cloud or auto, got ${JSON.stringify(flag)}`);
+    return b;
+  }
+  return config.backend ?? (modelFlag !== undefined || config.model ? 'local' : 'auto');
+}
+
+/** --device, else config.json's "device", else the CPU. */
+function chooseDevice(flag: string | undefined, config: UserConfig): Provider {
+  const fromConfig = flag === undefined && config.device !== undefined;
+  try {
+    return parseDevice(fromConfig ? String(config.device) : flag);
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    throw new UsageError(fromConfig ? `${configFile()}: "device" ${e.message.replace(/^--device /, '')}` : e.message);
+  }
 }
 
 function opt<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
 }
 
-/** --model: a path, an installed model id, or the configured model. */
-function resolveModel(flag: string | undefined): GenerateCommand['model'] {
-  const chosen = flag ?? readUserConfig().model;
+/**
+ * --model: a path, an installed model id, or the configured model. The cloud needs none; auto
+ * runs without one (cloud only) and passes a missing path on, so the router can say why it fell back.
+ */
+function resolveModel(flag: string | undefined, config: UserConfig, backend: BackendPolicy): GenerateCommand['model'] {
+  if (backend === 'cloud') return undefined;
+  const chosen = flag ?? config.model;
   if (!chosen) {
-    throw new UsageError('no model is configured: install one with `schnell models`, or write the untrained demo model with `schnell demo-model --out DIR` and pass --model DIR');
+    if (backend === 'local') throw new UsageError(NO_MODEL);
+    return undefined;
   }
   if (!fs.existsSync(chosen) && isSlug(chosen) && getInstalled(chosen)) return installedModelSource(chosen);
-  if (!fs.existsSync(chosen)) throw new UsageError(`--model ${chosen} does not exist (give a model folder, a .safetensors file or an installed model id)`);
+  if (!fs.existsSync(chosen) && backend === 'local') throw new UsageError(`--model ${chosen} does not exist (give a model folder, a .safetensors file or an installed model id)`);
   return path.resolve(chosen);
 }
 
@@ -150,76 +206,69 @@ export function outputPaths(out: string | undefined, images: { seed: number }[],
   return images.map((_, i) => `${stem}-${i + 1}${fileExt}`);
 }
 
-/** A one-line progress bar on stderr, redrawn in place (only on a terminal). */
-function progressBar(): { update(p: Progress): void; done(): void } {
-  let shown = false;
-  return {
-    update(p) {
-      const width = 24;
-      const total = p.steps * p.samples;
-      const doneSteps = p.sample * p.steps + p.step;
-      const filled = Math.round((doneSteps / total) * width);
-      const image = p.samples > 1 ? `  image ${p.sample + 1}/${p.samples}` : '';
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] step ${p.step}/${p.steps}${image}  seed ${p.seed}`);
-      shown = true;
-    },
-    done() {
-      if (shown) process.stderr.write('\n');
-    },
-  };
-}
 
-export interface GenerateOutcome {
-  model: { name: string; untrained: boolean; device: Provider; fallbackReason?: string };
-  result: GenerateResult;
-}
-
-/**
- * Runs the request on the local pipeline (loaded for this one command, then unloaded). This is
- * the step a `--backend local|cloud|auto` option replaces with the engine's router.
- */
-export async function generateLocally(cmd: GenerateCommand, hooks: { signal?: AbortSignal; onProgress?: (p: Progress) => void; onNote?: (s: string) => void; onReady?: () => void } = {}): Promise<GenerateOutcome> {
-  const { request } = cmd;
-  const set: ModelSet = openModelSet(cmd.model);
-  if (set.untrained) hooks.onNote?.(`"${set.name}" is UNTRAINED (random weights): its images are colour noise, not pictures.`);
-  const pipeline = await FluxPipeline.load(set, { provider: cmd.provider });
-  if (pipeline.info.fallbackReason) hooks.onNote?.(pipeline.info.fallbackReason);
-  try {
-    hooks.onReady?.();
-    const result = await pipeline.generate({
-      prompt: request.prompt, negativePrompt: request.negativePrompt, width: request.width, height: request.height,
-      steps: request.steps, seed: request.seed, samples: request.samples, sampler: request.sampler,
-      cfgScale: request.cfgScale, format: request.outputFormat, ...(request.jpegQuality !== undefined ? { jpegQuality: request.jpegQuality } : {}),
-    }, { ...(hooks.signal ? { signal: hooks.signal } : {}), ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}) });
-    const { provider, fallbackReason } = pipeline.info;
-    return { model: { name: set.name, untrained: set.untrained, device: provider, ...(fallbackReason ? { fallbackReason } : {}) }, result };
-  } finally {
-    await pipeline.unload();
-  }
-}
-
-/** Writes the images (atomically) where --out says; returns their paths. Library recording hooks in after this. */
-export function saveImages(out: string | undefined, images: GenerateResult['images'], format: ImageFormat): string[] {
+/** Writes the images (atomically) where --out says; returns their paths. */
+export function saveImages(out: string | undefined, images: { seed: number; bytes: Uint8Array }[], format: ImageFormat): string[] {
   const files = outputPaths(out, images, format);
   images.forEach((img, i) => writeFileAtomic(files[i]!, img.bytes, { createFolder: true }));
   return files;
 }
 
-export async function run(argv: string[]): Promise<number> {
+/** Extra fields for each image of the --json report (e.g. its catalog id), in image order. */
+export type ImageExtras = (Record<string, unknown> | undefined)[];
+
+/** How another command module extends `generate` (cli/generate.ts adds --library and --project). */
+export interface RunGenerateHooks {
+  /** More options, parsed with the command's own (which win on a clash). */
+  extraOptions?: ParseArgsConfig['options'];
+  /** Lines appended to the usage text. */
+  extraUsage?: string;
+  /** After the arguments are checked, before anything is generated: open what afterSave needs, refuse bad values (throw GenerateUsageError for exit code 2). */
+  prepare?(cmd: GenerateCommand): void | Promise<void>;
+  /** After the images are written to `files`; may return per-image fields for the --json report. */
+  afterSave?(outcome: GenerateOutcome, files: string[], request: GenerationRequest): ImageExtras | void | Promise<ImageExtras | void>;
+  /** At the end, whatever happened (after prepare ran). */
+  close?(): void | Promise<void>;
+}
+
+export function run(argv: string[]): Promise<number> {
+  return runGenerate(argv);
+}
+
+export async function runGenerate(argv: string[], hooks: RunGenerateHooks = {}): Promise<number> {
   let cmd: GenerateCommand | 'help';
   try {
-    cmd = parseGenerateArgs(argv);
+    cmd = parseGenerateArgs(argv, hooks.extraOptions);
   } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`schnell generate: ${e.message}`);
-      return 2;
-    }
+    if (e instanceof UsageError) return usageError(e);
     throw e;
   }
   if (cmd === 'help') {
-    console.log(USAGE);
+    console.log(hooks.extraUsage ? `${USAGE}\n${hooks.extraUsage.replace(/^\n+/, '')}` : USAGE);
     return 0;
   }
+  try {
+    await hooks.prepare?.(cmd);
+    return await generateAndSave(cmd, hooks);
+  } catch (e) {
+    if (e instanceof UsageError) return usageError(e);
+    // Routing refusals (no key, nothing can serve, the cloud said no) are sentences, not bugs.
+    if (e instanceof ApiError) {
+      console.error(`schnell generate: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    await hooks.close?.();
+  }
+}
+
+function usageError(e: Error): number {
+  console.error(`schnell generate: ${e.message}`);
+  return 2;
+}
+
+async function generateAndSave(cmd: GenerateCommand, hooks: RunGenerateHooks): Promise<number> {
   const { request, json } = cmd;
   const bar = process.stderr.isTTY && !json ? progressBar() : undefined;
   const controller = new AbortController();
@@ -227,9 +276,10 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGINT', onSigint);
   let outcome: GenerateOutcome;
   try {
-    outcome = await generateLocally(cmd, {
+    const generate = cmd.backend === 'local' ? generateLocally : generateRouted;
+    outcome = await generate(cmd, {
       signal: controller.signal,
-      ...(bar ? { onProgress: (p: Progress) => bar.update(p) } : {}),
+      ...(bar ? { onProgress: (p: StepProgress) => bar.update(p) } : {}),
       ...(!json ? { onNote: (s: string) => console.error(`note: ${s}`), onReady: () => console.error(`seed: ${request.seed}`) } : {}),
     });
   } catch (e) {
@@ -246,12 +296,16 @@ export async function run(argv: string[]): Promise<number> {
 
   const { model, result } = outcome;
   const files = saveImages(cmd.out, result.images, request.outputFormat);
+  const extras = (await hooks.afterSave?.(outcome, files, request)) ?? [];
   if (json) {
     console.log(JSON.stringify({
-      model: model.name, untrained: model.untrained, device: model.device,
+      model: model.name, untrained: model.untrained, device: model.device, backend: outcome.backend,
       ...(model.fallbackReason ? { fallbackReason: model.fallbackReason } : {}),
       seed: request.seed,
-      images: result.images.map((img, i) => ({ index: img.index, seed: img.seed, path: files[i], format: img.format, width: img.width, height: img.height, bytes: img.bytes.length, finishReason: img.finishReason })),
+      images: result.images.map((img, i) => ({
+        index: img.index, seed: img.seed, path: files[i], format: img.format, width: img.width, height: img.height,
+        bytes: img.bytes.length, finishReason: img.finishReason, ...extras[i],
+      })),
       timings: result.timings,
     }, null, 2));
   } else {

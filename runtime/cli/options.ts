@@ -9,3 +9,6 @@ export function parseDevice(value: string | undefined): Provider {
   if (!PROVIDERS.includes(v)) throw invalid(`--device must be one of ${PROVIDERS.join(', ')}, got ${JSON.stringify(value)} (see \`schnell devices\`)`, 'device');
   return v;
 }
+
+/** A user mistake on the command line (or in config.json): printed as one sentence, exit code 2. */
+export class UsageError extends Error {}

@@ -10,6 +10,7 @@ import { type ModelSet, openModelSet } from '../flux/checkpoint.js';
 import type { FluxPipeline } from '../flux/pipeline.js';
 import { BackendError, type BackendOutput, type LocalBackend, type LocalCheck, type LocalModelInfo, type ProgressEvent, abortError } from './types.js';
 import type { FluxBackendOptions } from './local.js';
+import { type ModelSource, modelSourcePath, resolveModelSource } from './model-source.js';
 
 type Provider = 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
 
@@ -20,11 +21,12 @@ export function createFluxBackend(opts: FluxBackendOptions): LocalBackend {
 export class FluxBackend implements LocalBackend {
   private modelSet: { set: ModelSet; stamp: string } | null = null;
   private pipeline: Promise<FluxPipeline> | null = null;
-  readonly modelPath: string;
+  /** A path, or the component paths of an in-place import. */
+  readonly modelPath: ModelSource;
   readonly device: string;
 
   constructor(opts: FluxBackendOptions) {
-    this.modelPath = path.resolve(opts.modelPath);
+    this.modelPath = resolveModelSource(opts.modelPath);
     this.device = opts.device ?? 'cpu';
   }
 
@@ -80,11 +82,12 @@ export class FluxBackend implements LocalBackend {
 
   async describe(): Promise<LocalModelInfo> {
     const set = this.openSet();
-    const dir = fs.statSync(this.modelPath).isDirectory() ? this.modelPath : path.dirname(this.modelPath);
+    const where = modelSourcePath(this.modelPath);
+    const dir = fs.statSync(where).isDirectory() ? where : path.dirname(where);
     const safety = path.join(dir, 'safety.onnx');
     return {
       name: set.name,
-      path: this.modelPath,
+      path: where,
       files: set.files,
       device: this.device,
       untrained: set.untrained,

@@ -1,7 +1,6 @@
 // Building the engine from settings: the local backend (the FLUX pipeline, in a child process for
 // the server), the cloud client, the safety model and the router. `createRouter` and
 // `generateWithRouter` are what `schnell generate --backend …` and the studio call.
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GenerationRequest } from '../api/index.js';
 import { createFireworksClient } from '../cloud/config.js';
@@ -9,6 +8,7 @@ import type { FireworksOptions } from '../cloud/fireworks.js';
 import { schnellHome } from '../models/paths.js';
 import { SafetyModel } from '../safety/classifier.js';
 import { type BackendPolicy, readUserConfig } from './config.js';
+import { type ModelSource, modelFolder, resolveModelSource } from './model-source.js';
 import { type BackendSpec, ProcessBackend, loadBackend } from './process-backend.js';
 import { Router } from './router.js';
 import type { GenerateOptions, GenerationResult, LocalBackend, LocalCheck, LocalModelInfo } from './types.js';
@@ -16,9 +16,14 @@ import type { GenerateOptions, GenerationResult, LocalBackend, LocalCheck, Local
 /** The name a local model is served under unless the user picks another. */
 export const DEFAULT_MODEL_NAME = 'flux-1-schnell-fp8';
 
+export { modelFolder, modelSourcePath, type ModelSource } from './model-source.js';
+
 export interface FluxBackendOptions {
-  /** A model-set folder, a single-file checkpoint, or a diffusers folder. */
-  modelPath: string;
+  /**
+   * A model-set folder, a single-file checkpoint, a diffusers folder, or explicit component paths
+   * (a ModelSetSpec: how an installed in-place import is opened). Plain JSON either way.
+   */
+  modelPath: ModelSource;
   /** Execution provider ('cpu' default). */
   device?: string;
 }
@@ -30,7 +35,7 @@ export function fluxBackendSpec(opts: FluxBackendOptions): BackendSpec {
   return {
     module: fileURLToPath(new URL(`./flux-backend.${EXT}`, import.meta.url)),
     factory: 'createFluxBackend',
-    options: { modelPath: path.resolve(opts.modelPath), device: opts.device ?? 'cpu' },
+    options: { modelPath: resolveModelSource(opts.modelPath), device: opts.device ?? 'cpu' },
   };
 }
 
@@ -69,8 +74,8 @@ export function createLocalBackend(spec: BackendSpec, opts: { isolate?: boolean 
 export interface CreateRouterOptions {
   /** local | cloud | auto; default: config.json "backend", else auto. */
   backend?: BackendPolicy;
-  /** Local model; default: config.json "model". Without one, only the cloud can serve. */
-  modelPath?: string;
+  /** Local model (a path or an in-place import's spec); default: config.json "model". Without one, only the cloud can serve. */
+  modelPath?: ModelSource;
   device?: string;
   /** Served model name (default flux-1-schnell-fp8). */
   modelName?: string;
@@ -111,13 +116,12 @@ export async function generateWithRouter(request: GenerationRequest, opts: Creat
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
   } finally {
-    await router.local?.unload();
-    await (router.safety as SafetyModel | null)?.release();
+    await releaseRouter(router);
   }
 }
 
-/** The folder that holds a model (a checkpoint file's folder, or the folder itself). */
-export function modelFolder(modelPath: string): string {
-  const p = path.resolve(modelPath);
-  return /\.(safetensors|sft|ckpt)$/i.test(p) ? path.dirname(p) : p;
+/** Unloads what a router built by createRouter holds (the local model, the safety session). */
+export async function releaseRouter(router: Router): Promise<void> {
+  await router.local?.unload();
+  await (router.safety as SafetyModel | null)?.release();
 }

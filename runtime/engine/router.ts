@@ -88,7 +88,7 @@ export class Router {
     }
     if (!problem) return { backend: 'local' };
     if (this.cloudReady) return { backend: 'cloud', fallback: { from: 'local', ...problem } };
-    throw new ApiError(503, `${problem.reason}, and ${NO_KEY}`);
+    throw new ApiError(503, `${problem.reason.replace(/\.$/, '')}, and ${NO_KEY}`);
   }
 
   /** Plans and runs one request (no queueing: the Engine adds that). */
@@ -142,7 +142,7 @@ export class Router {
       failure = classifyLocalFailure(err);
     }
     if (policy !== 'auto') throw new ApiError(failure.status ?? 503, failure.reason);
-    if (!this.cloudReady) throw new ApiError(503, `${failure.reason}, and ${NO_KEY}`);
+    if (!this.cloudReady) throw new ApiError(503, `${failure.reason.replace(/\.$/, '')}, and ${NO_KEY}`);
     try {
       const out = await this.runCloud(request, opts);
       return finish('cloud', out, 0, { from: 'local', kind: failure.kind, reason: failure.reason });
