@@ -192,9 +192,13 @@ async function runCommand(lib: Library, command: string, args: string[], v: Valu
       return 0;
     }
     case 'rate': {
-      const stars = args.filter((a) => /^\d+$/.test(a));
-      const ids = args.filter((a) => !/^\d+$/.test(a));
+      // The rating is the number among the arguments (ids are ULIDs, never numeric); anything
+      // number-like that is not a whole star count is named, not mistaken for an id.
+      const numeric = (a: string) => /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(a.trim());
+      const stars = args.filter(numeric);
+      const ids = args.filter((a) => !numeric(a));
       if (stars.length !== 1) throw new UsageError('rate needs one rating from 0 to 5, e.g. schnell library rate ID 4');
+      if (!/^\d+$/.test(stars[0]!.trim())) throw new LibraryError(`a rating must be a whole number from 0 (unrated) to 5 (got ${stars[0]})`);
       const rating = Number(stars[0]);
       const changed = lib.rate(requireIds(ids, 'rate'), rating);
       print(json, { changed, items: lib.getMany(ids) }, () => `rated ${ids.length} generation${ids.length > 1 ? 's' : ''} ${rating ? `${rating}★` : 'unrated'}`);
@@ -269,6 +273,12 @@ export async function run(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
+    // parseArgs reads `rate ID -1` as an unknown option '-1'; the user typed a rating.
+    const negative = argv[0] === 'rate' ? argv.find((a) => /^-[\d.]/.test(a)) : undefined;
+    if (negative !== undefined) {
+      console.error(`schnell library rate: a rating must be a whole number from 0 (unrated) to 5 (got ${negative})`);
+      return 1;
+    }
     console.error(`schnell library: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }

@@ -250,10 +250,20 @@ async function jpegSize(bytes: Buffer): Promise<{ width: number; height: number 
 
 /** Opens (creating if needed) the library in `dir`, and finishes any purge a crash cut short. */
 export async function openLibrary(dir: string = defaultLibraryDir()): Promise<Library> {
-  await fs.promises.mkdir(dir, { recursive: true });
-  const real = await fs.promises.realpath(dir);
-  await fs.promises.mkdir(path.join(real, IMAGES), { recursive: true });
-  await fs.promises.mkdir(path.join(real, THUMBS), { recursive: true });
+  let real: string;
+  try {
+    await fs.promises.mkdir(dir, { recursive: true });
+    real = await fs.promises.realpath(dir);
+    await fs.promises.mkdir(path.join(real, IMAGES), { recursive: true });
+    await fs.promises.mkdir(path.join(real, THUMBS), { recursive: true });
+  } catch (err) {
+    // A mistyped --library (a file, a path through a file, a folder we may not write) is the user's
+    // to fix: name it instead of showing errno text.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new LibraryError(`cannot open the library ${dir}: it (or a folder above it) is a file, not a folder; choose a library folder`);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new LibraryError(`cannot open the library ${dir}: permission denied; choose a folder you can write to`);
+    throw err;
+  }
   const core = new LibraryCore(real, openCatalog(path.join(real, CATALOG_FILE)));
   try {
     core.settleDeletions();

@@ -77,7 +77,16 @@ export async function exportGenerations(core: LibraryCore, ids: string[], folder
     const stored = core.imageFile(g.imageHash, g.format);
     if (!fs.existsSync(stored)) throw new LibraryError(`the image file of generation ${g.id} is missing (${stored}); run 'schnell library scan'`);
   }
-  await fs.promises.mkdir(target, { recursive: true });
+  // A file (or a file further up the path) where the folder should be is the user's mistake to fix,
+  // not a crash: say which path is in the way.
+  try {
+    await fs.promises.mkdir(target, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new LibraryError(`cannot export to ${folder}: it (or a folder above it) is a file, not a folder; choose a folder`);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new LibraryError(`cannot create the export folder ${folder}: permission denied`);
+    throw err;
+  }
   const taken = new Set(await fs.promises.readdir(target));
   const files: ExportReport['files'] = [];
   const manifest: unknown[] = [];

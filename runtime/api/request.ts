@@ -77,12 +77,13 @@ const show = (v: unknown): string => {
 /** An integer field in [min, max]; every failure gives the same sentence. */
 function intIn(field: string, min: number, max: number) {
   const error = (iss: { input?: unknown }) => `${field} must be an integer from ${min} to ${max}, got ${show(iss.input)}`;
-  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+  // `+ 0` turns JSON's -0 into 0, so nothing downstream sees (or echoes) a negative zero.
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error }).transform((v) => v + 0);
 }
 
 function numberIn(field: string, min: number, max: number) {
   const error = (iss: { input?: unknown }) => `${field} must be a number from ${min} to ${max}, got ${show(iss.input)}`;
-  return z.number({ error }).min(min, { error }).max(max, { error });
+  return z.number({ error }).min(min, { error }).max(max, { error }).transform((v) => v + 0);
 }
 
 function text(field: string, opts: { required: boolean }) {

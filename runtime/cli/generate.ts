@@ -17,7 +17,7 @@ import { isSlug } from '../models/paths.js';
 import type { Provider } from '../onnx/session.js';
 import { writeFileAtomic } from '../util/files.js';
 import { generateLocally, generateRouted, NO_MODEL, progressBar, type GenerateOutcome, type StepProgress } from './generate-backends.js';
-import { parseDevice, UsageError } from './options.js';
+import { argsErrorMessage, joinDashValues, parseDevice, UsageError } from './options.js';
 
 export { generateLocally, generateRouted, type GenerateOutcome, type OutcomeImage } from './generate-backends.js';
 
@@ -109,11 +109,12 @@ function formatOf(out: string | undefined, flag: string | undefined): ImageForma
 /** Turns argv into a validated request (the API's schema) plus where and how to run it. */
 export function parseGenerateArgs(argv: string[], extraOptions: ParseArgsConfig['options'] = {}): GenerateCommand | 'help' {
   let parsed;
+  // The command's own options win over an extra one of the same name.
+  const options = { ...extraOptions, ...GENERATE_OPTIONS } as typeof GENERATE_OPTIONS;
   try {
-    // The command's own options win over an extra one of the same name.
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { ...extraOptions, ...GENERATE_OPTIONS } as typeof GENERATE_OPTIONS });
+    parsed = parseArgs({ args: joinDashValues(argv, options), allowPositionals: true, options });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(argsErrorMessage(e as Error, 'generate'));
   }
   const { values: v, positionals } = parsed;
   if (v.help) return 'help';
@@ -141,6 +142,7 @@ export function parseGenerateArgs(argv: string[], extraOptions: ParseArgsConfig[
     if (e instanceof ApiError) throw new UsageError(e.param && FLAG[e.param] ? `${e.message} (${FLAG[e.param]})` : e.message);
     throw e;
   }
+  checkOutFolder(v.out);
   request = resolveSeed({ ...request, width, height });
   const config = readUserConfig();
   const backend = chooseBackend(v.backend, config, v.model);
@@ -192,6 +194,18 @@ function resolveModel(flag: string | undefined, config: UserConfig, backend: Bac
   if (!fs.existsSync(chosen) && isSlug(chosen) && getInstalled(chosen)) return installedModelSource(chosen);
   if (!fs.existsSync(chosen) && backend === 'local') throw new UsageError(`--model ${chosen} does not exist (give a model folder, a .safetensors file or an installed model id)`);
   return path.resolve(chosen);
+}
+
+/**
+ * Refuses an --out whose folder cannot exist (a file stands where a folder must be) before any
+ * generating, rather than losing the images at the end.
+ */
+function checkOutFolder(out: string | undefined): void {
+  if (out === undefined) return;
+  const asFolder = out.endsWith('/') || out.endsWith(path.sep) || (fs.existsSync(out) && fs.statSync(out).isDirectory());
+  let p = asFolder ? path.resolve(out) : path.dirname(path.resolve(out));
+  while (!fs.existsSync(p) && path.dirname(p) !== p) p = path.dirname(p);
+  if (fs.existsSync(p) && !fs.statSync(p).isDirectory()) throw new UsageError(`--out ${out} cannot be written: ${p} is a file, not a folder`);
 }
 
 /** Output paths: a folder gets schnell-SEED.EXT per image; a file NAME.EXT gets NAME-1.EXT … for samples. */
@@ -295,7 +309,17 @@ async function generateAndSave(cmd: GenerateCommand, hooks: RunGenerateHooks): P
   bar?.done();
 
   const { model, result } = outcome;
-  const files = saveImages(cmd.out, result.images, request.outputFormat);
+  let files: string[];
+  try {
+    files = saveImages(cmd.out, result.images, request.outputFormat);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (!err.code) throw e;
+    // "EACCES: permission denied, open '/x/.tmp-…'" → "permission denied (EACCES)"
+    const why = err.message.replace(/^E[A-Z]+: /, '').replace(/,.*$/s, '');
+    console.error(`schnell generate: could not write the image${result.images.length > 1 ? 's' : ''} to ${path.resolve(cmd.out ?? '.')}: ${why} (${err.code}); choose another --out`);
+    return 1;
+  }
   const extras = (await hooks.afterSave?.(outcome, files, request)) ?? [];
   if (json) {
     console.log(JSON.stringify({

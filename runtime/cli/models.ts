@@ -13,7 +13,7 @@ import { fitModel } from '../models/fit-model.js';
 import { ImportError, importModel, planImport, ROLE_FLAG, type ImportMode } from '../models/import.js';
 import { installFromManifest } from '../models/install.js';
 import { loadManifest, ManifestError, DEFAULT_MANIFEST, type ModelManifest } from '../models/manifest.js';
-import { isSlug, modelsRoot, schnellHome, UnsafePathError } from '../models/paths.js';
+import { isSlug, modelsRoot, schnellHome, SLUG_RULE, UnsafePathError } from '../models/paths.js';
 import { progressLine } from '../models/progress.js';
 import { getInstalled, installedModelSource, listInstalled, RegistryError, removeInstalled } from '../models/registry.js';
 import { checkTokenShape, FileSecretStore, HF_TOKEN_SECRET, huggingFaceToken, redact } from '../models/secrets.js';
@@ -73,9 +73,24 @@ function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: st
 }
 
 function openState(file: string | undefined, home: string): { db: Database.Database; state: DownloadState } {
-  const db = openStateDatabase(file ?? path.join(home, 'catalog.sqlite'));
-  return { db, state: new DownloadState(db) };
+  // One database for the studio: the catalog's file, $SCHNELL_HOME/library/catalog.sqlite.
+  const where = file ?? path.join(home, 'library', 'catalog.sqlite');
+  let db: Database.Database | undefined;
+  try {
+    db = openStateDatabase(where);
+    return { db, state: new DownloadState(db) };
+  } catch (e) {
+    db?.close();
+    const why = (e as NodeJS.ErrnoException).code === 'ENOTDIR' || (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a folder on its path is a file' : (e as Error).message;
+    throw new RegistryError(`cannot open the download state database ${where} (${why}); check --state or SCHNELL_HOME`);
+  }
 }
+
+/** Plain words for the file-system errors a mistyped path or a full disk causes. */
+const ERRNO_WORDS: Record<string, string> = {
+  ENOTDIR: 'a folder on that path is a file', EEXIST: 'a file is in the way', EACCES: 'permission denied', EPERM: 'permission denied',
+  EROFS: 'the file system is read-only', ENOSPC: 'the disk is full', EISDIR: 'it is a folder, not a file', ENOENT: 'it does not exist',
+};
 
 export async function run(argv: string[], io: ModelsIO = processIO()): Promise<number> {
   const out = (s: string) => io.stdout.write(`${s}\n`);
@@ -118,6 +133,13 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
       err(`schnell models ${command}: ${message}`);
       return (e as DownloadError).code === 'paused' ? 130 : 1;
     }
+    const sys = e as NodeJS.ErrnoException;
+    if (typeof sys?.code === 'string' && ERRNO_WORDS[sys.code] && typeof sys.path === 'string') {
+      const message = `cannot use ${sys.path}: ${ERRNO_WORDS[sys.code]} (check the path, SCHNELL_HOME or --state)`;
+      if (rest.includes('--json')) out(JSON.stringify({ ok: false, error: message, code: 'io' }, null, 2));
+      err(`schnell models ${command}: ${message}`);
+      return 1;
+    }
     throw e;
   }
 
@@ -157,6 +179,10 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
         if (json) return;
         if (tty) io.stderr.write('\r\x1b[K');
         err(message);
+      },
+      /** Wipes the progress line before an answer on stdout. */
+      clear() {
+        if (!json && tty) io.stderr.write('\r\x1b[K');
       },
     };
   }
@@ -294,7 +320,7 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
       if (typeof v === 'string') roles[role] = v;
     }
     if (!positionals.length && !Object.keys(roles).length) throw new UsageError('give the file(s) or folder(s) to import');
-    if (values.id !== undefined && !isSlug(values.id)) throw new UsageError(`--id ${JSON.stringify(values.id)} is not a valid id: use lowercase letters, digits, '.', '-' or '_'`);
+    if (values.id !== undefined && !isSlug(values.id)) throw new UsageError(`--id ${JSON.stringify(values.id)} is not a valid id: ${SLUG_RULE}`);
     const mode: ImportMode = values.copy ? 'copy' : values.move ? 'move' : 'in-place';
     if (values['dry-run']) {
       const plan = planImport({ paths: positionals, roles, home });
@@ -327,7 +353,11 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
     });
     if (values.json) out(JSON.stringify(r, null, 2));
     else {
-      progress.log(r.message);
+      // The verdict is the command's answer: stdout when intact, stderr (as an error) when not.
+      if (r.ok) {
+        progress.clear();
+        out(r.message);
+      } else progress.log(r.message);
       for (const n of r.notes) out(`note: ${n}`);
     }
     return r.ok ? 0 : 1;
@@ -362,7 +392,7 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
       const v = (values as Record<string, string | undefined>)[k];
       if (v === undefined) return undefined;
       const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0 || n > 16384) throw new UsageError(`--${k} must be a positive integer`);
+      if (!Number.isInteger(n) || n <= 0 || n > 16384) throw new UsageError(`--${k} must be a whole number from 1 to 16384 (got ${v})`);
       return n;
     });
     let device: DeviceMemory;

@@ -12,3 +12,53 @@ export function parseDevice(value: string | undefined): Provider {
 
 /** A user mistake on the command line (or in config.json): printed as one sentence, exit code 2. */
 export class UsageError extends Error {}
+
+type ArgOptions = NonNullable<import('node:util').ParseArgsConfig['options']>;
+
+/**
+ * argv with `--flag -3` written as `--flag=-3` for the string options: parseArgs refuses a value
+ * that starts with a dash ("ambiguous"), so `--seed -1` or `--negative-prompt "-blurry"` would get
+ * three lines about parser syntax instead of the value's own check. A following known option
+ * (`--out --json`) stays an option, so a forgotten value is still reported as missing.
+ */
+export function joinDashValues(argv: readonly string[], options: ArgOptions): string[] {
+  const known = new Set<string>();
+  for (const [name, o] of Object.entries(options)) {
+    known.add(`--${name}`);
+    if (o.short) known.add(`-${o.short}`);
+  }
+  const isKnown = (a: string) => known.has(a.split('=')[0]!) || (/^-[^-]/.test(a) && known.has(a.slice(0, 2)));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    const name = a.startsWith('--') ? a.slice(2) : undefined;
+    if (name !== undefined && !name.includes('=') && options[name]?.type === 'string' && next !== undefined && next.startsWith('-') && next !== '--' && !isKnown(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/** parseArgs's own errors, as one sentence naming the option (its messages run to three lines). */
+export function argsErrorMessage(e: Error & { code?: string }, command: string): string {
+  const option = /'(-[^' ]+)/.exec(e.message)?.[1];
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `Unknown option '${option ?? '?'}' (\`schnell ${command} --help\` lists the options)`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (option && /argument missing|ambiguous/.test(e.message)) return `${option} needs a value`;
+      if (option && /does not take an argument/.test(e.message)) return `${option} takes no value`;
+      break;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${/'([^']*)'/.exec(e.message)?.[1] ?? ''} (\`schnell ${command} --help\` lists the options)`.replace('  ', ' ');
+  }
+  return e.message.split('\n')[0]!;
+}

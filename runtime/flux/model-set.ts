@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Weights } from './weights.js';
 import { DEFAULT_MODEL_CONFIG, resolveModelConfig, type ModelConfig } from './model-config.js';
-import { CheckpointError } from './safetensors.js';
+import { CheckpointError, readSafetensorsHeader } from './safetensors.js';
 import { COMPONENT_KINDS, COMPONENT_LABEL, findComponents, type ComponentKind } from './layouts.js';
 import { CheckpointWeights, readTensorSource, weightFilesOf, weightsFrom, type TensorSource } from './component.js';
 import { resolveInside, UnsafePathError } from '../util/paths.js';
@@ -281,6 +281,20 @@ export function planModelSet(pathOrSpec: string | ModelSetSpec): ModelSetPlan {
   }, 'comfyui-single-file');
 }
 
+/**
+ * Whether any weight file says it is untrained (`schnell.untrained` in its metadata, as the demo
+ * model writes): demo files named by a spec or another manifest are still labelled untrained.
+ */
+function labelledUntrained(w: Weights): boolean {
+  return w.files.some((f) => {
+    try {
+      return readSafetensorsHeader(f).metadata['schnell.untrained'] === 'true';
+    } catch {
+      return false; // it opened a moment ago; a file that vanished since fails later, with its own message
+    }
+  });
+}
+
 /** Opens a whole model set; throws one CheckpointError naming everything that is missing. */
 export function openModelSet(pathOrSpec: string | ModelSetSpec): ModelSet {
   const plan = planModelSet(pathOrSpec);
@@ -309,7 +323,7 @@ export function openModelSet(pathOrSpec: string | ModelSetSpec): ModelSet {
   }
   return {
     name: plan.name,
-    untrained: plan.untrained,
+    untrained: plan.untrained || Object.values(opened).some(labelledUntrained),
     transformer: opened.transformer!,
     autoencoder: opened.autoencoder!,
     t5: opened.t5!,

@@ -26,6 +26,8 @@ export interface LoadOptions {
   threads?: number;
   /** Built-graph cache folder (default: $SCHNELL_HOME/cache/graphs). */
   cacheDir?: string;
+  /** Write the session's optimized graph here (tests check what onnxruntime folded at load). */
+  optimizedModelPath?: string;
 }
 
 export interface LoadedComponent<P> {
@@ -56,13 +58,29 @@ const NO_PREPACK = { 'session.disable_prepacking': '1' };
 
 const BUILDERS: { transformer: Builder<FluxParams>; t5: Builder<T5Params>; clip: Builder<ClipParams>; decoder: Builder<DecoderParams> } = {
   transformer: {
-    version: TRANSFORMER_BUILDER_VERSION, modules: ['transformer', 'transformer-blocks', 'transformer-params'], label: 'transformer',
+    version: TRANSFORMER_BUILDER_VERSION, modules: ['transformer', 'transformer-blocks', 'transformer-params', 'weight-rows'], label: 'transformer',
     params: (w, cfg) => transformerParams(w, cfg), build: buildTransformer, config: NO_PREPACK,
   },
   t5: { version: T5_BUILDER_VERSION, modules: ['t5', 'graph-layers'], label: 'T5 encoder', params: (w) => t5Params(w), build: buildT5Encoder, config: NO_PREPACK },
   clip: { version: CLIP_BUILDER_VERSION, modules: ['clip', 'graph-layers'], label: 'CLIP text encoder', params: (w) => clipParams(w), build: buildClipText, config: NO_PREPACK },
   decoder: { version: DECODER_BUILDER_VERSION, modules: ['autoencoder', 'graph-layers'], label: 'autoencoder decoder', params: aeParams, build: buildDecoder },
 };
+
+/**
+ * onnxruntime constant-folds every node whose inputs are all initializers, at load and on any
+ * provider: the 'table' policy's Cast(uint8 → int32) + Gather of an FP8 weight would become a
+ * widened float16 (or int32) copy of it — 2–4 bytes per parameter resident instead of 1, which is
+ * what keeps the 12B transformer from fitting a 16 GB card. So sessions that keep FP8 weights
+ * through the table fold nothing; they widen on the device on every run. ('dequantize' needs no
+ * such switch: onnxruntime never folds DequantizeLinear.)
+ */
+const NO_CONSTANT_FOLDING = { 'optimization.disable_specified_optimizers': 'ConstantFolding' };
+
+function sessionConfig(builder: Builder<unknown>, policy: WeightPolicy, w: Weights): Record<string, string> | undefined {
+  const keepFp8 = policy.fp8 === 'table' && w.keys().some((k) => /^F8_/.test(w.get(k)!.dtype));
+  if (!keepFp8) return builder.config;
+  return { ...(builder.config ?? {}), ...NO_CONSTANT_FOLDING };
+}
 
 /** The session config entries a component's sessions get (benchmarks compare like with like). */
 export function sessionConfigFor(name: ComponentName): Record<string, string> {
@@ -85,7 +103,7 @@ export async function loadComponent<C extends ComponentName>(
   const t0 = performance.now();
   const params = builder.params(w, cfg);
   const baseDir = commonDir(w.files);
-  const key = graphKey(name, builder.version, w.files, { params, policy, baseDir, source: sourceHash(builder.modules) });
+  const key = graphKey(name, builder.version, w.files, { params, policy, baseDir, source: sourceHash(builder.modules), layout: layoutHash(w) });
   const { bytes, cached } = cachedGraph(key, () => builder.build(w, params, policy).toBytes({ baseDir }), ...(opts.cacheDir ? [opts.cacheDir] : []));
   const t1 = performance.now();
   const session = await createSession(bytes, {
@@ -93,7 +111,8 @@ export async function loadComponent<C extends ComponentName>(
     provider: opts.provider ?? 'cpu',
     label: builder.label,
     ...(opts.threads ? { threads: opts.threads } : {}),
-    ...(builder.config ? { config: builder.config } : {}),
+    ...(opts.optimizedModelPath ? { optimizedModelPath: opts.optimizedModelPath } : {}),
+    config: sessionConfig(builder, policy, w),
   });
   return { session, params, buildMs: t1 - t0, loadMs: performance.now() - t1, cached };
 }
@@ -140,6 +159,22 @@ export function usableMemory(): number {
   return 0.75 * available;
 }
 
+/**
+ * Hash of where every tensor the graph points at lies (name, dtype, shape, file, byte range, parts,
+ * scale). The built graph holds these offsets, so a file rewritten with the same size and mtime
+ * (cp -p, rsync -t) but another layout must not reuse it. Headers only: cheap even for 12B.
+ */
+export function layoutHash(w: Weights): string {
+  const hash = crypto.createHash('sha256');
+  for (const k of [...w.keys()].sort()) {
+    const t = w.get(k)!;
+    const s = w.scaleOf(k);
+    hash.update(JSON.stringify([k, t.name, t.dtype, t.shape, t.file, t.offset, t.length, t.parts ?? null, s ? [s.name, s.file, s.offset, s.length] : null]));
+    hash.update('\n');
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
 const sourceHashes = new Map<string, string>();
 
 /** Hash of the builder modules' source text (whichever of .ts/.js exists beside this file). */
@@ -148,7 +183,7 @@ function sourceHash(modules: string[]): string {
   let h = sourceHashes.get(id);
   if (h) return h;
   const hash = crypto.createHash('sha256');
-  for (const m of [...modules, '../onnx/weights', '../onnx/graph']) {
+  for (const m of [...modules, '../onnx/weights', '../onnx/graph', '../onnx/onnx-proto']) {
     for (const ext of ['.ts', '.js']) {
       const file = fileURLToPath(new URL(`${m}${ext}`, import.meta.url));
       try {

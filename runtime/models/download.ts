@@ -153,7 +153,13 @@ async function downloadOnce(o: DownloadOptions & { dest: string }, round: number
   const name = path.basename(dest);
   const log = (m: string) => o.onLog?.(redact(m, [o.token]));
   if (!o.overwrite && fs.existsSync(dest)) throw new DownloadError('exists', `${dest} already exists; remove it first or choose another destination`);
-  fs.mkdirSync(dir, { recursive: true });
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way of that folder' : (err as Error).message;
+    throw new DownloadError('io', `cannot create the folder ${dir} for ${name}: ${why}; choose another destination`);
+  }
 
   const state = o.state;
   const prev = state?.claim({
@@ -349,6 +355,9 @@ async function downloadOnce(o: DownloadOptions & { dest: string }, round: number
       await fsp.rm(part, { force: true });
       state?.release(dest, 'failed', { error: redact(e.message, [o.token]), received_bytes: 0, validator: null, total_bytes: null });
     } else {
+      // An empty partial file (a 404, a refused connection) keeps nothing worth resuming: leave no
+      // litter next to the destination.
+      if (offset === 0) await fsp.rm(part, { force: true });
       state?.release(dest, 'failed', { error: redact(e.message, [o.token]), received_bytes: offset });
     }
     throw e;

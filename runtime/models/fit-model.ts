@@ -1,6 +1,7 @@
 // The fit check for a model the user names: an installed model, a manifest entry not downloaded
 // yet, or a path. Connects the estimate (fit.ts) to the checkpoint reader, the registry and the
 // manifest, so the studio and the CLI ask one question: "will <this> fit <that device>?"
+import fs from 'node:fs';
 import path from 'node:path';
 import { openModelSet, type ComponentKind } from '../flux/checkpoint.js';
 import { checkFit, cpuMemory, estimateFromParams, estimateMemory, queryNvidiaGpus, type DeviceMemory, type FitResult, type TensorLike } from './fit.js';
@@ -42,6 +43,11 @@ export async function fitModel(target: string, o: FitModelOptions = {}): Promise
       if (f.params) parts[k] = { params: f.params, ...(f.precision ? { precision: f.precision } : {}) };
     }
     return checkFit(estimateFromParams(parts, est), device, entry.name);
+  }
+  // A bare name that is neither installed, in the manifest, nor on disk is most likely a mistyped id:
+  // say so, rather than "the model /cwd/name does not exist".
+  if (!installed && isSlug(target) && !fs.existsSync(path.resolve(target))) {
+    throw new RegistryError(`${target} is not an installed model, a manifest model or a file or folder; see \`schnell models list\``);
   }
   const set = openModelSet(installed ? installedModelSource(target, home) : path.resolve(target));
   const tensors = (w: { keys(): string[]; get(k: string): TensorLike | undefined }) => w.keys().map((k) => ({ ...w.get(k)!, name: k }));

@@ -31,9 +31,12 @@ export function isSlug(id: string): boolean {
 
 export function assertSlug(id: string, what: string): void {
   if (typeof id !== 'string' || !isSlug(id)) {
-    throw new UnsafePathError(`${what} ${JSON.stringify(id)} is not a valid id: use lowercase letters, digits, '.', '-' or '_' (no path separators, at most 80 characters)`);
+    throw new UnsafePathError(`${what} ${JSON.stringify(id)} is not a valid id: ${SLUG_RULE}`);
   }
 }
+
+/** The id rule in words, for messages. */
+export const SLUG_RULE = "use 1 to 80 lowercase letters, digits, '.', '-' or '_', starting with a letter or digit (no path separators, no '..', no Windows device names such as con or nul)";
 
 /** One file or folder name: no separators, no `..`, no drive letters or control characters. */
 export function isSafeFileName(name: string): boolean {

@@ -33,6 +33,8 @@ export interface SessionOptions {
   label?: string;
   /** Session config entries (`session.*` keys), e.g. { 'session.disable_prepacking': '1' }. */
   config?: Record<string, string>;
+  /** Write the graph as onnxruntime optimized it here (to check what it folded at load). */
+  optimizedModelPath?: string;
 }
 
 /** Where a provider is available, and why not when it is not. */
@@ -147,6 +149,7 @@ export async function createSession(model: Uint8Array, opts: SessionOptions): Pr
       extra: { session: { model_external_initializers_file_folder_path: opts.baseDir } },
     };
     if (opts.threads) so.intraOpNumThreads = opts.threads;
+    if (opts.optimizedModelPath) so.optimizedModelFilePath = opts.optimizedModelPath;
     if (opts.config) {
       const extra = so.extra as Record<string, Record<string, string>>;
       for (const [k, v] of Object.entries(opts.config)) {

@@ -1,9 +1,9 @@
 // Small HTTP pieces of the local server: the Host/Origin checks that stop DNS-rebinding and
 // cross-site requests, bearer-token comparison, the capped body reader, and writing a response.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
-import { ApiError, type EncodedResponse } from '../api/index.js';
+import { ApiError, type EncodedResponse, encodeError } from '../api/index.js';
 
 /**
  * A Host header is allowed when it names a loopback address (127.0.0.0/8, ::1), `localhost` or a
@@ -116,4 +116,32 @@ export function jsonResponse(status: number, data: unknown, headers: Record<stri
 /** A header value built from free text (a fallback reason) must stay printable ASCII. */
 export function headerSafe(text: string, max = 200): string {
   return text.replace(/[^\x20-\x7e]/g, '?').slice(0, max);
+}
+
+export function newRequestId(): string {
+  return `req_${randomBytes(12).toString('hex')}`;
+}
+
+/**
+ * The raw HTTP answer to a request Node's parser refused (the socket is all we have), in the
+ * API's error shape with a request id; null when the client is simply gone.
+ */
+export function clientErrorResponse(err: NodeJS.ErrnoException, requestId?: unknown): string | null {
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return null;
+  let status = 400;
+  let message = 'the request is not valid HTTP/1.1 (check Content-Length, Transfer-Encoding and the header syntax)';
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    message = 'the request took too long to arrive; send the headers and body without pausing';
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    message = 'the request headers are too large';
+  }
+  const id = typeof requestId === 'string' ? requestId : newRequestId();
+  const { body } = encodeError(new ApiError(status, message));
+  const reason = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+  return (
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n` +
+    `X-Request-Id: ${id}\r\nConnection: close\r\n\r\n${body.toString('utf8')}`
+  );
 }

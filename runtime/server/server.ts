@@ -2,7 +2,6 @@
 // /v1/models, /healthz and an OpenAI-style /v1/images/generations, all on one Engine.
 // Safe by default: 127.0.0.1 only, a bearer token, Host checked against DNS rebinding, no CORS
 // unless origins are configured, bodies capped, one generation at a time per device.
-import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -18,7 +17,7 @@ import {
 } from '../api/index.js';
 import type { Engine } from '../engine/engine.js';
 import type { GenerationResult } from '../engine/types.js';
-import { BodyTooLarge, bearerToken, headerSafe, hostAllowed, jsonResponse, readBody, send, tokenMatches } from './http.js';
+import { BodyTooLarge, bearerToken, clientErrorResponse, headerSafe, hostAllowed, jsonResponse, newRequestId, readBody, send, tokenMatches } from './http.js';
 import { describeModels } from './models.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -37,6 +36,10 @@ export interface ServerOptions {
   allowedHosts?: string[];
   maxBodyBytes?: number;
   maxSamples?: number;
+  /** Longest a client may take to send its whole request (headers and body): 408 past it. */
+  requestTimeoutMs?: number;
+  /** Longest a client may take to send its headers. */
+  headersTimeoutMs?: number;
   /** Where log lines go (default stderr). Never receives tokens or keys. */
   log?: (line: string) => void;
 }
@@ -95,8 +98,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const readJson = async (ctx: Context): Promise<unknown> => {
     const body = await readBody(ctx.req, maxBody);
+    let text = body.toString('utf8');
+    // RFC 8259 lets a parser ignore a byte order mark; some Windows tools write one.
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     try {
-      return JSON.parse(body.toString('utf8'));
+      return JSON.parse(text);
     } catch {
       throw new ApiError(400, body.length === 0 ? 'the request body is empty; send a JSON object with at least a prompt' : 'the request body is not valid JSON');
     }
@@ -170,7 +176,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const requestId = `req_${randomBytes(12).toString('hex')}`;
+    const requestId = newRequestId();
     res.setHeader('X-Request-Id', requestId);
     const controller = new AbortController();
     res.on('close', () => {
@@ -228,14 +234,33 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   }
 
-  const server = http.createServer({ requestTimeout: 120_000, headersTimeout: 30_000 }, (req, res) => {
-    handle(req, res).catch((err) => {
-      log(`internal error outside a request: ${(err as Error)?.stack ?? String(err)}`);
-      if (!res.headersSent) res.writeHead(500).end();
-    });
-  });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  const requestTimeout = opts.requestTimeoutMs ?? 120_000;
+  // Headers must arrive within the whole request's limit (Node refuses a longer one); 0 disables the request limit only.
+  const headersTimeout = requestTimeout > 0 ? Math.min(opts.headersTimeoutMs ?? 30_000, requestTimeout) : (opts.headersTimeoutMs ?? 30_000);
+  const server = http.createServer(
+    {
+      requestTimeout,
+      headersTimeout,
+      // Node would answer a missing Host itself (a bare 400); our handler answers it as a 403 in the API's shape.
+      requireHostHeader: false,
+      // How often Node looks for requests past their timeouts; slow senders are cut within this.
+      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(headersTimeout / 4))),
+    },
+    (req, res) => {
+      handle(req, res).catch((err) => {
+        log(`internal error outside a request: ${(err as Error)?.stack ?? String(err)}`);
+        if (!res.headersSent) send(res, encodeError(new ApiError(500, 'internal error; the server log has the details')));
+        else res.destroy();
+      });
+    },
+  );
+  // Requests Node's parser refuses (bad framing, oversized headers, too slow) never reach handle();
+  // they still get the API's error shape and a request id.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const pending = (socket as { _httpMessage?: ServerResponse })._httpMessage;
+    const text = socket.writable && !(pending?.headersSent ?? false) ? clientErrorResponse(err, pending?.getHeader('x-request-id')) : null;
+    if (text) socket.end(text);
+    else socket.destroy();
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -123,7 +123,9 @@ test('scan, export and import from the command line', async () => {
 });
 
 test('mistakes get one sentence and a usage exit code, never a stack trace', async () => {
-  const { dir } = await seeded();
+  const { dir, ids } = await seeded();
+  const aFile = path.join(tempDir(), 'not-a-folder');
+  fs.writeFileSync(aFile, 'keep me');
   const cases: [string[], number, RegExp][] = [
     [['frobnicate', '--library', dir], 2, /unknown library command 'frobnicate'/],
     [['list', '--bogus', '--library', dir], 2, /Unknown option '--bogus'/],
@@ -133,6 +135,12 @@ test('mistakes get one sentence and a usage exit code, never a stack trace', asy
     [['list', '--cursor', 'nonsense', '--library', dir], 1, /cursor is not one this catalog made/],
     [['show', '01ARZ3NDEKTSV4RRFFQ69G5FAV', '--library', dir], 1, /no generation with id/],
     [['rate', '01ARZ3NDEKTSV4RRFFQ69G5FAV', '--library', dir], 2, /rate needs one rating/],
+    [['rate', '01ARZ3NDEKTSV4RRFFQ69G5FAV', '2.5', '--library', dir], 1, /rating must be a whole number from 0 \(unrated\) to 5 \(got 2\.5\)/],
+    [['rate', '01ARZ3NDEKTSV4RRFFQ69G5FAV', '-1', '--library', dir], 1, /rating must be a whole number from 0 \(unrated\) to 5 \(got -1\)/],
+    [['rate', '01ARZ3NDEKTSV4RRFFQ69G5FAV', '6', '--library', dir], 1, /rating must be a whole number from 0 \(unrated\) to 5 \(got 6\)/],
+    [['export', ids[0]!, '--to', aFile, '--library', dir], 1, /cannot export to .* is a file, not a folder/],
+    [['list', '--library', aFile], 1, /cannot open the library .* is a file, not a folder/],
+    [['list', '--library', path.join(aFile, 'below')], 1, /cannot open the library .* is a file, not a folder/],
     [['tag', '01ARZ3NDEKTSV4RRFFQ69G5FAV', '--library', dir], 2, /--add TAG or --remove TAG/],
     [['export', '01ARZ3NDEKTSV4RRFFQ69G5FAV', '--library', dir], 2, /--to DIR/],
     [['search', '--library', dir], 2, /needs the text/],
@@ -143,6 +151,7 @@ test('mistakes get one sentence and a usage exit code, never a stack trace', asy
     assert.match(r.err, message, argv.join(' '));
     assert.doesNotMatch(r.err, /\n\s+at /);
   }
+  assert.equal(fs.readFileSync(aFile, 'utf8'), 'keep me');
   assert.equal((await cli()).code, 2);
   assert.equal((await cli('--help')).code, 0);
 });

@@ -37,6 +37,13 @@ test('export writes readable names, current metadata and a manifest, never leavi
     await assert.rejects(lib.exportTo([a.id], path.join(lib.dir, 'images')), /overlaps the library/);
     await assert.rejects(lib.exportTo([a.id], lib.dir), /overlaps the library/);
     await assert.rejects(lib.exportTo(['01ARZ3NDEKTSV4RRFFQ69G5FAV'], out), /no generation/);
+    // A file where the folder should be (or above it) is a clear LibraryError, and the file is kept.
+    const aFile = path.join(tempDir(), 'a-file');
+    fs.writeFileSync(aFile, 'keep me');
+    for (const to of [aFile, path.join(aFile, 'below')]) {
+      await assert.rejects(lib.exportTo([a.id], to), (err: Error) => err instanceof LibraryError && /is a file, not a folder/.test(err.message));
+    }
+    assert.equal(fs.readFileSync(aFile, 'utf8'), 'keep me');
   } finally {
     lib.close();
   }

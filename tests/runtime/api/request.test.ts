@@ -205,3 +205,23 @@ test('camelCase options go through the same schema; the wire body round-trips', 
   const again = parseGenerationBody(toTextToImageBody(r), { outputFormat: 'jpeg', jpegQuality: 70 });
   assert.deepEqual(again, r);
 });
+
+test('hostile numbers and strings as JSON.parse hands them over: 1e400, -0, 1024.0, "1024", 2^53 + 1', () => {
+  const wire = (text: string) => parseGenerationBody(JSON.parse(text));
+  rejects(() => wire('{"prompt":"a","seed":1e400}'), 400, 'seed', /Infinity/);
+  rejects(() => wire('{"prompt":"a","width":-1e400}'), 400, 'width');
+  rejects(() => wire('{"prompt":"a","seed":9007199254740993}'), 400, 'seed');
+  rejects(() => wire('{"prompt":"a","steps":"4"}'), 400, 'steps', /integer/);
+  rejects(() => wire('{"prompt":"a","samples":2.5}'), 400, 'samples', /integer/);
+  rejects(() => wire('{"prompt":"a","cfg_scale":"3.5"}'), 400, 'cfg_scale');
+  rejects(() => wire('{"prompt":"a","seed":true}'), 400, 'seed');
+  // -0 is 0 (a random seed; cfg 0); 1024.0 is the integer 1024.
+  assert.ok(Object.is(wire('{"prompt":"a","seed":-0}').seed, 0));
+  assert.ok(Object.is(wire('{"prompt":"a","cfg_scale":-0}').cfgScale, 0));
+  assert.equal(wire('{"prompt":"a","width":1024.0,"height":1024}').width, 1024);
+  // Whitespace of every kind is empty; a NUL is a character like any other.
+  rejects(() => wire('{"prompt":"\\u00a0\\u3000\\u2028\\ufeff \\r\\n"}'), 400, 'prompt', /empty/);
+  assert.equal(wire('{"prompt":"a\\u0000b"}').prompt, 'a\u0000b');
+  // Duplicate keys: the last one counts (JSON.parse), and it is validated like any other.
+  rejects(() => wire('{"prompt":"a","steps":4,"steps":99}'), 400, 'steps');
+});

@@ -90,18 +90,82 @@ test('bad input gets one clear sentence and exit code 2, and writes nothing', as
     [['--format', 'gif'], /--format must be png or jpeg/],
     [['--out', path.join(out, 'x.png'), '--format', 'jpeg'], /ends in \.png but --format is jpeg/],
     [['--model', path.join(home, 'nowhere')], /--model .*nowhere does not exist/],
-    [['--bogus'], /Unknown option '--bogus'/],
+    [['--bogus'], /Unknown option '--bogus' \(`schnell generate --help`/],
+    // A dash-led value is the value, checked as such, not three lines about parser syntax.
+    [['--seed', '-1'], /seed must be an integer from 0 to 4294967295, got -1 \(--seed\)/],
+    [['--cfg-scale', '-2'], /cfg_scale must be a number from 0 to 20, got -2 \(--cfg-scale\)/],
+    [['--seed', '4294967296'], /seed must be an integer from 0 to 4294967295, got 4294967296/],
+    [['--width', '17'], /width must be a multiple of 16 .*got 17 \(--width\)/],
+    [['--out', '--json'], /--out needs a value/],
+    [['--json=yes'], /--json takes no value/],
+    [['--seed'], /--seed needs a value/],
   ];
   for (const [extra, message] of cases) {
     const r = await schnell(['generate', 'a red barn', '--model', model, ...extra], { home });
     assert.equal(r.code, 2, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message, extra.join(' '));
     assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line for ${extra.join(' ')}: ${r.stderr}`);
   }
   const empty = await schnell(['generate', '   ', '--model', model], { home });
   assert.equal(empty.code, 2);
   assert.match(empty.stderr, /prompt must not be empty/);
   assert.ok(!fs.existsSync(path.join(out, 'x.png')));
+});
+
+test('hostile prompts and models: one sentence, a non-zero exit, no stack trace', async () => {
+  const bad = fs.mkdtempSync(path.join(home, 'hostile-'));
+  const garbage = path.join(bad, 'garbage');
+  fs.mkdirSync(garbage);
+  fs.writeFileSync(path.join(garbage, 'model.safetensors'), crypto.randomBytes(4096));
+  fs.writeFileSync(path.join(garbage, 'notes.txt'), 'hello');
+  const truncated = path.join(bad, 'truncated');
+  fs.cpSync(model, truncated, { recursive: true });
+  const transformer = path.join(truncated, 'flux1-schnell-demo-untrained.safetensors');
+  fs.truncateSync(transformer, Math.floor(fs.statSync(transformer).size / 2));
+  const notSafetensors = path.join(bad, 'picture.safetensors');
+  fs.writeFileSync(notSafetensors, 'this is not a safetensors file, just text\n'.repeat(10));
+  const cases: [string, string[], RegExp][] = [
+    ['empty prompt', ['', '--model', model], /prompt must not be empty/],
+    ['100 KB prompt', ['x'.repeat(100_000), '--model', model], /prompt is longer than 10,000 characters/],
+    ['a folder of garbage', ['a', '--model', garbage], new RegExp(`${garbage.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*neither a model folder`)],
+    ['a truncated file', ['a', '--model', truncated], /flux1-schnell-demo-untrained\.safetensors: tensor ".*" ends at byte \d+, past the end of the file .*truncated/],
+    ['not a safetensors file', ['a', '--model', notSafetensors], /picture\.safetensors is not a valid \.safetensors file/],
+  ];
+  for (const [what, args, message] of cases) {
+    const r = await schnell(['generate', ...args, ...small, '--out', path.join(bad, 'out.png')], { home });
+    assert.ok(r.code !== 0 && r.code !== null, `${what}: exit code ${r.code}`);
+    assert.match(r.stderr, message, what);
+    assert.doesNotMatch(r.stderr, /\n\s+at |Error:/, what);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${what}: ${r.stderr}`);
+  }
+  assert.ok(!fs.existsSync(path.join(bad, 'out.png')));
+  // Unicode, emoji with joiners, bidi and control characters are a prompt like any other.
+  const u = await schnell(['generate', '日本語 👩‍👩‍👧 \u202e מִשְׁפָּט \u0001\u0007 é', ...small, '--seed', '7', '--model', model, '--out', path.join(bad, 'unicode.png')], { home });
+  assert.equal(u.code, 0, u.stderr);
+  assert.equal((await sharp(path.join(bad, 'unicode.png')).metadata()).format, 'png');
+  // A negative prompt that starts with a dash is a negative prompt.
+  const neg = await schnell(['generate', 'a', '--negative-prompt', '-blurry', '--cfg-scale', '2', ...small, '--model', model, '--out', path.join(bad, 'neg.png'), '--json'], { home });
+  assert.equal(neg.code, 0, neg.stderr);
+});
+
+test('an --out that cannot be written: refused before generating, or one sentence when the write fails', async () => {
+  const dir = fs.mkdtempSync(path.join(home, 'out-'));
+  const file = path.join(dir, 'a-file');
+  fs.writeFileSync(file, 'x');
+  for (const out of [path.join(file, 'x.png'), path.join(file, 'sub') + path.sep]) {
+    const r = await schnell(['generate', 'a', ...small, '--model', model, '--out', out], { home });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--out .* cannot be written: .*a-file is a file, not a folder/);
+    assert.doesNotMatch(r.stderr, /seed:/, 'nothing was generated');
+  }
+  // The second image's name is taken by a folder: the write fails after generating.
+  fs.mkdirSync(path.join(dir, 'many-2.png', 'inside'), { recursive: true });
+  const r = await schnell(['generate', 'a', ...small, '--samples', '2', '--model', model, '--out', path.join(dir, 'many.png')], { home });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /could not write the images to .*many\.png: .*\(EISDIR\); choose another --out/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('.tmp-')), [], 'no temp files left behind');
 });
 
 test('no --model and none configured: says how to get one', async () => {

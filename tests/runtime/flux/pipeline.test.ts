@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { openModelSet } from '../../../runtime/flux/checkpoint.js';
-import { DEMO_MODEL_NAME, writeDemoModel } from '../../../runtime/flux/demo-model.js';
+import { DEMO_FILES, DEMO_MODEL_NAME, writeDemoModel } from '../../../runtime/flux/demo-model.js';
 import { FluxPipeline, type GenerateParams, type Progress } from '../../../runtime/flux/pipeline.js';
 import { readSafetensorsHeader } from '../../../runtime/flux/safetensors.js';
 import { isApiError } from '../../../runtime/api/errors.js';
@@ -47,6 +47,31 @@ test('the demo model is labelled untrained in its manifest, name, README and eve
     assert.match(meta.description ?? '', /UNTRAINED/);
   }
   assert.equal(pipeline.info.untrained, true);
+});
+
+test('the demo weights stay labelled untrained when opened without the demo manifest', () => {
+  const m = JSON.parse(fs.readFileSync(path.join(modelDir, 'schnell-model.json'), 'utf8')) as Record<string, unknown>;
+  const file = (name: string) => path.join(modelDir, DEMO_FILES[name as keyof typeof DEMO_FILES]);
+  const spec = {
+    transformer: file('transformer'), autoencoder: file('autoencoder'), t5: file('t5'), clip: file('clip'),
+    clipTokenizer: path.join(modelDir, 'tokenizer'), t5Tokenizer: path.join(modelDir, 'tokenizer_2'), name: 'my model',
+  };
+  assert.equal(openModelSet(spec).untrained, true);
+  // A manifest of its own that leaves "untrained" out does not make the weights trained either.
+  const other = fs.mkdtempSync(path.join(tmp, 'relabelled-'));
+  for (const f of fs.readdirSync(modelDir)) fs.cpSync(path.join(modelDir, f), path.join(other, f), { recursive: true });
+  const { untrained: _, ...rest } = m;
+  fs.writeFileSync(path.join(other, 'schnell-model.json'), JSON.stringify({ ...rest, name: 'renamed' }));
+  const set = openModelSet(other);
+  assert.equal(set.name, 'renamed');
+  assert.equal(set.untrained, true);
+  // Weights without the mark are not called untrained.
+  const fixtures = process.env.SCHNELL_FIXTURES ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/fixtures');
+  const tiny = (f: string) => path.join(fixtures, 'flux-tiny', f);
+  assert.equal(openModelSet({
+    transformer: tiny('tiny-flux1-schnell.safetensors'), autoencoder: tiny('tiny-ae.safetensors'), t5: tiny('tiny-t5xxl.safetensors'), clip: tiny('tiny-clip_l.safetensors'),
+    clipTokenizer: path.join(fixtures, 'tokenizers', 'clip'), t5Tokenizer: path.join(fixtures, 'tokenizers', 't5'),
+  }).untrained, false);
 });
 
 test('the demo model is deterministic: writing it again gives the same bytes', () => {

@@ -49,6 +49,34 @@ test('list on an empty home shows what can be downloaded, as text and JSON', asy
   assert.match(text.out, /none yet/);
 });
 
+test('download state lives in the studio catalog file, $SCHNELL_HOME/library/catalog.sqlite, by default', async () => {
+  const home = path.join(tmp, 'shared-db');
+  const r = await cli(['list', '--json'], { SCHNELL_HOME: home });
+  assert.equal(r.code, 0, r.err);
+  const catalog = path.join(home, 'library', 'catalog.sqlite');
+  assert.ok(fs.existsSync(catalog), 'the catalog file holds the download state');
+  assert.equal(fs.existsSync(path.join(home, 'catalog.sqlite')), false, 'no second database next to the library');
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(catalog, { readonly: true });
+  try {
+    assert.ok(db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'model_downloads'").get());
+  } finally {
+    db.close();
+  }
+  // A state file that is not a database, or a home that is a file: one sentence naming it, exit 1.
+  const notDb = path.join(tmp, 'not-a-database.txt');
+  fs.writeFileSync(notDb, 'just text');
+  const bad = await cli(['list', '--state', notDb], { SCHNELL_HOME: home });
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /cannot open the download state database .*not-a-database\.txt/);
+  assert.equal(fs.readFileSync(notDb, 'utf8'), 'just text');
+  const fileHome = await cli(['list', '--json'], { SCHNELL_HOME: notDb });
+  assert.equal(fileHome.code, 1);
+  assert.match(fileHome.err, /cannot use .*not-a-database\.txt.*: a folder on that path is a file/);
+  assert.equal(JSON.parse(fileHome.out).ok, false);
+  assert.doesNotMatch(bad.err + fileHome.err, /\n\s+at /);
+});
+
 test('download URL --sha256 --out: verified file; a wrong checksum fails and leaves nothing; flags are required', async () => {
   const env = { SCHNELL_HOME: path.join(tmp, 'url') };
   const data = randomBytes(200_000, 9);
@@ -159,16 +187,31 @@ test('import, verify, fit and remove from the command line', async () => {
   const v = await cli(['verify', 'cli-flux', '--json'], env);
   assert.equal(v.code, 0, v.err);
   assert.equal(JSON.parse(v.out).ok, true);
+  const vText = await cli(['verify', 'cli-flux'], env);
+  assert.equal(vText.code, 0, vText.err);
+  assert.match(vText.out, /cli-flux is intact/);
   const fit = await cli(['fit', 'cli-flux', '--device', 'cpu', '--width', '64', '--height', '64', '--json'], env);
   assert.equal(fit.code, 0, fit.err);
   assert.equal(JSON.parse(fit.out).fits, true);
   const small = await cli(['fit', 'flux1-schnell-fp8', '--gpu-memory', '8'], env);
   assert.equal(small.code, 3);
   assert.match(small.out, /cloud/);
+  const unknown = await cli(['fit', 'no-such-model', '--device', 'cpu'], env);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.err, /no-such-model is not an installed model, a manifest model or a file or folder/);
+  const huge = await cli(['fit', 'cli-flux', '--device', 'cpu', '--width', '100000'], env);
+  assert.equal(huge.code, 2);
+  assert.match(huge.err, /--width must be a whole number from 1 to 16384 \(got 100000\)/);
   const bad = await cli(['import', path.join(src, 'ae.safetensors'), '--json'], env);
   assert.equal(bad.code, 1);
   assert.ok(JSON.parse(bad.out).plan.missing.includes('transformer'));
   assert.equal((await cli(['import', src, '--id', '../x'], env)).code, 2);
+  for (const id of ['a/b', 'nul', 'CON', 'x..y']) {
+    const r = await cli(['import', src, '--id', id], env);
+    assert.equal(r.code, 2, id);
+    assert.match(r.err, /is not a valid id: use 1 to 80 lowercase letters.*no Windows device names/, id);
+  }
+  assert.deepEqual(fs.readdirSync(path.join(home, 'models')), ['cli-flux']);
   const rm = await cli(['remove', 'cli-flux'], env);
   assert.equal(rm.code, 0, rm.err);
   assert.equal(fs.existsSync(path.join(home, 'models', 'cli-flux')), false);

@@ -201,6 +201,8 @@ test('a 404 is not retried', async () => {
   const before = server.log.length;
   await assert.rejects(downloadFile({ url: server.url('/nope.bin'), dest, state, ...fast }), rejectsWith('not-found'));
   assert.equal(server.log.length - before, 1);
+  // Nothing was received, so no empty partial file is left next to the destination.
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('missing.bin')), []);
 });
 
 test('a gated file without a token asks for one; the token is sent, kept across resumes, and never logged', async () => {
@@ -311,6 +313,10 @@ test('an existing destination is never overwritten unless asked', async () => {
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   fs.writeFileSync(dest, 'mine');
   await assert.rejects(downloadFile({ url: server.url(p), dest, state, ...fast }), rejectsWith('exists'));
+  assert.equal(fs.readFileSync(dest, 'utf8'), 'mine');
+  // A file where the destination's folder should be: a clear 'io' error, the file untouched.
+  const below = path.join(dest, 'inside', 'x.bin');
+  await assert.rejects(downloadFile({ url: server.url(p), dest: below, state, ...fast }), rejectsWith('io', /cannot create the folder .* a file is in the way/));
   assert.equal(fs.readFileSync(dest, 'utf8'), 'mine');
 });
 

@@ -98,6 +98,12 @@ export function contractSuite(label: string, start: () => Promise<ContractTarget
       // Image 0 uses the base seed (image 1 uses seed + 1, wrapping at 2^32 to 0).
       const alone = await post({ prompt, seed: 4294967295 }, { Accept: 'image/png' });
       assert.deepEqual(Buffer.from(j.base64[0], 'base64'), alone.body);
+      // Image 1 of seed 2^32 - 2 is the image of seed 2^32 - 1; image 1 of 2^32 - 1 wraps to seed 0,
+      // which is a fixed seed there (not "pick one"): the same request gives the same bytes again.
+      const below = (await post({ prompt, seed: 4294967294, samples: 2 }, { Accept: 'application/json' })).json();
+      assert.equal(below.base64[1], j.base64[0]);
+      const again = (await post({ prompt, seed: 4294967295, samples: 2 }, { Accept: 'application/json' })).json();
+      assert.equal(again.base64[1], j.base64[1], 'the wrapped seed is deterministic');
       assertErrorShape(await post({ prompt, samples: 2 }, { Accept: 'image/png' }), 400, 'samples');
     });
 

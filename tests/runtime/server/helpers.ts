@@ -42,6 +42,7 @@ export interface TestServerOptions {
   maxSamples?: number;
   allowedOrigins?: string[];
   modelNames?: string[];
+  requestTimeoutMs?: number;
 }
 
 export interface TestServer {
@@ -67,6 +68,7 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
     log: () => undefined,
     ...(o.maxSamples ? { maxSamples: o.maxSamples } : {}),
     ...(o.allowedOrigins ? { allowedOrigins: o.allowedOrigins } : {}),
+    ...(o.requestTimeoutMs ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
   });
   return {
     url: server.url,

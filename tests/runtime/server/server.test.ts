@@ -126,6 +126,86 @@ describe('auth, paths, bodies', () => {
     assert.match(huge, /^HTTP\/1\.1 413/);
   });
 
+  test('requests Node itself refuses still get the error shape and a request id: no Host, bad framing, a slow body', async () => {
+    const u = new URL(s.url);
+    const parse = (text: string) => {
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+      const error = JSON.parse(body).error;
+      assert.equal(typeof error.type, 'string');
+      assert.equal(typeof error.message, 'string');
+      assert.ok('param' in error);
+      assert.match(head, /\r\nX-Request-Id: req_[0-9a-f]{24}\r\n/i);
+      return { status, error };
+    };
+    // Sends without half-closing (that reads as a disconnect) and reads until the server closes.
+    const exchange = (url: string, text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const t = new URL(url);
+        const sock = net.connect(Number(t.port), t.hostname, () => sock.write(text));
+        let data = '';
+        sock.on('data', (c) => (data += c));
+        sock.on('close', () => resolve(data));
+        sock.on('error', reject);
+      });
+    const noHost = parse(await exchange(s.url, `GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n`));
+    assert.equal(noHost.status, 403);
+    assert.equal(noHost.error.param, 'Host');
+    const head = `POST ${T2I} HTTP/1.1\r\nHost: 127.0.0.1:${u.port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\n`;
+    for (const framing of ['Content-Length: -1\r\n', 'Content-Length: 10\r\nTransfer-Encoding: chunked\r\n', 'Content-Length: 1\r\nContent-Length: 2\r\n']) {
+      assert.equal(parse(await exchange(s.url, `${head}${framing}\r\n0\r\n\r\n`)).status, 400, framing);
+    }
+    assert.equal(parse(await exchange(s.url, `GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`)).status, 431);
+
+    // A body that never finishes arriving is cut with a 408, not held open for ever.
+    const t = tempDir();
+    const mf = path.join(t.dir, 'm.safetensors');
+    fs.writeFileSync(mf, 'x');
+    const srv = await startTestServer({ policy: 'local', local: faultSpec({ modelFile: mf, stepMs: 120 }), isolate: false, requestTimeoutMs: 400 });
+    try {
+      const sp = new URL(srv.url).port;
+      const slow = parse(await exchange(srv.url, `POST ${T2I} HTTP/1.1\r\nHost: 127.0.0.1:${sp}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"prompt":`));
+      assert.equal(slow.status, 408);
+      assert.equal(srv.engine.stats().submitted, 0, 'nothing was queued for a request that never arrived');
+      // The limit is on receiving the request: a generation that runs longer than it is still answered.
+      const long = await t2i(srv.url, { ...small, steps: 8 });
+      assert.equal(long.status, 200);
+      assert.ok(timingMs(long.headers['server-timing'], 'total') > 400, String(long.headers['server-timing']));
+    } finally {
+      await srv.close();
+      t.cleanup();
+    }
+  });
+
+  test('a UTF-8 byte order mark before the JSON is ignored; a JSON value that is not an object is a 400', async () => {
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(small))]);
+    const r = await request(s.url, { body: bom, headers: { 'Content-Type': 'application/json; charset=utf-8' } });
+    assert.equal(r.status, 200, r.body.toString().slice(0, 200));
+    for (const body of ['null', '[]', '42', '"prompt"', 'true', '{"prompt":', '\ufeff']) {
+      assertErrorShape(await request(s.url, { body, headers: { 'Content-Type': 'application/json' } }), 400);
+    }
+  });
+
+  test('binds 127.0.0.1 by default; samples 8 is served and 9 refused; the limit is configurable', async () => {
+    assert.match(s.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const eight = await t2i(s.url, { ...small, samples: 8, seed: 7 }, { Accept: 'application/json' });
+    assert.equal(eight.status, 200, eight.body.toString().slice(0, 200));
+    assert.equal(eight.json().base64.length, 8);
+    assertErrorShape(await t2i(s.url, { ...small, samples: 9 }, { Accept: 'application/json' }), 400, 'samples');
+    const t = tempDir();
+    const mf = path.join(t.dir, 'm.safetensors');
+    fs.writeFileSync(mf, 'x');
+    const two = await startTestServer({ policy: 'local', local: faultSpec({ modelFile: mf }), isolate: false, maxSamples: 2 });
+    try {
+      assert.equal((await t2i(two.url, { ...small, samples: 2 }, { Accept: 'application/json' })).status, 200);
+      const e = assertErrorShape(await t2i(two.url, { ...small, samples: 3 }, { Accept: 'application/json' }), 400, 'samples');
+      assert.match(e.message, /1 to 2/);
+    } finally {
+      await two.close();
+      t.cleanup();
+    }
+  });
+
   test('a server-side bug is a 500 with the request id and no stack trace', async () => {
     setFault('bad-image');
     const r = await t2i(s.url, small);
@@ -229,6 +309,10 @@ describe('disconnects and shutdown', () => {
     }
   });
 });
+
+function timingMs(header: unknown, name: string): number {
+  return Number(new RegExp(`${name};dur=([0-9.]+)`).exec(String(header ?? ''))?.[1]);
+}
 
 async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
