@@ -3,6 +3,7 @@
 //   to the CPU with a note, as the CLI always has.
 // - generateRouted: the engine's router (--backend cloud|auto), which serves locally when it can
 //   and otherwise in the Fireworks cloud, and records which one served and why.
+import { fitModelSet } from '../models/fit-model.js';
 import { ApiError, type FinishReason, type ImageFormat } from '../api/index.js';
 import type { BackendName, GenerationResult } from '../engine/types.js';
 import { openModelSet, type ModelSet } from '../flux/checkpoint.js';
@@ -56,6 +57,8 @@ export async function generateLocally(cmd: GenerateCommand, hooks: GenerateProgr
   if (cmd.model === undefined) throw new UsageError('no local model to run (give --model)');
   const set: ModelSet = openModelSet(cmd.model);
   if (set.untrained) hooks.onNote?.(untrainedNote(set.name));
+  const fit = await fitModelSet(set, { provider: cmd.provider, width: request.width, height: request.height });
+  if (fit && !fit.fits) throw new Error(`${fit.message} (--backend cloud)`);
   const pipeline = await FluxPipeline.load(set, { provider: cmd.provider });
   if (pipeline.info.fallbackReason) hooks.onNote?.(pipeline.info.fallbackReason);
   try {

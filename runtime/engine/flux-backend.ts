@@ -24,10 +24,12 @@ export class FluxBackend implements LocalBackend {
   /** A path, or the component paths of an in-place import. */
   readonly modelPath: ModelSource;
   readonly device: string;
+  private readonly memory: FluxBackendOptions['memory'];
 
   constructor(opts: FluxBackendOptions) {
     this.modelPath = resolveModelSource(opts.modelPath);
     this.device = opts.device ?? 'cpu';
+    this.memory = opts.memory;
   }
 
   /** Size and mtime of every file: a changed file means a different model (reopen, reload). */
@@ -95,6 +97,19 @@ export class FluxBackend implements LocalBackend {
     };
   }
 
+  private fitted = new Set<string>();
+
+  /** Before loading (and per new size): will the model fit the device? If not, say so — the router offers the cloud. */
+  private async checkFit(width: number, height: number): Promise<void> {
+    const set = this.openSet();
+    const key = `${width}x${height}`;
+    if (this.fitted.has(key)) return;
+    const { fitModelSet } = await import('../models/fit-model.js');
+    const fit = await fitModelSet(set, { provider: this.device, width, height, ...(this.memory ? { device: this.memory } : {}) });
+    if (fit && !fit.fits) throw new BackendError('out-of-memory', fit.message);
+    this.fitted.add(key);
+  }
+
   private load(): Promise<FluxPipeline> {
     if (!this.pipeline) {
       const set = this.openSet();
@@ -124,6 +139,7 @@ export class FluxBackend implements LocalBackend {
     opts: { signal?: AbortSignal; onProgress?: (e: Omit<ProgressEvent, 'backend'>) => void } = {},
   ): Promise<BackendOutput> {
     if (opts.signal?.aborted) throw abortError();
+    await this.checkFit(request.width, request.height);
     const pipeline = await this.load();
     const result = await pipeline.generate(
       {

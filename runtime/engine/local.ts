@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { GenerationRequest } from '../api/index.js';
 import { createFireworksClient } from '../cloud/config.js';
 import type { FireworksOptions } from '../cloud/fireworks.js';
+import type { DeviceMemory } from '../models/fit.js';
 import { schnellHome } from '../models/paths.js';
 import { SafetyModel } from '../safety/classifier.js';
 import { type BackendPolicy, readUserConfig } from './config.js';
@@ -26,6 +27,8 @@ export interface FluxBackendOptions {
   modelPath: ModelSource;
   /** Execution provider ('cpu' default). */
   device?: string;
+  /** The device's memory for the fit check, when the caller knows better than the OS (tests, the studio). */
+  memory?: DeviceMemory;
 }
 
 const EXT = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
@@ -35,7 +38,7 @@ export function fluxBackendSpec(opts: FluxBackendOptions): BackendSpec {
   return {
     module: fileURLToPath(new URL(`./flux-backend.${EXT}`, import.meta.url)),
     factory: 'createFluxBackend',
-    options: { modelPath: resolveModelSource(opts.modelPath), device: opts.device ?? 'cpu' },
+    options: { modelPath: resolveModelSource(opts.modelPath), device: opts.device ?? 'cpu', ...(opts.memory ? { memory: opts.memory } : {}) },
   };
 }
 

@@ -3,7 +3,7 @@
 // manifest, so the studio and the CLI ask one question: "will <this> fit <that device>?"
 import fs from 'node:fs';
 import path from 'node:path';
-import { openModelSet, type ComponentKind } from '../flux/checkpoint.js';
+import { openModelSet, type ComponentKind, type ModelSet } from '../flux/checkpoint.js';
 import { checkFit, cpuMemory, estimateFromParams, estimateMemory, queryNvidiaGpus, type DeviceMemory, type FitResult, type TensorLike } from './fit.js';
 import type { ModelManifest } from './manifest.js';
 import { isSlug, schnellHome } from './paths.js';
@@ -52,5 +52,23 @@ export async function fitModel(target: string, o: FitModelOptions = {}): Promise
   const set = openModelSet(installed ? installedModelSource(target, home) : path.resolve(target));
   const tensors = (w: { keys(): string[]; get(k: string): TensorLike | undefined }) => w.keys().map((k) => ({ ...w.get(k)!, name: k }));
   const estimate = estimateMemory({ transformer: tensors(set.transformer), autoencoder: tensors(set.autoencoder), t5: tensors(set.t5), clip: tensors(set.clip) }, est);
+  return checkFit(estimate, device, set.name);
+}
+
+/**
+ * The fit check before loading a model set on a provider: null when the provider's memory cannot
+ * be known here (only the CPU and NVIDIA GPUs through nvidia-smi report it).
+ */
+export async function fitModelSet(
+  set: ModelSet,
+  o: { provider: string; width?: number; height?: number; device?: DeviceMemory },
+): Promise<FitResult | null> {
+  const device = o.device ?? (o.provider === 'cpu' ? cpuMemory() : o.provider === 'cuda' ? (await queryNvidiaGpus())[0] : undefined);
+  if (!device) return null;
+  const tensors = (w: ModelSet['transformer']) => w.keys().map((k) => ({ ...w.get(k)!, name: k }));
+  const estimate = estimateMemory(
+    { transformer: tensors(set.transformer), autoencoder: tensors(set.autoencoder), t5: tensors(set.t5), clip: tensors(set.clip) },
+    { device: device.kind, ...(o.width ? { width: o.width } : {}), ...(o.height ? { height: o.height } : {}) },
+  );
   return checkFit(estimate, device, set.name);
 }

@@ -2,6 +2,7 @@
 // loaded, so a model that cannot fit fails with a sentence (and an offer of the cloud) instead of
 // halfway through a 17 GB load. Estimates are deliberately simple and a little pessimistic.
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import { formatBytes } from './disk.js';
 
@@ -59,10 +60,13 @@ const PRECISION_BYTES: Record<string, number> = { fp8: 1, 'scaled-fp8': 1, int8:
 
 /**
  * Bytes a tensor takes on the device: a GPU keeps the stored dtype (FP8 stays 1 byte per value and
- * is widened per use); the CPU path widens every float to float32 (4 bytes per value).
+ * is widened per use); the CPU path widens 16-bit floats to float32 (4 bytes per value).
  */
 export function bytesOnDevice(t: TensorLike, device: DeviceKind): number {
   const n = t.shape.reduce((a, b) => a * b, 1);
+  // FP8 on the CPU: the runtime widens it once at load only when that fits, and otherwise keeps it
+  // FP8 (runtime/flux/sessions.ts choosePolicy), so the least it needs is 1 byte per value.
+  if (device === 'cpu' && (t.dtype === 'F8_E4M3' || t.dtype === 'F8_E5M2')) return n;
   if (device === 'cpu' && FLOAT.has(t.dtype)) return n * 4;
   return n * (SIZE[t.dtype] ?? 4);
 }
@@ -156,7 +160,18 @@ export function shapeOf(components: Partial<Record<ComponentKind, Iterable<Tenso
 
 /** This machine's memory as the CPU path sees it. */
 export function cpuMemory(): DeviceMemory {
-  return { kind: 'cpu', name: `${os.cpus()[0]?.model?.trim() || 'CPU'} (${os.cpus().length} threads)`, totalBytes: os.totalmem(), freeBytes: os.freemem(), source: 'os' };
+  return { kind: 'cpu', name: `${os.cpus()[0]?.model?.trim() || 'CPU'} (${os.cpus().length} threads)`, totalBytes: os.totalmem(), freeBytes: availableMemory(), source: 'os' };
+}
+
+/** Linux's MemAvailable (free + reclaimable page cache, where weights are mapped), else os.freemem(). */
+function availableMemory(): number {
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+    if (m) return Math.min(os.totalmem(), Number(m[1]) * 1024);
+  } catch {
+    /* not Linux */
+  }
+  return os.freemem();
 }
 
 /** A GPU's memory as someone reported it (the studio, a flag, nvidia-smi). */
