@@ -8,6 +8,7 @@ import {
   CheckpointError, detectCheckpoint, openComponent, openModelSet, type ComponentKind,
 } from '../../../runtime/flux/checkpoint.js';
 import { readSafetensorsHeader, readTensor, readTensorBytes, writeSafetensors, type TensorToWrite } from '../../../runtime/flux/safetensors.js';
+import { toDiffusersTransformer, toDiffusersVae } from '../models/checkpoints.js';
 import { fp8e4m3ToNumber } from '../../../runtime/flux/dtypes.js';
 import type { Weights } from '../../../runtime/flux/weights.js';
 
@@ -292,86 +293,8 @@ test('shards: an index naming a missing shard, a tensor in the wrong shard, dupl
 
 // ---- diffusers ----------------------------------------------------------------------------------
 
-/** The diffusers conversion (scripts/convert_flux_to_diffusers.py and the LDM VAE converter). */
-function toDiffusersTransformer(): TensorToWrite[] {
-  const h = readSafetensorsHeader(PARTS.transformer);
-  const get = (name: string) => {
-    const t = h.byName.get(name)!;
-    return { t, bytes: readTensorBytes(t) };
-  };
-  const rows = (name: string, r0: number, r1: number, as: string): TensorToWrite => {
-    const { t, bytes } = get(name);
-    const rb = bytes.length / t.shape[0]!;
-    return { name: as, dtype: t.dtype, shape: [r1 - r0, ...t.shape.slice(1)], data: bytes.slice(r0 * rb, r1 * rb) };
-  };
-  const same = (name: string, as: string): TensorToWrite => ({ name: as, dtype: get(name).t.dtype, shape: get(name).t.shape, data: get(name).bytes });
-  const out: TensorToWrite[] = [];
-  const lin = (from: string, to: string) => out.push(same(`${from}.weight`, `${to}.weight`), same(`${from}.bias`, `${to}.bias`));
-  lin('img_in', 'x_embedder');
-  lin('txt_in', 'context_embedder');
-  lin('time_in.in_layer', 'time_text_embed.timestep_embedder.linear_1');
-  lin('time_in.out_layer', 'time_text_embed.timestep_embedder.linear_2');
-  lin('vector_in.in_layer', 'time_text_embed.text_embedder.linear_1');
-  lin('vector_in.out_layer', 'time_text_embed.text_embedder.linear_2');
-  lin('final_layer.linear', 'proj_out');
-  for (const w of ['weight', 'bias']) {
-    const n = get(`final_layer.adaLN_modulation.1.${w}`).t.shape[0]!;
-    const shift = rows(`final_layer.adaLN_modulation.1.${w}`, 0, n / 2, '');
-    const scale = rows(`final_layer.adaLN_modulation.1.${w}`, n / 2, n, '');
-    out.push({ ...shift, name: `norm_out.linear.${w}`, shape: [n, ...shift.shape.slice(1)], data: Buffer.concat([scale.data as Uint8Array, shift.data as Uint8Array]) });
-  }
-  const hidden = h.byName.get('img_in.weight')!.shape[0]!;
-  for (let i = 0; i < 2; i++) {
-    const b = `double_blocks.${i}.`;
-    const d = `transformer_blocks.${i}.`;
-    lin(`${b}img_mod.lin`, `${d}norm1.linear`);
-    lin(`${b}txt_mod.lin`, `${d}norm1_context.linear`);
-    for (const w of ['weight', 'bias']) {
-      ['to_q', 'to_k', 'to_v'].forEach((p, j) => out.push(rows(`${b}img_attn.qkv.${w}`, j * hidden, (j + 1) * hidden, `${d}attn.${p}.${w}`)));
-      ['add_q_proj', 'add_k_proj', 'add_v_proj'].forEach((p, j) => out.push(rows(`${b}txt_attn.qkv.${w}`, j * hidden, (j + 1) * hidden, `${d}attn.${p}.${w}`)));
-    }
-    out.push(same(`${b}img_attn.norm.query_norm.scale`, `${d}attn.norm_q.weight`), same(`${b}img_attn.norm.key_norm.scale`, `${d}attn.norm_k.weight`));
-    out.push(same(`${b}txt_attn.norm.query_norm.scale`, `${d}attn.norm_added_q.weight`), same(`${b}txt_attn.norm.key_norm.scale`, `${d}attn.norm_added_k.weight`));
-    lin(`${b}img_attn.proj`, `${d}attn.to_out.0`);
-    lin(`${b}txt_attn.proj`, `${d}attn.to_add_out`);
-    lin(`${b}img_mlp.0`, `${d}ff.net.0.proj`);
-    lin(`${b}img_mlp.2`, `${d}ff.net.2`);
-    lin(`${b}txt_mlp.0`, `${d}ff_context.net.0.proj`);
-    lin(`${b}txt_mlp.2`, `${d}ff_context.net.2`);
-  }
-  for (let i = 0; i < 2; i++) {
-    const b = `single_blocks.${i}.`;
-    const d = `single_transformer_blocks.${i}.`;
-    lin(`${b}modulation.lin`, `${d}norm.linear`);
-    for (const w of ['weight', 'bias']) {
-      const total = h.byName.get(`${b}linear1.${w}`)!.shape[0]!;
-      ['attn.to_q', 'attn.to_k', 'attn.to_v'].forEach((p, j) => out.push(rows(`${b}linear1.${w}`, j * hidden, (j + 1) * hidden, `${d}${p}.${w}`)));
-      out.push(rows(`${b}linear1.${w}`, 3 * hidden, total, `${d}proj_mlp.${w}`));
-    }
-    out.push(same(`${b}norm.query_norm.scale`, `${d}attn.norm_q.weight`), same(`${b}norm.key_norm.scale`, `${d}attn.norm_k.weight`));
-    lin(`${b}linear2`, `${d}proj_out`);
-  }
-  return out;
-}
-
-function toDiffusersVae(): TensorToWrite[] {
-  const levels = 4;
-  return tensorsOf(PARTS.autoencoder, (name) => name
-    .replace(/^decoder\.up\.(\d+)\./, (_, l: string) => `decoder.up_blocks.${levels - 1 - Number(l)}.`)
-    .replace(/^encoder\.down\.(\d+)\./, 'encoder.down_blocks.$1.')
-    .replace(/\.block\.(\d+)\./, '.resnets.$1.')
-    .replace('.nin_shortcut.', '.conv_shortcut.')
-    .replace('.upsample.conv.', '.upsamplers.0.conv.')
-    .replace('.downsample.conv.', '.downsamplers.0.conv.')
-    .replace('.mid.block_1.', '.mid_block.resnets.0.')
-    .replace('.mid.block_2.', '.mid_block.resnets.1.')
-    .replace('.mid.attn_1.norm.', '.mid_block.attentions.0.group_norm.')
-    .replace(/\.mid\.attn_1\.(q|k|v)\./, '.mid_block.attentions.0.to_$1.')
-    .replace('.mid.attn_1.proj_out.', '.mid_block.attentions.0.to_out.0.')
-    .replace(/^(encoder|decoder)\.norm_out\./, '$1.conv_norm_out.'))
-    .map((t) => (/attentions\.0\.to_.*weight$/.test(t.name) ? { ...t, shape: t.shape.slice(0, 2) } : t));
-}
-
+// The diffusers conversion (scripts/convert_flux_to_diffusers.py and the LDM VAE converter) is
+// shared with the import tests.
 function diffusersFolder(): string {
   const dir = tmpDir();
   const tr = toDiffusersTransformer();
