@@ -14,6 +14,7 @@ import {
 } from '../api/index.js';
 import { BackendError, type BackendOutput, type CloudBackend, type CloudInfo, type GenerateOptions, type GeneratedImage, abortError } from '../engine/types.js';
 import { CloudError, describeNetworkError, isRetryableNetworkError } from './errors.js';
+import { sleep } from '../util/sleep.js';
 
 export const FIREWORKS_BASE_URL = 'https://api.fireworks.ai';
 export const FIREWORKS_ACCOUNT = 'fireworks';
@@ -104,7 +105,7 @@ export class FireworksClient implements CloudBackend {
           if (e.retryAfterSeconds > this.maxRetryAfterSeconds) throw e.toBackendError(attempt + 1);
           delayMs = e.retryAfterSeconds * 1000;
         }
-        await sleep(delayMs, opts.signal);
+        await sleep(delayMs, opts.signal, () => abortError());
       }
     }
   }
@@ -270,20 +271,6 @@ function toCloudError(err: unknown, client: FireworksClient): CloudError {
   if (err instanceof CloudError) return err;
   if (isRetryableNetworkError(err)) return new CloudError('dropped', `the connection to Fireworks at ${client.baseUrl} dropped (${describeNetworkError(err)})`, { retryable: true });
   return new CloudError('unreachable', `could not reach Fireworks at ${client.baseUrl} (${describeNetworkError(err)}); check the internet connection`, { retryable: false });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 async function isAllBlack(bytes: Uint8Array): Promise<boolean> {

@@ -3,9 +3,8 @@
 // layouts.ts and diffusers.ts, the file format in safetensors.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CheckpointError } from './safetensors.js';
 import { COMPONENT_KINDS, COMPONENT_LABEL, combinePrecision, findComponents, listSome, type ComponentKind, type Layout, type Precision } from './layouts.js';
-import { analyseComponent, findConfig, readTensorSource, weightFilesOf, type TensorSource } from './component.js';
+import { analyseComponent, findConfig, readTensorSource, statCheckpoint, weightFilesOf, type TensorSource } from './component.js';
 import { MODEL_SET_MANIFEST, isDiffusersFolder, planModelSet } from './model-set.js';
 
 export { CheckpointError } from './safetensors.js';
@@ -146,13 +145,7 @@ function detectFolder(dir: string): CheckpointReport {
  */
 export function detectCheckpoint(p: string): CheckpointReport {
   const abs = path.resolve(p);
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    throw new CheckpointError(`Checkpoint ${abs} does not exist.`, abs);
-  }
-  if (st.isDirectory()) return detectFolder(abs);
+  if (statCheckpoint(abs).isDirectory()) return detectFolder(abs);
   const src = readTensorSource(weightFilesOf(abs));
   const found = findComponents(src.tensors.keys());
   const components = found.flatMap((c) => componentReport(src, c.kind) ?? []);

@@ -36,6 +36,15 @@ export function readTensorSource(files: readonly string[]): TensorSource {
 
 const isSafetensors = (n: string) => n.endsWith('.safetensors');
 
+/** fs.statSync, with a missing path worded for the user. */
+export function statCheckpoint(abs: string): fs.Stats {
+  try {
+    return fs.statSync(abs);
+  } catch {
+    throw new CheckpointError(`Checkpoint ${abs} does not exist.`, abs);
+  }
+}
+
 /**
  * The weight files a path stands for: the file itself; or in a folder, the shards its
  * `*.safetensors.index.json` lists (checked to exist and stay in the folder), else every
@@ -43,13 +52,7 @@ const isSafetensors = (n: string) => n.endsWith('.safetensors');
  */
 export function weightFilesOf(p: string): string[] {
   const abs = path.resolve(p);
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    throw new CheckpointError(`Checkpoint ${abs} does not exist.`, abs);
-  }
-  if (!st.isDirectory()) return abs.endsWith('.safetensors.index.json') ? shardsFromIndex(abs) : [abs];
+  if (!statCheckpoint(abs).isDirectory()) return abs.endsWith('.safetensors.index.json') ? shardsFromIndex(abs) : [abs];
   const names = fs.readdirSync(abs).sort();
   let indexes = names.filter((n) => n.endsWith('.safetensors.index.json'));
   // Repositories can hold precision variants (`model.fp16.safetensors.index.json`); prefer the plain one.

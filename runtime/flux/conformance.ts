@@ -17,7 +17,7 @@ import { getSchedule } from './schedule.js';
 import { loadComponent, type ComponentName, type LoadOptions } from './sessions.js';
 import { decodeLatents, denoise, runClip, runT5, runTransformer } from './stages.js';
 import { runTokenizerCases } from './tokenizers.js';
-import type { Weights } from './weights.js';
+import type { TensorInfo, Weights } from './weights.js';
 
 export interface CaseResult {
   ok: boolean;
@@ -170,23 +170,29 @@ class Context {
     return path.resolve(this.root, rel);
   }
 
+  /** goldens.safetensors' header, read once. */
+  private header(): ReturnType<typeof readSafetensorsHeader> {
+    return (this.goldens ??= readSafetensorsHeader(this.file(this.spec.goldens ?? 'goldens.safetensors', 'the reference tensors')));
+  }
+
+  private golden(name: unknown): TensorInfo {
+    const info = typeof name === 'string' ? this.header().byName.get(name) : undefined;
+    if (!info) throw new Error(`${this.header().file} has no tensor ${JSON.stringify(name)}`);
+    return info;
+  }
+
   tensor(name: unknown): { data: Float32Array; shape: number[] } {
-    this.goldens ??= readSafetensorsHeader(this.file(this.spec.goldens ?? 'goldens.safetensors', 'the reference tensors'));
-    const info = typeof name === 'string' ? this.goldens.byName.get(name) : undefined;
-    if (!info) throw new Error(`${this.goldens.file} has no tensor ${JSON.stringify(name)}`);
+    const info = this.golden(name);
     return { data: readTensor(info), shape: info.shape };
   }
 
   tensorShape(name: unknown): number[] | undefined {
     if (typeof name !== 'string') return undefined;
-    this.goldens ??= readSafetensorsHeader(this.file(this.spec.goldens ?? 'goldens.safetensors', 'the reference tensors'));
-    return this.goldens.byName.get(name)?.shape;
+    return this.header().byName.get(name)?.shape;
   }
 
   ids(name: unknown): BigInt64Array {
-    this.goldens ??= readSafetensorsHeader(this.file(this.spec.goldens ?? 'goldens.safetensors', 'the reference tensors'));
-    const info = typeof name === 'string' ? this.goldens.byName.get(name) : undefined;
-    if (!info) throw new Error(`${this.goldens.file} has no tensor ${JSON.stringify(name)}`);
+    const info = this.golden(name);
     const bytes = readTensorBytes(info);
     if (info.dtype === 'I64') return new BigInt64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
     return BigInt64Array.from(readTensor(info), (x) => BigInt(Math.round(x)));

@@ -10,6 +10,19 @@ export function latentShape(height: number, width: number, channels = 16): [numb
 /** `b c (h ph) (w pw) -> b (h w) (c ph pw)` for batch 1. */
 export function pack(latent: Float32Array, channels: number, h: number, w: number): Float32Array {
   if (h % 2 || w % 2) throw new Error(`internal error: latent ${h}×${w} is not a whole number of 2×2 patches`);
+  return repatch(latent, channels, h, w, true);
+}
+
+/** `b (h w) (c ph pw) -> b c (h ph) (w pw)` for batch 1; the inverse of `pack`. */
+export function unpack(tokens: Float32Array, channels: number, h: number, w: number): Float32Array {
+  if (tokens.length !== (h / 2) * (w / 2) * channels * 4) {
+    throw new Error(`internal error: ${tokens.length} values cannot be unpacked to ${channels}×${h}×${w}`);
+  }
+  return repatch(tokens, channels, h, w, false);
+}
+
+// One index mapping for both directions, so pack and unpack stay exact inverses.
+function repatch(src: Float32Array, channels: number, h: number, w: number, toTokens: boolean): Float32Array {
   const rows = h / 2, cols = w / 2, width = channels * 4;
   const out = new Float32Array(rows * cols * width);
   for (let r = 0; r < rows; r++) {
@@ -18,29 +31,10 @@ export function pack(latent: Float32Array, channels: number, h: number, w: numbe
       for (let c = 0; c < channels; c++) {
         for (let ph = 0; ph < 2; ph++) {
           for (let pw = 0; pw < 2; pw++) {
-            out[token + c * 4 + ph * 2 + pw] = latent[(c * h + 2 * r + ph) * w + 2 * q + pw]!;
-          }
-        }
-      }
-    }
-  }
-  return out;
-}
-
-/** `b (h w) (c ph pw) -> b c (h ph) (w pw)` for batch 1; the inverse of `pack`. */
-export function unpack(tokens: Float32Array, channels: number, h: number, w: number): Float32Array {
-  const rows = h / 2, cols = w / 2, width = channels * 4;
-  if (tokens.length !== rows * cols * width) {
-    throw new Error(`internal error: ${tokens.length} values cannot be unpacked to ${channels}×${h}×${w}`);
-  }
-  const out = new Float32Array(channels * h * w);
-  for (let r = 0; r < rows; r++) {
-    for (let q = 0; q < cols; q++) {
-      const token = (r * cols + q) * width;
-      for (let c = 0; c < channels; c++) {
-        for (let ph = 0; ph < 2; ph++) {
-          for (let pw = 0; pw < 2; pw++) {
-            out[(c * h + 2 * r + ph) * w + 2 * q + pw] = tokens[token + c * 4 + ph * 2 + pw]!;
+            const t = token + c * 4 + ph * 2 + pw;
+            const l = (c * h + 2 * r + ph) * w + 2 * q + pw;
+            if (toTokens) out[t] = src[l]!;
+            else out[l] = src[t]!;
           }
         }
       }

@@ -74,16 +74,19 @@ export async function denoise(
   session: OnnxSession, p: FluxParams, noise: Float32Array, grid: { h: number; w: number },
   timesteps: readonly number[], cond: Conditioning, opts: DenoiseOptions,
 ): Promise<Float32Array> {
-  const imgIds = imageIds(grid.h / 2, grid.w / 2, p.axes_dim.length);
-  const model = (x: Float32Array, t: number, c: Conditioning) =>
-    runTransformer(session, p, { img: x, imgIds, txt: c.txt, txtIds: textIds(c.txtTokens, p.axes_dim.length), y: c.vec, t, ...(opts.guidance !== undefined ? { guidance: opts.guidance } : {}) });
+  const axes = p.axes_dim.length;
+  const imgIds = imageIds(grid.h / 2, grid.w / 2, axes);
+  const model = (x: Float32Array, t: number, c: Conditioning, txtIds: Float32Array) =>
+    runTransformer(session, p, { img: x, imgIds, txt: c.txt, txtIds, y: c.vec, t, ...(opts.guidance !== undefined ? { guidance: opts.guidance } : {}) });
+  const condIds = textIds(cond.txtTokens, axes);
+  const negativeIds = opts.negative && textIds(opts.negative.txtTokens, axes);
   const sampler = createSampler(opts.sampler, timesteps);
   const x = Float32Array.from(noise); // the sampler moves it in place
   for (let i = 0; i < timesteps.length - 1; i++) {
     throwIfAborted(opts.signal);
     const t = timesteps[i]!;
-    let v = await model(x, t, cond);
-    if (opts.negative) v = cfgCombine(await model(x, t, opts.negative), v, opts.cfgScale ?? 1);
+    let v = await model(x, t, cond, condIds);
+    if (opts.negative) v = cfgCombine(await model(x, t, opts.negative, negativeIds!), v, opts.cfgScale ?? 1);
     const predicted = opts.onStep ? predictClean(x, v, t) : undefined;
     sampler.step(x, v, i);
     if (predicted) opts.onStep!(i + 1, predicted);

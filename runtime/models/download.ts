@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { checkFreeSpace, fileSize, formatBytes, hashPrefix } from './disk.js';
 import { fsyncDir } from '../util/files.js';
+import { sleep } from '../util/sleep.js';
 import { CANCEL, DownloadError, PAUSE } from './download-error.js';
 import { httpGet, parseContentRange, validatorOf, HttpError } from './http.js';
 import { Meter, type DownloadProgress } from './progress.js';
@@ -70,21 +71,6 @@ export type { DownloadProgress } from './progress.js';
 const active = new Set<string>();
 
 class Stall extends Error {}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 function retryAfterMs(value: string | undefined, cap: number): number | undefined {
   if (!value) return undefined;
