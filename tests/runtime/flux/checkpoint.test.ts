@@ -8,7 +8,7 @@ import {
   CheckpointError, detectCheckpoint, openComponent, openModelSet, type ComponentKind,
 } from '../../../runtime/flux/checkpoint.js';
 import { readSafetensorsHeader, readTensor, readTensorBytes, writeSafetensors, type TensorToWrite } from '../../../runtime/flux/safetensors.js';
-import { toDiffusersTransformer, toDiffusersVae } from '../models/checkpoints.js';
+import { diffusersFolder } from '../models/checkpoints.js';
 import { fp8e4m3ToNumber } from '../../../runtime/flux/dtypes.js';
 import type { Weights } from '../../../runtime/flux/weights.js';
 
@@ -293,31 +293,10 @@ test('shards: an index naming a missing shard, a tensor in the wrong shard, dupl
 
 // ---- diffusers ----------------------------------------------------------------------------------
 
-// The diffusers conversion (scripts/convert_flux_to_diffusers.py and the LDM VAE converter) is
-// shared with the import tests.
-function diffusersFolder(): string {
-  const dir = tmpDir();
-  const tr = toDiffusersTransformer();
-  const half = Math.ceil(tr.length / 2);
-  write(dir, 'transformer/diffusion_pytorch_model-00001-of-00002.safetensors', tr.slice(0, half));
-  write(dir, 'transformer/diffusion_pytorch_model-00002-of-00002.safetensors', tr.slice(half));
-  fs.writeFileSync(path.join(dir, 'transformer/diffusion_pytorch_model.safetensors.index.json'), JSON.stringify({
-    metadata: {}, weight_map: Object.fromEntries(tr.map((t, i) => [t.name, `diffusion_pytorch_model-0000${i < half ? 1 : 2}-of-00002.safetensors`])),
-  }));
-  fs.writeFileSync(path.join(dir, 'transformer/config.json'), JSON.stringify({ _class_name: 'FluxTransformer2DModel', axes_dims_rope: [8, 12, 12], num_layers: 2 }));
-  write(dir, 'vae/diffusion_pytorch_model.safetensors', toDiffusersVae());
-  fs.writeFileSync(path.join(dir, 'vae/config.json'), JSON.stringify({ _class_name: 'AutoencoderKL', scaling_factor: 0.5, shift_factor: 0.25 }));
-  write(dir, 'text_encoder/model.safetensors', tensorsOf(PARTS.clip, (x) => `text_model.${x}`));
-  fs.copyFileSync(tiny('tiny-clip_l.config.json'), path.join(dir, 'text_encoder/config.json'));
-  write(dir, 'text_encoder_2/model.safetensors', tensorsOf(PARTS.t5));
-  fs.copyFileSync(tiny('tiny-t5xxl.config.json'), path.join(dir, 'text_encoder_2/config.json'));
-  tokenizerDirs(dir);
-  fs.writeFileSync(path.join(dir, 'model_index.json'), JSON.stringify({ _class_name: 'FluxPipeline' }));
-  return dir;
-}
-
+// The diffusers folder (the conversion of scripts/convert_flux_to_diffusers.py and the LDM VAE
+// converter, sharded, with configs) is shared with the import tests.
 test('a diffusers folder maps onto the BFL names without copying: same bytes, qkv from parts', () => {
-  const dir = diffusersFolder();
+  const dir = diffusersFolder(tmpDir());
   const r = detectCheckpoint(dir);
   assert.equal(r.format, 'diffusers-folder');
   assert.equal(r.complete, true, r.message);

@@ -101,7 +101,7 @@ export function scaledFp8Transformer(dir: string, name = 'flux1-schnell-fp8-scal
 }
 
 /** diffusers' names for the transformer (scripts/convert_flux_to_diffusers.py, inverted). */
-export function toDiffusersTransformer(): TensorToWrite[] {
+function toDiffusersTransformer(): TensorToWrite[] {
   const h = readSafetensorsHeader(PARTS.transformer);
   const get = (name: string) => ({ t: h.byName.get(name)!, bytes: readTensorBytes(h.byName.get(name)!) });
   const rows = (name: string, r0: number, r1: number, as: string): TensorToWrite => {
@@ -159,7 +159,7 @@ export function toDiffusersTransformer(): TensorToWrite[] {
   return out;
 }
 
-export function toDiffusersVae(): TensorToWrite[] {
+function toDiffusersVae(): TensorToWrite[] {
   const levels = 4;
   return tensorsOf(PARTS.autoencoder, (name) => name
     .replace(/^decoder\.up\.(\d+)\./, (_, l: string) => `decoder.up_blocks.${levels - 1 - Number(l)}.`)
