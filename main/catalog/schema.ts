@@ -220,6 +220,27 @@ export const MIGRATIONS: Migration[] = [
       END;
     `,
   },
+  {
+    version: 4,
+    name: 'one row per image file and per job sample',
+    // Two imports of one folder at once each saw "not in the library yet" and both inserted: the
+    // duplicate check must be the database's, inside the write transaction. A file is owned by one
+    // row (file_copy 0); a copy the user asked to keep (import --keep-duplicates) numbers itself
+    // 1, 2, …. A job's sample is recorded once. Rows that an older version already duplicated are
+    // kept (nothing is deleted by an upgrade) and numbered as copies; a repeated job sample keeps
+    // its row but loses the job link.
+    sql: `
+      ALTER TABLE generations ADD COLUMN file_copy INTEGER NOT NULL DEFAULT 0;
+      UPDATE generations SET file_copy = seq
+        WHERE seq NOT IN (SELECT min(seq) FROM generations GROUP BY image_hash, image_format);
+      DROP INDEX generations_hash;
+      CREATE UNIQUE INDEX generations_one_row_per_file ON generations(image_hash, image_format, file_copy);
+      UPDATE generations SET job_id = NULL
+        WHERE job_id IS NOT NULL
+          AND seq NOT IN (SELECT min(seq) FROM generations WHERE job_id IS NOT NULL GROUP BY job_id, sample_index);
+      CREATE UNIQUE INDEX generations_one_row_per_job_sample ON generations(job_id, sample_index) WHERE job_id IS NOT NULL;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
