@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GenerationRequest } from '../api/index.js';
-import { type ModelSet, openModelSet } from '../flux/checkpoint.js';
+import { type ModelSet, openModelSet } from '../flux/checkpoints/checkpoint.js';
 import type { FluxPipeline } from '../flux/pipeline.js';
 import { BackendError, type BackendOutput, type LocalBackend, type LocalCheck, type LocalModelInfo, type ProgressEvent, abortError } from './types.js';
 import type { FluxBackendOptions } from './local.js';

@@ -2,7 +2,7 @@
 // folder) or a ModelSetSpec of explicit component paths (an installed in-place import). Both are
 // plain JSON, so a backend spec that carries one can be rebuilt in a child process.
 import path from 'node:path';
-import type { ModelSetSpec } from '../flux/checkpoint.js';
+import type { ModelSetSpec } from '../flux/checkpoints/checkpoint.js';
 
 export type ModelSource = string | ModelSetSpec;
 

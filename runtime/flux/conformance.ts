@@ -5,19 +5,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Provider } from '../onnx/session.js';
-import { openComponent, type ComponentKind } from './checkpoint.js';
+import { openComponent, type ComponentKind } from './checkpoints/checkpoint.js';
 import { resolveModelConfig, type ModelConfig } from './model-config.js';
-import { decoderUpscale } from './autoencoder.js';
-import { randn } from './noise.js';
-import { imageIds, latentShape, pack } from './pack.js';
-import { toPixels } from './pixels.js';
-import { readSafetensorsHeader, readTensor, readTensorBytes } from './safetensors.js';
-import { isSamplerName } from './samplers.js';
-import { getSchedule } from './schedule.js';
+import { decoderUpscale } from './graphs/autoencoder.js';
+import { randn } from './sampling/noise.js';
+import { imageIds, latentShape, pack } from './sampling/pack.js';
+import { toPixels } from './sampling/pixels.js';
+import { readSafetensorsHeader, readTensor, readTensorBytes } from './checkpoints/safetensors.js';
+import { isSamplerName } from './sampling/samplers.js';
+import { getSchedule } from './sampling/schedule.js';
 import { loadComponent, type ComponentName, type LoadOptions } from './sessions.js';
 import { decodeLatents, denoise, runClip, runT5, runTransformer } from './stages.js';
-import { runTokenizerCases } from './tokenizers.js';
-import type { TensorInfo, Weights } from './weights.js';
+import { runTokenizerCases } from './text/tokenizers.js';
+import type { TensorInfo, Weights } from '../onnx/tensor-source.js';
 
 export interface CaseResult {
   ok: boolean;

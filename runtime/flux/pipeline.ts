@@ -6,17 +6,17 @@
 import { invalid } from '../api/errors.js';
 import type { OnnxSession, Provider } from '../onnx/session.js';
 import type { WeightPolicy } from '../onnx/weights.js';
-import type { DecoderParams } from './autoencoder.js';
-import type { ModelSet } from './checkpoint.js';
-import { randn } from './noise.js';
-import { latentShape, pack, unpack } from './pack.js';
-import { encodeImage, previewPng, toPixels, type ImageFormat } from './pixels.js';
-import { SAMPLER_NAMES, type SamplerName } from './samplers.js';
-import { getSchedule } from './schedule.js';
+import type { DecoderParams } from './graphs/autoencoder.js';
+import type { ModelSet } from './checkpoints/checkpoint.js';
+import { randn } from './sampling/noise.js';
+import { latentShape, pack, unpack } from './sampling/pack.js';
+import { encodeImage, previewPng, toPixels, type ImageFormat } from './sampling/pixels.js';
+import { SAMPLER_NAMES, type SamplerName } from './sampling/samplers.js';
+import { getSchedule } from './sampling/schedule.js';
 import { choosePolicy, componentParams, loadComponent, type LoadOptions } from './sessions.js';
 import { decodeLatents, denoise, runClip, runT5, throwIfAborted, type Conditioning } from './stages.js';
-import { loadClipTokenizer, loadT5Tokenizer, type TextTokenizer } from './tokenizers.js';
-import type { FluxParams } from './transformer.js';
+import { loadClipTokenizer, loadT5Tokenizer, type TextTokenizer } from './text/tokenizers.js';
+import type { FluxParams } from './graphs/transformer.js';
 
 export interface GenerateParams {
   prompt: string;

@@ -9,12 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { commonDir, type GraphBuilder } from '../onnx/graph.js';
 import { cachedGraph, createSession, graphKey, type OnnxSession, type Provider } from '../onnx/session.js';
 import { CPU_POLICY, type WeightPolicy } from '../onnx/weights.js';
-import { aeParams, buildDecoder, DECODER_BUILDER_VERSION, type DecoderParams } from './autoencoder.js';
-import { buildClipText, clipParams, CLIP_BUILDER_VERSION, type ClipParams } from './clip.js';
+import { aeParams, buildDecoder, DECODER_BUILDER_VERSION, type DecoderParams } from './graphs/autoencoder.js';
+import { buildClipText, clipParams, CLIP_BUILDER_VERSION, type ClipParams } from './graphs/clip.js';
 import type { ModelConfig } from './model-config.js';
-import { buildT5Encoder, t5Params, T5_BUILDER_VERSION, type T5Params } from './t5.js';
-import { buildTransformer, transformerParams, TRANSFORMER_BUILDER_VERSION, type FluxParams } from './transformer.js';
-import type { Weights } from './weights.js';
+import { buildT5Encoder, t5Params, T5_BUILDER_VERSION, type T5Params } from './graphs/t5.js';
+import { buildTransformer, transformerParams, TRANSFORMER_BUILDER_VERSION, type FluxParams } from './graphs/transformer.js';
+import type { Weights } from '../onnx/tensor-source.js';
 
 export type ComponentName = 'transformer' | 't5' | 'clip' | 'decoder';
 
@@ -58,12 +58,12 @@ const NO_PREPACK = { 'session.disable_prepacking': '1' };
 
 const BUILDERS: { transformer: Builder<FluxParams>; t5: Builder<T5Params>; clip: Builder<ClipParams>; decoder: Builder<DecoderParams> } = {
   transformer: {
-    version: TRANSFORMER_BUILDER_VERSION, modules: ['transformer', 'transformer-blocks', 'transformer-params', 'weight-rows'], label: 'transformer',
+    version: TRANSFORMER_BUILDER_VERSION, modules: ['graphs/transformer', 'graphs/transformer-blocks', 'graphs/transformer-params', 'checkpoints/weight-rows'], label: 'transformer',
     params: (w, cfg) => transformerParams(w, cfg), build: buildTransformer, config: NO_PREPACK,
   },
-  t5: { version: T5_BUILDER_VERSION, modules: ['t5', 'graph-layers'], label: 'T5 encoder', params: (w) => t5Params(w), build: buildT5Encoder, config: NO_PREPACK },
-  clip: { version: CLIP_BUILDER_VERSION, modules: ['clip', 'graph-layers'], label: 'CLIP text encoder', params: (w) => clipParams(w), build: buildClipText, config: NO_PREPACK },
-  decoder: { version: DECODER_BUILDER_VERSION, modules: ['autoencoder', 'graph-layers'], label: 'autoencoder decoder', params: aeParams, build: buildDecoder },
+  t5: { version: T5_BUILDER_VERSION, modules: ['graphs/t5', 'graphs/graph-layers'], label: 'T5 encoder', params: (w) => t5Params(w), build: buildT5Encoder, config: NO_PREPACK },
+  clip: { version: CLIP_BUILDER_VERSION, modules: ['graphs/clip', 'graphs/graph-layers'], label: 'CLIP text encoder', params: (w) => clipParams(w), build: buildClipText, config: NO_PREPACK },
+  decoder: { version: DECODER_BUILDER_VERSION, modules: ['graphs/autoencoder', 'graphs/graph-layers'], label: 'autoencoder decoder', params: aeParams, build: buildDecoder },
 };
 
 /**
@@ -183,7 +183,7 @@ function sourceHash(modules: string[]): string {
   let h = sourceHashes.get(id);
   if (h) return h;
   const hash = crypto.createHash('sha256');
-  for (const m of [...modules, '../onnx/weights', '../onnx/graph', '../onnx/onnx-proto']) {
+  for (const m of [...modules, '../onnx/weights', '../onnx/graph', '../onnx/onnx-proto', '../onnx/tensor-source']) {
     for (const ext of ['.ts', '.js']) {
       const file = fileURLToPath(new URL(`${m}${ext}`, import.meta.url));
       try {

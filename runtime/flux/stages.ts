@@ -2,11 +2,11 @@
 // transformer evaluation, the sampling loop, the decoder. FluxPipeline strings them together for a
 // request; `schnell conformance` calls them one by one on reference inputs.
 import type { Feed, OnnxSession } from '../onnx/session.js';
-import type { DecoderParams } from './autoencoder.js';
-import { imageIds, textIds, unpack } from './pack.js';
-import { cropPlanes } from './pixels.js';
-import { cfgCombine, createSampler, type SamplerName } from './samplers.js';
-import type { FluxParams } from './transformer.js';
+import type { DecoderParams } from './graphs/autoencoder.js';
+import { imageIds, textIds, unpack } from './sampling/pack.js';
+import { cropPlanes } from './sampling/pixels.js';
+import { cfgCombine, createSampler, type SamplerName } from './sampling/samplers.js';
+import type { FluxParams } from './graphs/transformer.js';
 
 /** Text features of one prompt: T5 tokens [1, L, ctx] and CLIP pooled [1, vec]. */
 export interface Conditioning {

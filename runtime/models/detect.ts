@@ -3,9 +3,9 @@
 // does not (a lone `text_encoder_2/` of shards, a folder of loose files) and tokenizer folders.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CheckpointError, detectCheckpoint, planModelSet, type CheckpointReport, type ComponentKind } from '../flux/checkpoint.js';
-import { analyseComponent, readTensorSource, weightFilesOf } from '../flux/component.js';
-import { findComponents } from '../flux/layouts.js';
+import { CheckpointError, detectCheckpoint, planModelSet, type CheckpointReport, type ComponentKind } from '../flux/checkpoints/checkpoint.js';
+import { analyseComponent, readTensorSource, weightFilesOf } from '../flux/checkpoints/component.js';
+import { findComponents } from '../flux/checkpoints/layouts.js';
 
 export type Role = ComponentKind | 'clip_tokenizer' | 't5_tokenizer';
 export const ROLES: readonly Role[] = ['transformer', 'autoencoder', 't5', 'clip', 'clip_tokenizer', 't5_tokenizer'];

@@ -3,7 +3,7 @@
 // manifest, so the studio and the CLI ask one question: "will <this> fit <that device>?"
 import fs from 'node:fs';
 import path from 'node:path';
-import { openModelSet, type ComponentKind, type ModelSet } from '../flux/checkpoint.js';
+import { openModelSet, type ComponentKind, type ModelSet } from '../flux/checkpoints/checkpoint.js';
 import { checkFit, cpuMemory, estimateFromParams, estimateMemory, queryNvidiaGpus, type DeviceMemory, type FitResult, type TensorLike } from './fit.js';
 import type { ModelManifest } from './manifest.js';
 import { isSlug, schnellHome } from './paths.js';

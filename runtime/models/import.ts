@@ -9,7 +9,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { CheckpointError, openModelSet, type ModelSetSpec } from '../flux/checkpoint.js';
+import { CheckpointError, openModelSet, type ModelSetSpec } from '../flux/checkpoints/checkpoint.js';
 import { DEFAULT_MODEL_CONFIG } from '../flux/model-config.js';
 import { findParts, ROLES, ROLE_LABEL, tokenizerFilesOf, type FoundPart, type Role } from './detect.js';
 import { assertSafeFileName, assertSlug, containedPath, modelsRoot, schnellHome } from './paths.js';

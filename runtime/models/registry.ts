@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { ModelSetSpec } from '../flux/checkpoint.js';
+import type { ModelSetSpec } from '../flux/checkpoints/checkpoint.js';
 import { assertSlug, containedPath, containedRelative, isSlug, modelsRoot, schnellHome, UnsafePathError } from './paths.js';
 import type { DownloadState } from './state.js';
 import { writeJsonAtomic } from '../util/files.js';

@@ -2,7 +2,7 @@
 // files do not publish): a safetensors file's header must be whole and describe the component the
 // manifest promises; tokenizer files must parse; an ONNX file must start like one.
 import fs from 'node:fs';
-import { detectCheckpoint } from '../flux/checkpoint.js';
+import { detectCheckpoint } from '../flux/checkpoints/checkpoint.js';
 import type { ManifestFile } from './manifest.js';
 
 const KIND_TEXT: Record<string, string> = {

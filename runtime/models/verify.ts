@@ -4,8 +4,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CheckpointError, openModelSet } from '../flux/checkpoint.js';
-import { readSafetensorsHeader } from '../flux/safetensors.js';
+import { CheckpointError, openModelSet } from '../flux/checkpoints/checkpoint.js';
+import { readSafetensorsHeader } from '../flux/checkpoints/safetensors.js';
 import { containedRelative } from './paths.js';
 import { getInstalled, installedModelSource, RegistryError, writeInstallRecord, INSTALL_RECORD } from './registry.js';
 import { schnellHome } from './paths.js';

@@ -8,7 +8,7 @@
 //  - 'table':      Cast(uint8 → int32) + Gather from a 256-entry table. For GPU providers whose
 //                  DequantizeLinear/Cast for FP8 fall back to the CPU (performance.md).
 import type { GraphBuilder, ElementType } from './graph.js';
-import type { TensorInfo, Weights } from '../flux/weights.js';
+import type { TensorInfo, Weights } from './tensor-source.js';
 
 export interface WeightPolicy {
   fp8: 'cast' | 'dequantize' | 'table';

@@ -20,16 +20,16 @@ import { parseArgs } from 'node:util';
 import { GraphBuilder } from '../../runtime/onnx/graph.js';
 import { createSession, type Feed, type OnnxSession } from '../../runtime/onnx/session.js';
 import type { WeightPolicy } from '../../runtime/onnx/weights.js';
-import { openComponent, openModelSet } from '../../runtime/flux/checkpoint.js';
-import { DEMO_FILES, writeRandomModelSet } from '../../runtime/flux/demo-model.js';
-import { asBf16Checkpoint, asFp8Checkpoint, transformerTensors } from '../../runtime/flux/demo-weights.js';
+import { openComponent, openModelSet } from '../../runtime/flux/checkpoints/checkpoint.js';
+import { DEMO_FILES, writeRandomModelSet } from '../../runtime/flux/demo/demo-model.js';
+import { asBf16Checkpoint, asFp8Checkpoint, transformerTensors } from '../../runtime/flux/demo/demo-weights.js';
 import { DEFAULT_MODEL_CONFIG, type ModelConfig } from '../../runtime/flux/model-config.js';
-import { imageIds } from '../../runtime/flux/pack.js';
+import { imageIds } from '../../runtime/flux/sampling/pack.js';
 import { FluxPipeline } from '../../runtime/flux/pipeline.js';
-import { readSafetensorsHeader, readTensor, writeSafetensors, type TensorToWrite } from '../../runtime/flux/safetensors.js';
+import { readSafetensorsHeader, readTensor, writeSafetensors, type TensorToWrite } from '../../runtime/flux/checkpoints/safetensors.js';
 import { choosePolicy, loadComponent, sessionConfigFor } from '../../runtime/flux/sessions.js';
 import { runTransformer } from '../../runtime/flux/stages.js';
-import type { FluxParams } from '../../runtime/flux/transformer.js';
+import type { FluxParams } from '../../runtime/flux/graphs/transformer.js';
 
 const { values: opt } = parseArgs({
   options: {

@@ -18,10 +18,10 @@ import { parseArgs } from 'node:util';
 import { GraphBuilder } from '../../runtime/onnx/graph.js';
 import { createSession, type Feed, type OnnxSession } from '../../runtime/onnx/session.js';
 import type { WeightPolicy } from '../../runtime/onnx/weights.js';
-import { openComponent } from '../../runtime/flux/checkpoint.js';
-import { transformerTensors } from '../../runtime/flux/demo-weights.js';
-import { writeSafetensors, type TensorToWrite } from '../../runtime/flux/safetensors.js';
-import { buildTransformer, transformerParams, type FluxParams } from '../../runtime/flux/transformer.js';
+import { openComponent } from '../../runtime/flux/checkpoints/checkpoint.js';
+import { transformerTensors } from '../../runtime/flux/demo/demo-weights.js';
+import { writeSafetensors, type TensorToWrite } from '../../runtime/flux/checkpoints/safetensors.js';
+import { buildTransformer, transformerParams, type FluxParams } from '../../runtime/flux/graphs/transformer.js';
 
 const { values: opt } = parseArgs({
   options: {

@@ -9,8 +9,8 @@ import { after, before, test } from 'node:test';
 import { createGenerationRequest } from '../../../runtime/api/index.js';
 import { FluxBackend } from '../../../runtime/engine/flux-backend.js';
 import { BackendError } from '../../../runtime/engine/types.js';
-import { openModelSet } from '../../../runtime/flux/checkpoint.js';
-import { writeDemoModel } from '../../../runtime/flux/demo-model.js';
+import { openModelSet } from '../../../runtime/flux/checkpoints/checkpoint.js';
+import { writeDemoModel } from '../../../runtime/flux/demo/demo-model.js';
 import { fitModelSet } from '../../../runtime/models/fit-model.js';
 
 let dir: string;

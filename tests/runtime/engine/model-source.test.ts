@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createGenerationRequest, type GenerationRequest } from '../../../runtime/api/index.js';
-import type { ModelSetSpec } from '../../../runtime/flux/checkpoint.js';
+import type { ModelSetSpec } from '../../../runtime/flux/checkpoints/checkpoint.js';
 import { createRouter, fluxBackendSpec, releaseRouter } from '../../../runtime/engine/local.js';
 import { modelFolder, modelSourcePath, resolveModelSource } from '../../../runtime/engine/model-source.js';
 import { tempDir, writeTempDemoModel } from '../server/helpers.js';

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commonDir, type GraphBuilder } from '../../../runtime/onnx/graph.js';
 import { createSession, type Feed, type Output } from '../../../runtime/onnx/session.js';
-import { readSafetensorsHeader, readTensor, readTensorBytes, writeSafetensors, type TensorToWrite } from '../../../runtime/flux/safetensors.js';
-import { fp8e4m3ToNumber } from '../../../runtime/flux/dtypes.js';
+import { readSafetensorsHeader, readTensor, readTensorBytes, writeSafetensors, type TensorToWrite } from '../../../runtime/flux/checkpoints/safetensors.js';
+import { fp8e4m3ToNumber } from '../../../runtime/flux/checkpoints/dtypes.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const FIXTURES = process.env.SCHNELL_FIXTURES ?? path.resolve(repoRoot, '../shared/fixtures');

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runConformance, maxAbs, type CaseResult } from '../../../runtime/flux/conformance.js';
-import { transformerTensors } from '../../../runtime/flux/demo-weights.js';
-import { randn } from '../../../runtime/flux/noise.js';
-import { readSafetensorsHeader, readTensor, readTensorBytes, writeSafetensors, type TensorToWrite } from '../../../runtime/flux/safetensors.js';
+import { transformerTensors } from '../../../runtime/flux/demo/demo-weights.js';
+import { randn } from '../../../runtime/flux/sampling/noise.js';
+import { readSafetensorsHeader, readTensor, readTensorBytes, writeSafetensors, type TensorToWrite } from '../../../runtime/flux/checkpoints/safetensors.js';
 import { TINY, tempDir } from './builder-harness.js';
 import { referenceSample, referenceSchedule, referenceTensors } from './flux-reference.js';
 

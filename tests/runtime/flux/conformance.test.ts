@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runConformance } from '../../../runtime/flux/conformance.js';
-import { transformerTensors } from '../../../runtime/flux/demo-weights.js';
-import { randn } from '../../../runtime/flux/noise.js';
-import { readSafetensorsHeader, readTensorBytes, writeSafetensors, type TensorToWrite } from '../../../runtime/flux/safetensors.js';
+import { transformerTensors } from '../../../runtime/flux/demo/demo-weights.js';
+import { randn } from '../../../runtime/flux/sampling/noise.js';
+import { readSafetensorsHeader, readTensorBytes, writeSafetensors, type TensorToWrite } from '../../../runtime/flux/checkpoints/safetensors.js';
 import { referenceForward, type Tensors } from './flux-reference.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

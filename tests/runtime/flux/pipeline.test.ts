@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { openModelSet } from '../../../runtime/flux/checkpoint.js';
-import { DEMO_FILES, DEMO_MODEL_NAME, writeDemoModel } from '../../../runtime/flux/demo-model.js';
+import { openModelSet } from '../../../runtime/flux/checkpoints/checkpoint.js';
+import { DEMO_FILES, DEMO_MODEL_NAME, writeDemoModel } from '../../../runtime/flux/demo/demo-model.js';
 import { FluxPipeline, type GenerateParams, type Progress } from '../../../runtime/flux/pipeline.js';
-import { readSafetensorsHeader } from '../../../runtime/flux/safetensors.js';
+import { readSafetensorsHeader } from '../../../runtime/flux/checkpoints/safetensors.js';
 import { isApiError } from '../../../runtime/api/errors.js';
 
 let tmp: string;
@@ -228,7 +228,7 @@ test('a model set whose parts do not fit together is refused at load, naming the
   const fixtures = process.env.SCHNELL_FIXTURES ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/fixtures');
   const set = openModelSet(modelDir);
   // The fixture's T5 is 48 wide; the demo transformer expects 32.
-  const { openComponent } = await import('../../../runtime/flux/checkpoint.js');
+  const { openComponent } = await import('../../../runtime/flux/checkpoints/checkpoint.js');
   const mixed = { ...set, t5: openComponent('t5', path.join(fixtures, 'flux-tiny', 'tiny-t5xxl.safetensors')) };
   await assert.rejects(FluxPipeline.load(mixed, { cacheDir: path.join(tmp, 'graphs') }), /T5 encoder's width \(48\) does not fit the transformer \(32\)/);
   // The real CLIP tokenizer (49,408 tokens) with the demo's 1,024-token CLIP.

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openComponent } from '../../../runtime/flux/checkpoint.js';
+import { openComponent } from '../../../runtime/flux/checkpoints/checkpoint.js';
 import { bytesOnDevice, checkFit, cpuMemory, estimateFromParams, estimateMemory, parseNvidiaSmi, queryNvidiaGpus, reportedGpu, shapeOf } from '../../../runtime/models/fit.js';
-import { readSafetensorsHeader } from '../../../runtime/flux/safetensors.js';
+import { readSafetensorsHeader } from '../../../runtime/flux/checkpoints/safetensors.js';
 import { PARTS, tiny } from './checkpoints.js';
 
 const GiB = 1024 ** 3;

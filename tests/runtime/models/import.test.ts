@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openModelSet } from '../../../runtime/flux/checkpoint.js';
+import { openModelSet } from '../../../runtime/flux/checkpoints/checkpoint.js';
 import { ImportError, importModel, planImport, slugify } from '../../../runtime/models/import.js';
 import { getInstalled, installedModelSource, listInstalled, MODEL_JSON, readInstallRecord, removeInstalled } from '../../../runtime/models/registry.js';
 import { verifyInstalled } from '../../../runtime/models/verify.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openModelSet } from '../../../runtime/flux/checkpoint.js';
+import { openModelSet } from '../../../runtime/flux/checkpoints/checkpoint.js';
 import { DownloadError, PAUSE } from '../../../runtime/models/download.js';
 import { installFromManifest } from '../../../runtime/models/install.js';
 import { parseManifest, type ModelManifest } from '../../../runtime/models/manifest.js';

@@ -188,7 +188,7 @@ export async function spawnServe(args: string[], env: NodeJS.ProcessEnv, command
 
 /** A fresh demo model (the real writer, `schnell demo-model`'s code) in a temp folder. */
 export async function writeTempDemoModel(): Promise<{ dir: string; cleanup(): void }> {
-  const { writeDemoModel } = await import('../../../runtime/flux/demo-model.js');
+  const { writeDemoModel } = await import('../../../runtime/flux/demo/demo-model.js');
   const t = tempDir('schnell-demo-');
   const dir = path.join(t.dir, 'demo');
   writeDemoModel(dir);
