@@ -3,7 +3,7 @@
 // parameters embedded). It lives here, at the composition root, because runtime/ never imports
 // main/: the runtime command offers hooks (runGenerate) and this module fills them in.
 import type { GenerationRequest } from '../runtime/api/index.js';
-import { type GenerateCommand, type GenerateOutcome, GenerateUsageError, type ImageExtras, runGenerate } from '../runtime/cli/generate.js';
+import { type GenerateCommand, type GenerateOutcome, GenerateUsageError, type ImageExtras, runGenerate } from './generate-images.js';
 import type { Library } from '../main/library/index.js';
 
 const OPTIONS = {

@@ -3,14 +3,14 @@
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 const COMMANDS: Record<string, Command> = {
-  start: { summary: 'start the studio (for now: the local image server)', load: () => import('../runtime/cli/start.js') },
+  start: { summary: 'start the studio (for now: the local image server)', load: () => import('./start.js') },
   generate: { summary: 'generate images from a prompt (--library/--project record them)', load: () => import('./generate.js') },
-  serve: { summary: 'serve the Fireworks text_to_image API on this machine', load: () => import('../runtime/cli/serve.js') },
-  conformance: { summary: 'check the runtime against reference outputs (goldens.json)', load: () => import('../runtime/cli/conformance.js') },
-  devices: { summary: 'list the execution providers this machine offers', load: () => import('../runtime/cli/devices.js') },
-  'demo-model': { summary: 'write a tiny untrained demo model set', load: () => import('../runtime/cli/demo-model.js') },
-  models: { summary: 'list, download, import, verify and remove models', load: () => import('../runtime/cli/models.js') },
-  library: { summary: 'search and manage the library of generations', load: () => import('../main/cli/library.js') },
+  serve: { summary: 'serve the Fireworks text_to_image API on this machine', load: () => import('./serve.js') },
+  conformance: { summary: 'check the runtime against reference outputs (goldens.json)', load: () => import('./conformance.js') },
+  devices: { summary: 'list the execution providers this machine offers', load: () => import('./devices.js') },
+  'demo-model': { summary: 'write a tiny untrained demo model set', load: () => import('./demo-model.js') },
+  models: { summary: 'list, download, import, verify and remove models', load: () => import('./models.js') },
+  library: { summary: 'search and manage the library of generations', load: () => import('./library.js') },
 };
 
 export function usage(): string {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { openLibrary, parseParameters, readImageInfo } from '../../main/library/index.js';
 import { readPngText } from '../../main/library/png.js';
-import { schnell } from '../runtime/cli/cli-harness.js';
+import { schnell } from './cli-harness.js';
 import { type ServeProcess, spawnServe } from '../runtime/server/helpers.js';
 
 const CLOUD_KEY = 'cloud-side-token-abcdef0123456789';

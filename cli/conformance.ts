@@ -1,7 +1,7 @@
 // `schnell conformance DIR [--device D] [--json]`: checks the runtime against a reference folder
 // (goldens.json and/or expected_ids.json). Exit code 0 only when every case passes.
 import { parseArgs } from 'node:util';
-import { runConformance, type CaseResult } from '../flux/conformance.js';
+import { runConformance, type CaseResult } from '../runtime/flux/conformance.js';
 import { parseDevice } from './options.js';
 
 const USAGE = `usage: schnell conformance DIR [--device cpu|cuda|dml|coreml|webgpu] [--case NAME …] [--json]

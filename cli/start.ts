@@ -2,8 +2,8 @@
 // ($SCHNELL_HOME/config.json "model"), or on the demo model, generated once and clearly labelled
 // as untrained, when none is set.
 import fs from 'node:fs';
-import { readUserConfig } from '../engine/config.js';
-import { schnellHome } from '../models/paths.js';
+import { readUserConfig } from '../runtime/engine/config.js';
+import { schnellHome } from '../runtime/models/paths.js';
 import { parseServeArgs, serveUntilStopped } from './serve.js';
 
 export const DEMO_BANNER =
@@ -33,8 +33,8 @@ export async function run(argv: string[]): Promise<number> {
  * rewritten when the writer's version changes).
  */
 export async function demoModel(): Promise<string> {
-  const { defaultDemoModelDir, ensureDemoModel } = await import('../flux/demo-model.js');
-  const dir = defaultDemoModelDir();
+  const { defaultDemoModelDir, ensureDemoModel } = await import('../runtime/flux/demo/demo-model.js');
+  const dir = defaultDemoModelDir(schnellHome());
   if (!fs.existsSync(dir)) console.error(`schnell start: no model configured; writing the untrained demo model to ${dir} (once)`);
   return ensureDemoModel(dir);
 }

@@ -1,13 +1,13 @@
 // `schnell serve`: the Fireworks text_to_image API on this machine.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BACKEND_POLICIES, type BackendPolicy } from '../engine/config.js';
-import { Engine } from '../engine/engine.js';
-import { DEFAULT_MODEL_NAME, createRouter } from '../engine/local.js';
-import { schnellHome } from '../models/paths.js';
-import type { SafetyModel } from '../safety/classifier.js';
-import { type RunningServer, startServer } from '../server/server.js';
-import { ensureServerToken, isValidToken } from '../server/token.js';
+import { BACKEND_POLICIES, type BackendPolicy } from '../runtime/engine/config.js';
+import { Engine } from '../runtime/engine/engine.js';
+import { DEFAULT_MODEL_NAME, createRouter } from '../runtime/engine/local.js';
+import { schnellHome } from '../runtime/models/paths.js';
+import type { SafetyModel } from '../runtime/safety/classifier.js';
+import { type RunningServer, startServer } from '../runtime/server/server.js';
+import { ensureServerToken, isValidToken } from '../runtime/server/token.js';
 
 const HELP = `usage: schnell serve [--port N] [--host 127.0.0.1] [--token T] [--model PATH] [--model-name NAME]
                     [--backend local|cloud|auto] [--device cpu|cuda|…] [--allow-origin ORIGIN]…

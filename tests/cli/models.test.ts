@@ -6,11 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { run, type ModelsIO } from '../../../runtime/cli/models.js';
-import { FaultServer, randomBytes, sha256 } from './fault-server.js';
-import { looseFiles, PARTS, tokenizers } from './checkpoints.js';
+import { run, type ModelsIO } from '../../cli/models.js';
+import { FaultServer, randomBytes, sha256 } from '../runtime/models/fault-server.js';
+import { looseFiles, PARTS, tokenizers } from '../runtime/models/checkpoints.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TOKEN = 'hf_CliTestTokenZYXWVUTSRQ987654';
 let server: FaultServer;
 let tmp: string;

@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { type FaultServer, startFaultServer } from '../cloud/fault-server.js';
-import { TOKEN, repoRoot, request, spawnServe, t2i, tempDir, writeTempDemoModel } from './helpers.js';
+import { type FaultServer, startFaultServer } from '../runtime/cloud/fault-server.js';
+import { TOKEN, repoRoot, request, spawnServe, t2i, tempDir, writeTempDemoModel } from '../runtime/server/helpers.js';
 
 let home: ReturnType<typeof tempDir>;
 let cloud: FaultServer;

@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { run } from '../../../main/cli/library.js';
-import { openLibrary } from '../../../main/library/index.js';
-import { withPngText } from '../../../main/library/png.js';
-import { makePng, tempDir } from '../helpers.js';
+import { run } from '../../cli/library.js';
+import { openLibrary } from '../../main/library/index.js';
+import { withPngText } from '../../main/library/png.js';
+import { makePng, tempDir } from '../main/helpers.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Runs the command in this process, capturing what it prints. */
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -7,15 +7,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { ApiError, createGenerationRequest, describeResolutions, isSupportedResolution, resolveSeed, type GenerationRequest } from '../api/index.js';
-import { BACKEND_POLICIES, configFile, readUserConfig, type BackendPolicy, type UserConfig } from '../engine/config.js';
-import type { ModelSource } from '../engine/model-source.js';
-import { checkImageSize } from '../flux/pipeline.js';
-import type { ImageFormat } from '../flux/pixels.js';
-import { getInstalled, installedModelSource } from '../models/registry.js';
-import { isSlug } from '../models/paths.js';
-import type { Provider } from '../onnx/session.js';
-import { writeFileAtomic } from '../util/files.js';
+import { ApiError, createGenerationRequest, describeResolutions, isSupportedResolution, resolveSeed, type GenerationRequest } from '../runtime/api/index.js';
+import { BACKEND_POLICIES, configFile, readUserConfig, type BackendPolicy, type UserConfig } from '../runtime/engine/config.js';
+import type { ModelSource } from '../runtime/engine/model-source.js';
+import { checkImageSize } from '../runtime/flux/pipeline.js';
+import type { ImageFormat } from '../runtime/flux/sampling/pixels.js';
+import { getInstalled, installedModelSource } from '../runtime/models/registry.js';
+import { isSlug } from '../runtime/models/paths.js';
+import type { Provider } from '../runtime/onnx/session.js';
+import { writeFileAtomic } from '../runtime/util/files.js';
 import { generateLocally, generateRouted, NO_MODEL, progressBar, type GenerateOutcome, type StepProgress } from './generate-backends.js';
 import { argsErrorMessage, joinDashValues, parseDevice, UsageError } from './options.js';
 

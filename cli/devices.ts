@@ -3,8 +3,8 @@
 // model on each offered provider, since "offered" does not prove a usable GPU is present.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { GraphBuilder } from '../onnx/graph.js';
-import { createSession, listDevices, type DeviceInfo } from '../onnx/session.js';
+import { GraphBuilder } from '../runtime/onnx/graph.js';
+import { createSession, listDevices, type DeviceInfo } from '../runtime/onnx/session.js';
 
 const USAGE = `usage: schnell devices [--probe] [--json]
 

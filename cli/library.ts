@@ -1,8 +1,8 @@
 // `schnell library …`: the library from a terminal. Every command takes --library DIR (default: the
 // studio's) and --json (machine-readable output on stdout, generations with their catalog fields).
 import { parseArgs } from 'node:util';
-import { CatalogError, type Generation, type SearchQuery, type SortOrder } from '../catalog/index.js';
-import { defaultLibraryDir, LibraryError, openLibrary, type Library, type LibraryGeneration } from '../library/index.js';
+import { CatalogError, type Generation, type SearchQuery, type SortOrder } from '../main/catalog/index.js';
+import { defaultLibraryDir, LibraryError, openLibrary, type Library, type LibraryGeneration } from '../main/library/index.js';
 
 const USAGE = `usage: schnell library <command> [options]
 

@@ -1,6 +1,6 @@
 // Option parsing shared by the runtime's commands.
-import { invalid } from '../api/errors.js';
-import { PROVIDERS, type Provider } from '../onnx/session.js';
+import { invalid } from '../runtime/api/errors.js';
+import { PROVIDERS, type Provider } from '../runtime/onnx/session.js';
 
 /** `--device` value → provider; one clear sentence for anything else. */
 export function parseDevice(value: string | undefined): Provider {

@@ -3,12 +3,12 @@
 //   to the CPU with a note, as the CLI always has.
 // - generateRouted: the engine's router (--backend cloud|auto), which serves locally when it can
 //   and otherwise in the Fireworks cloud, and records which one served and why.
-import { fitModelSet } from '../models/fit-model.js';
-import { ApiError, type FinishReason, type ImageFormat } from '../api/index.js';
-import type { BackendName, GenerationResult } from '../engine/types.js';
-import { openModelSet, type ModelSet } from '../flux/checkpoint.js';
-import { FluxPipeline, type Progress, type Timings } from '../flux/pipeline.js';
-import type { GenerateCommand } from './generate.js';
+import { fitModelSet } from '../runtime/models/fit-model.js';
+import { ApiError, type FinishReason, type ImageFormat } from '../runtime/api/index.js';
+import type { BackendName, GenerationResult } from '../runtime/engine/types.js';
+import { openModelSet, type ModelSet } from '../runtime/flux/checkpoints/checkpoint.js';
+import { FluxPipeline, type Progress, type Timings } from '../runtime/flux/pipeline.js';
+import type { GenerateCommand } from './generate-images.js';
 import { UsageError } from './options.js';
 
 export interface OutcomeImage {
@@ -86,7 +86,7 @@ export async function generateLocally(cmd: GenerateCommand, hooks: GenerateProgr
  */
 export async function generateRouted(cmd: GenerateCommand, hooks: GenerateProgressHooks = {}): Promise<GenerateOutcome> {
   // Loaded only here: a local run does not pay for the cloud client and the safety model.
-  const { createRouter, releaseRouter } = await import('../engine/local.js');
+  const { createRouter, releaseRouter } = await import('../runtime/engine/local.js');
   const { request } = cmd;
   const router = await createRouter({
     backend: cmd.backend,

@@ -1,12 +1,13 @@
 // `schnell demo-model [--out DIR] [--json]`: writes the tiny UNTRAINED demo model set.
 import { parseArgs } from 'node:util';
-import { defaultDemoModelDir, writeDemoModel } from '../flux/demo-model.js';
+import { defaultDemoModelDir, writeDemoModel } from '../runtime/flux/demo/demo-model.js';
+import { schnellHome } from '../runtime/models/paths.js';
 
 const USAGE = `usage: schnell demo-model [--out DIR] [--json]
 
 Writes a tiny model set with random, UNTRAINED weights in the real FLUX.1 file layouts (under 2 MB).
 It runs the whole product end to end without a download; its images are colour noise.
-Default folder: ${defaultDemoModelDir()}`;
+Default folder: ${defaultDemoModelDir(schnellHome())}`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -17,7 +18,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const info = writeDemoModel(values.out ?? defaultDemoModelDir());
+  const info = writeDemoModel(values.out ?? defaultDemoModelDir(schnellHome()));
   if (values.json) {
     console.log(JSON.stringify({ ...info, untrained: true }, null, 2));
   } else {
