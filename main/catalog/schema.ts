@@ -2,6 +2,7 @@
 // that also records its number, so a crash leaves the database at one version or the next, never
 // between. Rules: never edit a migration that has shipped; never drop or rewrite a table this file
 // did not create (the model downloader keeps `model_downloads` in the same file).
+import { projectsMigration } from './schema-projects.js';
 
 export interface Migration {
   version: number;
@@ -241,6 +242,7 @@ export const MIGRATIONS: Migration[] = [
       CREATE UNIQUE INDEX generations_one_row_per_job_sample ON generations(job_id, sample_index) WHERE job_id IS NOT NULL;
     `,
   },
+  projectsMigration(5, FACETS),
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

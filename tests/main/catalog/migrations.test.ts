@@ -17,6 +17,15 @@ function seedAt(db: Database.Database, version: number): void {
               '${'a'.repeat(64)}', 'png', 4, 2000, NULL),
              ('01AAAAAAAAAAAAAAAAAAAAAAAB', NULL, 'a trashed teapot', '', 512, 512, 8, 'CONTENT_FILTERED', 'flux', 'cloud',
               '${'b'.repeat(64)}', 'png', 0, 3000, 4000);
+  `);
+  // From v3 on, insertGeneration (not a trigger) writes a new row's full-text entry and counters.
+  if (version >= 3) db.exec(`
+    INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags) SELECT seq, prompt, negative_prompt, '' FROM generations;
+    INSERT INTO facet_counts(facet, value, n) VALUES ('total', '', 1), ('project', 1, 1), ('model', 'flux', 1), ('size', '1024x768', 1),
+      ('backend', 'local', 1), ('finish', 'SUCCESS', 1), ('favorite', 0, 1), ('rating', 4, 1)
+      ON CONFLICT(facet, value) DO UPDATE SET n = n + excluded.n;
+  `);
+  db.exec(`
     INSERT INTO generation_tags(tag_id, generation_seq) SELECT 1, seq FROM generations WHERE id = '01AAAAAAAAAAAAAAAAAAAAAAAA';
     INSERT INTO jobs(id, status, request_json, created_at) VALUES ('01JOBJOBJOBJOBJOBJOBJOBJOB', 'queued', '{"prompt":"x"}', 5000);
   `);
