@@ -6,3 +6,4 @@ export * from './resolutions.js';
 export * from './request.js';
 export * from './response.js';
 export * from './openai.js';
+export * from './warnings.js';

@@ -74,16 +74,23 @@ const show = (v: unknown): string => {
   }
 };
 
+// Fireworks validates bodies leniently (pydantic): `"width": "1024"` is the integer 1024, and real
+// clients send that (the AI SDK splits its `size` string into string sides). Decimal strings are
+// therefore read as numbers; anything else stays as given and is refused with the field named.
+const INT_TEXT = /^\s*[+-]?\d{1,16}\s*$/;
+const NUMBER_TEXT = /^\s*[+-]?(?:\d{1,16}(?:\.\d{0,16})?|\.\d{1,16})(?:[eE][+-]?\d{1,3})?\s*$/;
+const fromText = (pattern: RegExp) => (v: unknown) => (typeof v === 'string' && pattern.test(v) ? Number(v) : v);
+
 /** An integer field in [min, max]; every failure gives the same sentence. */
 function intIn(field: string, min: number, max: number) {
   const error = (iss: { input?: unknown }) => `${field} must be an integer from ${min} to ${max}, got ${show(iss.input)}`;
   // `+ 0` turns JSON's -0 into 0, so nothing downstream sees (or echoes) a negative zero.
-  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error }).transform((v) => v + 0);
+  return z.preprocess(fromText(INT_TEXT), z.number({ error }).int({ error }).min(min, { error }).max(max, { error }).transform((v) => v + 0));
 }
 
 function numberIn(field: string, min: number, max: number) {
   const error = (iss: { input?: unknown }) => `${field} must be a number from ${min} to ${max}, got ${show(iss.input)}`;
-  return z.number({ error }).min(min, { error }).max(max, { error }).transform((v) => v + 0);
+  return z.preprocess(fromText(NUMBER_TEXT), z.number({ error }).min(min, { error }).max(max, { error }).transform((v) => v + 0));
 }
 
 function text(field: string, opts: { required: boolean }) {

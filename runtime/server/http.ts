@@ -128,20 +128,85 @@ export function newRequestId(): string {
  */
 export function clientErrorResponse(err: NodeJS.ErrnoException, requestId?: unknown): string | null {
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return null;
-  let status = 400;
-  let message = 'the request is not valid HTTP/1.1 (check Content-Length, Transfer-Encoding and the header syntax)';
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    status = 408;
-    message = 'the request took too long to arrive; send the headers and body without pausing';
-  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
-    status = 431;
-    message = 'the request headers are too large';
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return rawErrorResponse(408, 'the request took too long to arrive; send the headers and body without pausing', {}, requestId);
+  if (err.code === 'HPE_HEADER_OVERFLOW') return rawErrorResponse(431, 'the request headers are too large', {}, requestId);
+  if (err.code === 'HPE_INVALID_EOF_STATE') {
+    return rawErrorResponse(400, 'the client closed its side of the connection before the whole request arrived (check Content-Length)', {}, requestId);
   }
+  return rawErrorResponse(400, 'the request is not valid HTTP/1.1 (check Content-Length, Transfer-Encoding and the header syntax)', {}, requestId);
+}
+
+/** Headers that must appear once: Node keeps the first of several, so different values are refused. */
+const SINGLE_HEADERS = new Set(['content-type', 'authorization', 'host', 'accept', 'jpeg-quality', 'json-return-image-accept', 'expect', 'origin']);
+
+/** The first header of SINGLE_HEADERS given several times with different values, or null. */
+export function conflictingHeader(rawHeaders: readonly string[]): { name: string; count: number } | null {
+  const seen = new Map<string, { name: string; values: Set<string>; count: number }>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const key = rawHeaders[i]!.toLowerCase();
+    if (!SINGLE_HEADERS.has(key)) continue;
+    const entry = seen.get(key) ?? { name: rawHeaders[i]!, values: new Set<string>(), count: 0 };
+    entry.values.add(rawHeaders[i + 1]!.trim().toLowerCase());
+    entry.count++;
+    seen.set(key, entry);
+  }
+  for (const e of seen.values()) if (e.values.size > 1) return { name: canonicalHeaderName(e.name), count: e.count };
+  return null;
+}
+
+function canonicalHeaderName(name: string): string {
+  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase());
+}
+
+const REASONS: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/** A whole HTTP/1.1 error response as text, for a bare socket (CONNECT, parser errors), closing it. */
+export function rawErrorResponse(status: number, message: string, headers: Record<string, string> = {}, requestId?: unknown): string {
   const id = typeof requestId === 'string' ? requestId : newRequestId();
   const { body } = encodeError(new ApiError(status, message));
-  const reason = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   return (
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n` +
-    `X-Request-Id: ${id}\r\nConnection: close\r\n\r\n${body.toString('utf8')}`
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n` +
+    `X-Request-Id: ${id}\r\n${extra}Connection: close\r\n\r\n${body.toString('utf8')}`
   );
+}
+
+/** How often a half-closed client is probed (an interim 102) while its answer is being made. */
+export const HALF_CLOSE_PROBE_MS = 1000;
+
+/**
+ * TCP cannot tell "done sending, still reading" (a half-close: shutdown(SHUT_WR), `nc -N`, some
+ * proxies) from "gone" until something is written. Once the client's side ends, this sends
+ * `102 Processing` (an interim answer clients must skip) now and every HALF_CLOSE_PROBE_MS until
+ * the final answer: a client that is really gone makes the write fail, the response closes and
+ * the job is cancelled; one that only half-closed reads its answer.
+ */
+export function watchHalfClose(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  let timer: NodeJS.Timeout | null = null;
+  const probe = () => {
+    if (res.headersSent || res.writableEnded || res.destroyed || socket.destroyed) return stop();
+    res.writeProcessing();
+  };
+  const start = () => {
+    if (timer || res.writableEnded) return;
+    probe();
+    timer = setInterval(probe, HALF_CLOSE_PROBE_MS);
+    timer.unref();
+  };
+  const stop = () => {
+    if (timer) clearInterval(timer);
+    timer = null;
+    socket.off('end', start);
+  };
+  if (socket.readableEnded) queueMicrotask(start);
+  else socket.once('end', start);
+  res.once('finish', stop);
+  res.once('close', stop);
+}
+
+/** WebP for OpenAI's `output_format: "webp"` (the engine makes PNG; sharp re-encodes). */
+export async function toWebp(png: Uint8Array, quality: number): Promise<Uint8Array> {
+  const { default: sharp } = await import('sharp');
+  return sharp(Buffer.from(png.buffer, png.byteOffset, png.byteLength)).webp({ quality: Math.max(1, quality) }).toBuffer();
 }

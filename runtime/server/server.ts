@@ -6,18 +6,38 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   ApiError,
+  type GenerationRequest,
+  WARNING_HEADER,
   checkContentType,
   encodeError,
   encodeImages,
+  encodeOpenAIError,
   header,
   negotiateResponseType,
   parseOpenAIImageRequest,
   parseTextToImage,
+  requestWarnings,
   toOpenAIImageResponse,
 } from '../api/index.js';
 import type { Engine } from '../engine/engine.js';
 import type { GenerationResult } from '../engine/types.js';
-import { BodyTooLarge, bearerToken, clientErrorResponse, headerSafe, hostAllowed, jsonResponse, newRequestId, readBody, send, tokenMatches } from './http.js';
+import { serviceReport } from './health.js';
+import {
+  BodyTooLarge,
+  bearerToken,
+  clientErrorResponse,
+  conflictingHeader,
+  headerSafe,
+  hostAllowed,
+  jsonResponse,
+  newRequestId,
+  rawErrorResponse,
+  readBody,
+  send,
+  tokenMatches,
+  toWebp,
+  watchHalfClose,
+} from './http.js';
 import { describeModels } from './models.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -55,7 +75,10 @@ export interface RunningServer {
 
 interface Route {
   methods: string[];
-  auth: boolean;
+  /** true: the token is required; 'optional': the answer says more to a caller who sends it. */
+  auth: boolean | 'optional';
+  /** Whose error shape this route answers in (OpenAI's clients parse OpenAI's). */
+  errors?: 'openai';
   handle(ctx: Context): Promise<void>;
 }
 
@@ -67,6 +90,10 @@ interface Context {
   /** Aborted when the client goes away before its answer is written. */
   signal: AbortSignal;
   extra: Record<string, string>;
+  /** The caller sent the right token (routes with optional auth say more). */
+  authorized: boolean;
+  /** The client sent `Expect: 100-continue` and waits for our go before sending the body. */
+  expectsContinue: boolean;
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
@@ -96,7 +123,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return h;
   };
 
+  const warn = (ctx: Context, warnings: string[]) => {
+    if (warnings.length > 0) ctx.res.setHeader(WARNING_HEADER, warnings.map((w) => headerSafe(w, 400)));
+  };
+  const requestNotes = (request: GenerationRequest) => requestWarnings(request);
+
   const readJson = async (ctx: Context): Promise<unknown> => {
+    if (ctx.expectsContinue) {
+      // The client waits for `100 Continue` before it sends the body: a body declared over the cap
+      // gets its 413 now, before a byte of it travels.
+      const declared = Number(ctx.req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBody) throw new BodyTooLarge(maxBody, false);
+      ctx.res.writeContinue();
+    }
     const body = await readBody(ctx.req, maxBody);
     let text = body.toString('utf8');
     // RFC 8259 lets a parser ignore a byte order mark; some Windows tools write one.
@@ -113,9 +152,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       path: /^\/healthz$/,
       route: {
         methods: ['GET', 'HEAD'],
-        auth: false,
+        auth: 'optional',
         async handle(ctx) {
-          send(ctx.res, jsonResponse(200, { status: closing ? 'stopping' : 'ok', models: opts.modelNames, jobs: engine.stats() }), ctx.extra);
+          // Liveness for anyone (a probe needs no secret); what serves and the counters only with the token.
+          const report = await serviceReport(engine.router);
+          const status = closing ? 'stopping' : 'ok';
+          const body = ctx.authorized
+            ? { status, ready: report.ready, models: opts.modelNames, backends: report.backends, problems: report.problems, jobs: engine.stats() }
+            : { status, ready: report.ready };
+          send(ctx.res, jsonResponse(200, body), ctx.extra);
         },
       },
     },
@@ -147,6 +192,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           checkContentType(ctx.req.headers['content-type']);
           const body = await readJson(ctx);
           const { request, responseType } = parseTextToImage(body, ctx.req.headers, limits);
+          warn(ctx, requestNotes(request));
           const result = await engine.generate(request, { id: ctx.requestId, signal: ctx.signal });
           send(ctx.res, encodeImages(result, responseType, imageHeaders(result)), ctx.extra);
         },
@@ -157,13 +203,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       route: {
         methods: ['POST'],
         auth: true,
+        errors: 'openai',
         async handle(ctx) {
           checkContentType(ctx.req.headers['content-type']);
           const parsed = parseOpenAIImageRequest(await readJson(ctx), limits);
           if (parsed.model !== undefined && !opts.modelNames.includes(parsed.model)) throw unknownModel(parsed.model);
-          const result = await engine.generate(parsed.request, { id: ctx.requestId, signal: ctx.signal });
-          const headers = { ...imageHeaders(result), 'Finish-Reason': result.finishReason, Seed: String(result.seed) };
-          send(ctx.res, jsonResponse(200, toOpenAIImageResponse(result, parsed.responseFormat), headers), ctx.extra);
+          warn(ctx, [...parsed.warnings, ...requestNotes(parsed.request)]);
+          let result = await engine.generate(parsed.request, { id: ctx.requestId, signal: ctx.signal });
+          if (parsed.webp) result = { ...result, images: await Promise.all(result.images.map(async (img) => ({ ...img, bytes: await toWebp(img.bytes, parsed.webp!.quality) }))) };
+          const headers = { ...imageHeaders(result), 'Finish-Reason': result.finishReason, Seed: String(result.seed), 'X-Schnell-Size': parsed.size };
+          const format = parsed.webp ? 'webp' : parsed.request.outputFormat;
+          send(ctx.res, jsonResponse(200, toOpenAIImageResponse(result, parsed.responseFormat, { size: parsed.size, format }), headers), ctx.extra);
         },
       },
     },
@@ -172,18 +222,26 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const corsHeaders = (origin: string): Record<string, string> => ({
     'Access-Control-Allow-Origin': origin,
     Vary: 'Origin',
-    'Access-Control-Expose-Headers': 'Seed, Finish-Reason, X-Request-Id, Retry-After, X-Schnell-Backend, X-Schnell-Fallback',
+    'Access-Control-Expose-Headers': 'Seed, Finish-Reason, X-Request-Id, Retry-After, X-Schnell-Backend, X-Schnell-Fallback, X-Schnell-Warning, X-Schnell-Size',
   });
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue = false): Promise<void> {
     const requestId = newRequestId();
     res.setHeader('X-Request-Id', requestId);
     const controller = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) controller.abort();
     });
-    const ctx: Context = { req, res, requestId, params: [], signal: controller.signal, extra: {} };
+    // A client that half-closes (shuts its sending side after the request) still gets its answer;
+    // one that is really gone is noticed by the probes this sends, and its job is cancelled.
+    watchHalfClose(req, res);
+    const ctx: Context = { req, res, requestId, params: [], signal: controller.signal, extra: {}, authorized: false, expectsContinue };
+    let errorStyle: Route['errors'];
     try {
+      // Node keeps only the first of repeated Content-Type, Authorization, Host… headers; two
+      // different values mean two readers may disagree about the request, so it is refused.
+      const conflict = conflictingHeader(req.rawHeaders);
+      if (conflict) throw new ApiError(400, `the ${conflict.name} header is given ${conflict.count} times with different values; send it once`, conflict.name);
       if (!hostAllowed(req.headers.host, extraHosts)) {
         throw new ApiError(403, `Host '${headerSafe(req.headers.host ?? '', 80)}' is not allowed: this server answers only to loopback names (localhost, 127.0.0.1, [::1])`, 'Host');
       }
@@ -207,10 +265,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (!match) throw new ApiError(404, `no such endpoint: ${req.method} ${headerSafe(path, 100)}`);
       ctx.params = match.m!.slice(1);
       const { route } = match.r;
-      if (route.auth) {
-        const given = bearerToken(req);
-        if (given === null) throw new ApiError(401, 'missing bearer token: send Authorization: Bearer <token> (schnell serve printed it; it is stored in $SCHNELL_HOME/server-token)');
-        if (!tokenMatches(given, opts.token)) throw new ApiError(401, 'the bearer token is wrong');
+      errorStyle = route.errors;
+      const given = bearerToken(req);
+      ctx.authorized = given !== null && tokenMatches(given, opts.token);
+      if (route.auth === true && !ctx.authorized) {
+        if (given === null) throw new ApiError(401, 'missing bearer token: send Authorization: Bearer <token> (schnell serve printed it; it is stored in $SCHNELL_HOME/server-token)', 'Authorization');
+        throw new ApiError(401, 'the bearer token is wrong', 'Authorization');
       }
       if (!route.methods.includes(req.method ?? '')) {
         res.setHeader('Allow', route.methods.join(', '));
@@ -226,11 +286,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         apiError = new ApiError(500, `internal error (request id ${requestId}); the server log has the details`);
       }
       if (apiError.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+      // A client waiting for 100 Continue has not sent its body: close rather than read it as the next request.
+      if (ctx.expectsContinue && !req.complete) res.setHeader('Connection', 'close');
       if (err instanceof BodyTooLarge) {
         res.setHeader('Connection', 'close');
         if (!err.drained) res.once('finish', () => req.destroy());
       }
-      send(res, encodeError(apiError), ctx.extra);
+      send(res, errorStyle === 'openai' ? encodeOpenAIError(apiError) : encodeError(apiError), ctx.extra);
     }
   }
 
@@ -246,14 +308,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       // How often Node looks for requests past their timeouts; slow senders are cut within this.
       connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(headersTimeout / 4))),
     },
-    (req, res) => {
-      handle(req, res).catch((err) => {
-        log(`internal error outside a request: ${(err as Error)?.stack ?? String(err)}`);
-        if (!res.headersSent) send(res, encodeError(new ApiError(500, 'internal error; the server log has the details')));
-        else res.destroy();
-      });
-    },
+    (req, res) => serveRequest(req, res, false),
   );
+  function serveRequest(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    handle(req, res, expectsContinue).catch((err) => {
+      log(`internal error outside a request: ${(err as Error)?.stack ?? String(err)}`);
+      if (!res.headersSent) send(res, encodeError(new ApiError(500, 'internal error; the server log has the details')));
+      else res.destroy();
+    });
+  }
+  // Without this Node answers `Expect: 100-continue` with 100 at once; the handler sends it only
+  // once the headers pass (auth, route, Content-Type) and the declared body fits the cap.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => serveRequest(req, res, true));
+  // Node's default is to end the socket when the client half-closes, dropping the answer (see watchHalfClose).
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  // CONNECT (a proxy tunnel) is not for this server; without a listener Node drops the socket unanswered.
+  server.on('connect', (req: IncomingMessage, socket: import('node:stream').Duplex) => {
+    socket.on('error', () => undefined);
+    socket.end(rawErrorResponse(405, `CONNECT is not supported: this is an image API, not a proxy; use GET or POST`, { Allow: 'GET, POST, HEAD, OPTIONS' }));
+  });
   // Requests Node's parser refuses (bad framing, oversized headers, too slow) never reach handle();
   // they still get the API's error shape and a request id.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

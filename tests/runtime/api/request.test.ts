@@ -77,7 +77,10 @@ test('every supported resolution is accepted and other pairs are rejected naming
   rejects(() => parseGenerationBody(body({ width: 2048, height: 1024 })), 400, 'width', /512 to 1536/);
   rejects(() => parseGenerationBody(body({ width: 256 })), 400, 'width');
   rejects(() => parseGenerationBody(body({ height: 1024.5 })), 400, 'height', /integer/);
-  rejects(() => parseGenerationBody(body({ width: '1024' })), 400, 'width');
+  // Fireworks reads decimal strings as numbers (the AI SDK sends its size that way); other text is refused.
+  assert.deepEqual(((r) => [r.width, r.height])(parseGenerationBody(body({ width: '832', height: ' 1216 ' }))), [832, 1216]);
+  rejects(() => parseGenerationBody(body({ width: '1024px' })), 400, 'width');
+  rejects(() => parseGenerationBody(body({ width: '' })), 400, 'width');
 });
 
 test('cfg_scale 0–20, sampler options, samples ≥ 1 and ≤ the limit, steps 1–50, safety_check boolean', () => {
@@ -211,9 +214,14 @@ test('hostile numbers and strings as JSON.parse hands them over: 1e400, -0, 1024
   rejects(() => wire('{"prompt":"a","seed":1e400}'), 400, 'seed', /Infinity/);
   rejects(() => wire('{"prompt":"a","width":-1e400}'), 400, 'width');
   rejects(() => wire('{"prompt":"a","seed":9007199254740993}'), 400, 'seed');
-  rejects(() => wire('{"prompt":"a","steps":"4"}'), 400, 'steps', /integer/);
+  // Decimal text is read as the number it spells (as Fireworks does); anything else is refused.
+  assert.equal(wire('{"prompt":"a","steps":"4"}').steps, 4);
+  rejects(() => wire('{"prompt":"a","steps":"4.5"}'), 400, 'steps', /integer/);
+  rejects(() => wire('{"prompt":"a","steps":"0x4"}'), 400, 'steps', /integer/);
   rejects(() => wire('{"prompt":"a","samples":2.5}'), 400, 'samples', /integer/);
-  rejects(() => wire('{"prompt":"a","cfg_scale":"3.5"}'), 400, 'cfg_scale');
+  assert.equal(wire('{"prompt":"a","cfg_scale":"3.5"}').cfgScale, 3.5);
+  rejects(() => wire('{"prompt":"a","cfg_scale":"3.5x"}'), 400, 'cfg_scale');
+  rejects(() => wire('{"prompt":"a","cfg_scale":"Infinity"}'), 400, 'cfg_scale');
   rejects(() => wire('{"prompt":"a","seed":true}'), 400, 'seed');
   // -0 is 0 (a random seed; cfg 0); 1024.0 is the integer 1024.
   assert.ok(Object.is(wire('{"prompt":"a","seed":-0}').seed, 0));

@@ -237,10 +237,25 @@ describe('models and health', () => {
     }
   });
 
-  test('/healthz reports job counts', async () => {
-    const h = (await request(s.url, { method: 'GET', path: '/healthz', auth: null })).json();
+  test('/healthz: liveness only without the token; counters, backends and problems with it', async () => {
+    const open = (await request(s.url, { method: 'GET', path: '/healthz', auth: null })).json();
+    assert.deepEqual(open, { status: 'ok', ready: true });
+    const wrong = (await request(s.url, { method: 'GET', path: '/healthz', auth: 'not-the-token-0123456789' })).json();
+    assert.deepEqual(Object.keys(wrong).sort(), ['ready', 'status'], 'a wrong token sees no more than none');
+    const h = (await request(s.url, { method: 'GET', path: '/healthz' })).json();
     assert.equal(h.status, 'ok');
     assert.ok(h.jobs.completed >= 1);
+    assert.deepEqual(h.backends.local, { available: true });
+    assert.deepEqual(h.problems, []);
+    fs.renameSync(modelFile, `${modelFile}.x`);
+    try {
+      assert.deepEqual((await request(s.url, { method: 'GET', path: '/healthz', auth: null })).json(), { status: 'ok', ready: false });
+      const down = (await request(s.url, { method: 'GET', path: '/healthz' })).json();
+      assert.equal(down.ready, false);
+      assert.match(down.problems[0], /local model cannot serve: .*missing/);
+    } finally {
+      fs.renameSync(`${modelFile}.x`, modelFile);
+    }
   });
 });
 
@@ -257,13 +272,38 @@ describe('OpenAI-style /v1/images/generations on the same engine', () => {
     const jpeg = (await post({ prompt: 'a fox', size: '1536x640', output_format: 'jpeg', output_compression: 40, response_format: 'url' })).json();
     assert.match(jpeg.data[0].url, /^data:image\/jpeg;base64,/);
   });
-  test('errors use the OpenAI names and our shape', async () => {
-    assertErrorShape(await post({ prompt: 'x', size: '512x512' }), 400, 'size');
-    assertErrorShape(await post({ prompt: 'x', n: 20 }), 400, 'n');
-    assertErrorShape(await post({ prompt: 'x', style2: 1 }), 400, 'style2');
-    assertErrorShape(await post({ prompt: '' }), 400, 'prompt');
-    assertErrorShape(await post({ prompt: 'x', model: 'dall-e-3' }), 404);
-    assertErrorShape(await request(s.url, { path: '/v1/images/generations', body: 'x', headers: { 'Content-Type': 'text/plain' } }), 415);
+  test("errors are in OpenAI's shape {message, type, param, code} with OpenAI's field names", async () => {
+    const openaiError = (r: Awaited<ReturnType<typeof post>>, status: number, param: string | null, code: string | null) => {
+      const e = assertErrorShape(r, status, param) as { type: string; code?: string | null };
+      assert.deepEqual(Object.keys(r.json().error).sort(), ['code', 'message', 'param', 'type']);
+      assert.equal(e.code, code);
+      return e;
+    };
+    assert.equal(openaiError(await post({ prompt: 'x', size: 'big' }), 400, 'size', 'invalid_value').type, 'invalid_request_error');
+    openaiError(await post({ prompt: 'x', n: 20 }), 400, 'n', 'invalid_value');
+    openaiError(await post({ prompt: 'x', style2: 1 }), 400, 'style2', 'unknown_parameter');
+    openaiError(await post({ prompt: '' }), 400, 'prompt', 'invalid_value');
+    openaiError(await post({ prompt: 'x', stream: true }), 400, 'stream', 'invalid_value');
+    openaiError(await post({ prompt: 'x', model: 'no-such-model' }), 404, 'model', 'model_not_found');
+    openaiError(await request(s.url, { path: '/v1/images/generations', body: 'x', headers: { 'Content-Type': 'text/plain' } }), 415, 'Content-Type', 'unsupported_media_type');
+    openaiError(await request(s.url, { path: '/v1/images/generations', body: '{}', auth: null, headers: { 'Content-Type': 'application/json' } }), 401, 'Authorization', 'invalid_api_key');
+    // The Fireworks route keeps its own shape (no code).
+    assert.ok(!('code' in assertErrorShape(await t2i(s.url, { prompt: '' }), 400, 'prompt')));
+  });
+  test('an OpenAI size we cannot make is made at the nearest aspect ratio, and said so; OpenAI model names are served', async () => {
+    const r = await post({ prompt: 'a fox', size: '1536x1024', model: 'dall-e-3', n: null, quality: null });
+    assert.equal(r.status, 200, r.body.toString().slice(0, 300));
+    assert.equal(r.headers['x-schnell-size'], '1216x832');
+    const warning = String(r.headers['x-schnell-warning']);
+    assert.match(warning, /size 1536x1024 is not one of .*made 1216x832, the nearest in aspect ratio/);
+    assert.match(warning, /model 'dall-e-3' is OpenAI's/);
+    const j = r.json();
+    assert.equal(j.size, '1216x832');
+    const meta = await sharp(Buffer.from(j.data[0].b64_json, 'base64')).metadata();
+    assert.deepEqual([meta.width, meta.height], [1216, 832]);
+    const webp = (await post({ prompt: 'a fox', size: '1024x1792', output_format: 'webp', output_compression: 50 })).json();
+    const wm = await sharp(Buffer.from(webp.data[0].b64_json, 'base64')).metadata();
+    assert.deepEqual([wm.format, wm.width, wm.height, webp.output_format], ['webp', 768, 1344, 'webp']);
   });
 });
 
