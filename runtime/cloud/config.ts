@@ -1,16 +1,14 @@
 // Where the cloud client gets its settings: the key from FIREWORKS_API_KEY or the user's secret store
 // ($SCHNELL_HOME/secrets.json here; the desktop app plugs the OS store in behind SecretStore), the
 // base URL, account and model from $SCHNELL_HOME/config.json ("cloud": {...}).
-import { schnellHome } from '../models/paths.js';
-import { FileSecretStore, type SecretStore } from '../models/secrets.js';
-import { readUserConfig } from '../engine/config.js';
+import { FileSecretStore, SECRET_NAMES, type SecretStore, fireworksBaseUrlFromEnv, fireworksKeyFromEnv, homePaths, readUserConfig, schnellHome } from '../settings/index.js';
 import { FIREWORKS_ACCOUNT, FIREWORKS_BASE_URL, FIREWORKS_MODEL, FireworksClient, type FireworksOptions } from './fireworks.js';
 
 /** The name under which the key is kept in the secret store. */
-export const FIREWORKS_KEY_SECRET = 'fireworks.api_key';
+export const FIREWORKS_KEY_SECRET = SECRET_NAMES.fireworksKey;
 
 export async function fireworksApiKey(store: SecretStore, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  const fromEnv = env.FIREWORKS_API_KEY?.trim();
+  const fromEnv = fireworksKeyFromEnv(env);
   if (fromEnv) return fromEnv;
   return (await store.get(FIREWORKS_KEY_SECRET))?.trim() || undefined;
 }
@@ -28,10 +26,10 @@ export async function createFireworksClient(src: CloudClientSources = {}): Promi
   const env = src.env ?? process.env;
   const home = src.home ?? schnellHome(env);
   const cloud = readUserConfig(home).cloud ?? {};
-  const store = src.store ?? new FileSecretStore(`${home}/secrets.json`);
+  const store = src.store ?? new FileSecretStore(homePaths.secrets(home));
   const opts: FireworksOptions = {
     apiKey: await fireworksApiKey(store, env),
-    baseUrl: env.FIREWORKS_BASE_URL?.trim() || cloud.baseUrl || FIREWORKS_BASE_URL,
+    baseUrl: fireworksBaseUrlFromEnv(env) || cloud.baseUrl || FIREWORKS_BASE_URL,
     account: cloud.account ?? FIREWORKS_ACCOUNT,
     model: cloud.model ?? FIREWORKS_MODEL,
   };

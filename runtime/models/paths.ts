@@ -2,20 +2,15 @@
 // that place (the containment check itself is runtime/util/paths.ts). Names are refused, never
 // "cleaned": a name that needs cleaning came from someone who should not be trusted with a path.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { homePaths, schnellHome } from '../settings/home.js';
 import { resolveInside, UnsafePathError } from '../util/paths.js';
 
-export { UnsafePathError };
-
-/** $SCHNELL_HOME, or ~/.schnell-studio (the same default as runtime/onnx/session.ts). */
-export function schnellHome(env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(env.SCHNELL_HOME || path.join(os.homedir(), '.schnell-studio'));
-}
+export { UnsafePathError, schnellHome };
 
 /** The installed-models folder: one model-set folder per model. */
 export function modelsRoot(home: string = schnellHome()): string {
-  return path.join(home, 'models');
+  return homePaths.models(home);
 }
 
 /** Ids of models and files: lowercase slugs, so they are safe as folder names on every platform. */

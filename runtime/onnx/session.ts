@@ -3,9 +3,9 @@
 // overhead metric is wall time minus this).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
+import { homePaths, schnellHome } from '../settings/home.js';
 import { writeFileAtomic } from '../util/files.js';
 
 export type Provider = 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
@@ -189,8 +189,7 @@ function firstLine(s: string): string {
 
 /** Folder for caches ($SCHNELL_HOME/cache or ~/.schnell-studio/cache). */
 export function cacheDir(): string {
-  const home = process.env.SCHNELL_HOME ?? path.join(os.homedir(), '.schnell-studio');
-  return path.join(home, 'cache', 'graphs');
+  return homePaths.graphCache(schnellHome());
 }
 
 /**

@@ -2,13 +2,13 @@
 // in $SCHNELL_HOME/server-token (readable by the owner only). The creator prints it once.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
+import { homePaths } from '../settings/home.js';
 import { writeFileAtomic } from '../util/files.js';
 
 export const TOKEN_FILE = 'server-token';
 
 export function tokenFile(home: string): string {
-  return path.join(home, TOKEN_FILE);
+  return homePaths.serverToken(home);
 }
 
 /** The stored token, creating one when there is none. `created` tells the caller to print it. */
