@@ -18,7 +18,6 @@
 //
 // Items carry every catalog field (see catalog/types.ts) plus `file` and `thumbnail` (absolute paths).
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import {
@@ -45,6 +44,7 @@ import { scanLibrary, type ScanReport } from './scan.js';
 import { IMAGES, THUMBS } from './store.js';
 import { exportGenerations, importImages, type ExportReport, type ImportOptions, type ImportReport } from './transfer.js';
 import { joinInside, resolveInside, UnsafePathError } from '../../runtime/util/paths.js';
+import { CATALOG_FILE, catalogFile, schnellHome, studioLibraryDir } from '../../runtime/settings/index.js';
 
 export { LibraryError } from './errors.js';
 export type { LibraryGeneration } from './core.js';
@@ -54,15 +54,16 @@ export { exportName } from './transfer.js';
 export { readImageInfo, embedMetadata } from './metadata.js';
 export { formatParameters, parseParameters } from './a1111.js';
 
-export const CATALOG_FILE = 'catalog.sqlite';
+export { CATALOG_FILE };
 
-/** The studio's home folder: $SCHNELL_HOME, else ~/.schnell-studio. */
+/** The studio's home folder (runtime/settings): $SCHNELL_HOME, else ~/.schnell-studio. */
 export function studioHome(): string {
-  return process.env.SCHNELL_HOME && process.env.SCHNELL_HOME.trim() !== '' ? path.resolve(process.env.SCHNELL_HOME) : path.join(os.homedir(), '.schnell-studio');
+  return schnellHome();
 }
 
-export function defaultLibraryDir(): string {
-  return path.join(studioHome(), 'library');
+/** The studio library: "library" in config.json, else $SCHNELL_HOME/library. */
+export function defaultLibraryDir(home: string = schnellHome()): string {
+  return studioLibraryDir(home);
 }
 
 /** What the runtime knows about one image it made (the request fields plus the outcome). */
@@ -264,7 +265,7 @@ export async function openLibrary(dir: string = defaultLibraryDir()): Promise<Li
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new LibraryError(`cannot open the library ${dir}: permission denied; choose a folder you can write to`);
     throw err;
   }
-  const core = new LibraryCore(real, openCatalog(path.join(real, CATALOG_FILE)));
+  const core = new LibraryCore(real, openCatalog(catalogFile(real)));
   try {
     core.settleDeletions();
   } catch (err) {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { catalogFile, homePaths, schnellHome } from '../settings/home.js';
+import { catalogFile, studioLibraryDir } from '../settings/index.js';
 
 export type DownloadStatus = 'downloading' | 'paused' | 'failed' | 'complete';
 
@@ -50,7 +50,7 @@ CREATE INDEX IF NOT EXISTS model_downloads_model ON model_downloads(model_id);
 `;
 
 /** Opens (creating) a standalone state database in WAL mode: the studio's catalog, `$SCHNELL_HOME/library/catalog.sqlite`, by default. */
-export function openStateDatabase(file: string = catalogFile(homePaths.library(schnellHome()))): Database.Database {
+export function openStateDatabase(file: string = catalogFile(studioLibraryDir())): Database.Database {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');

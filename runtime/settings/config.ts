@@ -2,6 +2,7 @@
 // with one sentence that names the file and the offending key; unknown keys are kept (other parts
 // of the app and newer versions own them). Read once per change of the file, written atomically.
 import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { writeJsonAtomic } from '../util/files.js';
 import { homePaths, schnellHome } from './home.js';
@@ -98,4 +99,10 @@ export function updateUserConfig(changes: Partial<UserConfig>, home: string = sc
   writeJsonAtomic(file, config, { createFolder: true });
   cache.delete(file);
   return config;
+}
+
+/** The studio library folder: "library" in config.json, else $SCHNELL_HOME/library. */
+export function studioLibraryDir(home: string = schnellHome()): string {
+  const configured = readUserConfig(home).library;
+  return configured ? path.resolve(home, configured) : homePaths.library(home);
 }
