@@ -1,0 +1,366 @@
+// The library grid: a virtualized list of fixed-size cells (so nothing shifts when thumbnails
+// arrive) over keyset pages of the current query. One focusable listbox with an active descendant:
+// arrows move, Enter opens, Space selects, Shift extends, F favourites, Delete trashes.
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent, type KeyboardEvent, type MouseEvent } from 'react';
+import type { GalleryItem } from '../../../main/contract.js';
+import { app, currentQuery, errorText, toast } from '../state/app-state.js';
+import { openDetail, setFavorite, trash } from '../state/actions.js';
+import { bumpLibrary } from '../state/live.js';
+import { studio } from '../state/studio.js';
+import { useStore } from '../state/store.js';
+import { Pager } from './pager.js';
+import { SelectionBar } from './SelectionBar.js';
+
+const GAP = 0;
+
+function useElementWidth(ref: React.RefObject<HTMLElement | null>): number {
+  const [w, setW] = useState(0);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    setW(el.clientWidth);
+    const ro = new ResizeObserver(() => setW(el.clientWidth));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, [ref]);
+  return w;
+}
+
+export function Gallery() {
+  const scope = useStore(app, (s) => s.scope);
+  const filters = useStore(app, (s) => s.filters);
+  const text = useStore(app, (s) => s.text);
+  const sort = useStore(app, (s) => s.sort);
+  const version = useStore(app, (s) => s.libraryVersion);
+  const selection = useStore(app, (s) => s.selection);
+  const active = useStore(app, (s) => s.activeIndex);
+  const query = useMemo(() => currentQuery({ scope, filters, text, sort }), [scope, filters, text, sort]);
+  const queryKey = JSON.stringify(query);
+
+  const [thumb, setThumb] = useState(() => Number(localStorage.getItem('schnell.thumb') ?? 0) || 184);
+  const [total, setTotal] = useState<number | null>(null);
+  const [, setTick] = useState(0);
+  const [dragging, setDragging] = useState(false);
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const width = useElementWidth(scrollRef);
+  const anchor = useRef<number | null>(null);
+
+  // A new pager for each query; a library change re-reads the same query (keeping the scroll).
+  const pager = useMemo(
+    () =>
+      new Pager<GalleryItem>((cursor, limit) => studio.call('library.search', { ...query, ...(cursor ? { cursor } : {}), limit }), { pageSize: 200, maxPages: 24 }),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [queryKey, version],
+  );
+  useEffect(() => {
+    const off = pager.onChange(() => setTick((t) => t + 1));
+    return () => {
+      off();
+      pager.dispose();
+    };
+  }, [pager]);
+
+  useEffect(() => {
+    let live = true;
+    const { cursor: _c, limit: _l, sort: _s, ...facetQuery } = query;
+    studio
+      .call('library.facets', facetQuery)
+      .then((f) => live && setTotal(f.total))
+      .catch((err) => live && toast(`Could not count the images: ${errorText(err)}`, { kind: 'error' }));
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [queryKey, version]);
+
+  useEffect(() => {
+    scrollRef.current?.scrollTo({ top: 0 });
+    app.set({ activeIndex: 0 });
+  }, [queryKey]);
+
+  const cols = Math.max(1, Math.floor((width || 800) / thumb));
+  const cell = Math.floor((width || 800) / cols);
+  const count = pager.complete ? pager.loadedCount : Math.max(total ?? 0, pager.loadedCount);
+  const rows = Math.ceil(count / cols);
+
+  const virtualizer = useVirtualizer({
+    count: rows,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => cell,
+    overscan: 3,
+  });
+  useEffect(() => virtualizer.measure(), [cell, virtualizer]);
+
+  const vrows = virtualizer.getVirtualItems();
+  const firstRow = vrows[0]?.index ?? 0;
+  const lastRow = vrows[vrows.length - 1]?.index ?? 0;
+  useEffect(() => {
+    pager.request(firstRow * cols, (lastRow + 1) * cols + cols * 4);
+  }, [pager, firstRow, lastRow, cols, count]);
+
+  const itemAt = (i: number) => pager.get(i);
+
+  const moveTo = useCallback(
+    (i: number, extend: boolean) => {
+      const n = Math.max(0, Math.min(count - 1, i));
+      app.set((s) => {
+        if (!extend) return { activeIndex: n };
+        const from = anchor.current ?? s.activeIndex;
+        const ids = new Set(s.selection);
+        for (let k = Math.min(from, n); k <= Math.max(from, n); k++) {
+          const it = pager.get(k);
+          if (it) ids.add(it.id);
+        }
+        return { activeIndex: n, selection: ids };
+      });
+      virtualizer.scrollToIndex(Math.floor(n / cols));
+    },
+    [count, cols, pager, virtualizer],
+  );
+
+  function onKeyDown(e: KeyboardEvent<HTMLDivElement>) {
+    const page = Math.max(1, Math.floor((scrollRef.current?.clientHeight ?? cell) / cell)) * cols;
+    const moves: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols, PageDown: page, PageUp: -page };
+    if (e.key in moves) {
+      e.preventDefault();
+      if (!e.shiftKey) anchor.current = null;
+      else if (anchor.current === null) anchor.current = active;
+      moveTo(active + moves[e.key]!, e.shiftKey);
+      return;
+    }
+    if (e.key === 'Home' || e.key === 'End') {
+      e.preventDefault();
+      moveTo(e.key === 'Home' ? 0 : count - 1, e.shiftKey);
+      return;
+    }
+    const it = itemAt(active);
+    if (e.key === 'Enter' && it) {
+      e.preventDefault();
+      openDetail(it.id);
+    } else if (e.key === ' ' && it) {
+      e.preventDefault();
+      app.set((s) => {
+        const ids = new Set(s.selection);
+        if (ids.has(it.id)) ids.delete(it.id);
+        else ids.add(it.id);
+        return { selection: ids };
+      });
+      anchor.current = active;
+    } else if ((e.key === 'a' || e.key === 'A') && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      const ids = new Set<string>();
+      for (let k = 0; k < count; k++) {
+        const x = pager.get(k);
+        if (x) ids.add(x.id);
+      }
+      app.set({ selection: ids });
+    } else if (e.key === 'Escape') {
+      app.set({ selection: new Set() });
+    } else if ((e.key === 'f' || e.key === 'F') && !e.ctrlKey && !e.metaKey && it) {
+      e.preventDefault();
+      const ids = selection.size ? [...selection] : [it.id];
+      void setFavorite(ids, !it.favorite);
+    } else if ((e.key === 'Delete' || e.key === 'Backspace') && it && scope.kind !== 'trash') {
+      e.preventDefault();
+      void trash(selection.size ? [...selection] : [it.id]);
+    }
+  }
+
+  function onCellClick(e: MouseEvent, i: number, it: GalleryItem | undefined) {
+    if (!it) return;
+    if (e.shiftKey) {
+      if (anchor.current === null) anchor.current = active;
+      moveTo(i, true);
+      return;
+    }
+    anchor.current = i;
+    app.set((s) => {
+      if (e.ctrlKey || e.metaKey) {
+        const ids = new Set(s.selection);
+        if (ids.has(it.id)) ids.delete(it.id);
+        else ids.add(it.id);
+        return { activeIndex: i, selection: ids };
+      }
+      return { activeIndex: i, selection: new Set([it.id]) };
+    });
+  }
+
+  async function onDrop(e: DragEvent) {
+    e.preventDefault();
+    setDragging(false);
+    const files = [...e.dataTransfer.files].filter((f) => /\.(png|jpe?g|webp)$/i.test(f.name) || f.type.startsWith('image/'));
+    if (!files.length) {
+      toast('Drop PNG or JPEG images to import them with their parameters.');
+      return;
+    }
+    const project = scope.kind === 'project' ? scope.name : undefined;
+    let imported = 0;
+    const problems: string[] = [];
+    try {
+      if (studio.desktop) {
+        const paths = files.map((f) => studio.desktop!.pathForFile(f));
+        const r = await studio.call('library.importPaths', { paths, ...(project ? { project } : {}) });
+        imported += r.imported.length;
+        problems.push(...r.failed.map((f) => `${f.file}: ${f.error}`), ...r.skipped.map((f) => `${f.file}: ${f.reason}`));
+      } else {
+        for (const f of files) {
+          const dataBase64 = await toBase64(f);
+          const r = await studio.call('library.importFile', { fileName: f.name, dataBase64, ...(project ? { project } : {}) });
+          imported += r.imported.length;
+          problems.push(...r.failed.map((x) => `${f.name}: ${x.error}`), ...r.skipped.map((x) => `${f.name}: ${x.reason}`));
+        }
+      }
+    } catch (err) {
+      problems.push(errorText(err));
+    }
+    bumpLibrary();
+    toast(`Imported ${imported} of ${files.length} image${files.length === 1 ? '' : 's'}.${problems.length ? ` ${problems[0]}` : ''}`, {
+      kind: problems.length ? 'error' : 'info',
+    });
+  }
+
+  const activeItem = itemAt(active);
+  const label = scope.kind === 'trash' ? 'Trash' : scope.kind === 'favorites' ? 'Favourites' : scope.kind === 'project' ? scope.name : 'All images';
+
+  return (
+    <section
+      className="main"
+      aria-label="Gallery"
+      onDragOver={(e) => {
+        if (e.dataTransfer.types.includes('Files')) {
+          e.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={(e) => {
+        if (e.currentTarget === e.target) setDragging(false);
+      }}
+      onDrop={onDrop}
+    >
+      <div className="gallery-bar">
+        <h1 className="visually-hidden">{label}</h1>
+        <span aria-live="polite" data-testid="result-count">
+          {label} · {count.toLocaleString()} image{count === 1 ? '' : 's'}
+          {text.trim() ? ` matching “${text.trim()}”` : ''}
+        </span>
+        <span className="spacer" />
+        <SelectionBar />
+        <label className="row hint">
+          <span>Size</span>
+          <input
+            type="range"
+            className="range"
+            aria-label="Thumbnail size"
+            min={96}
+            max={384}
+            step={8}
+            value={thumb}
+            onChange={(e) => {
+              setThumb(Number(e.target.value));
+              localStorage.setItem('schnell.thumb', e.target.value);
+            }}
+          />
+        </label>
+      </div>
+      {pager.error && <p className="pane-error" role="alert">Could not load the images: {pager.error}</p>}
+      {count === 0 && total !== null && pager.complete ? (
+        <div className="empty">
+          <h2>{text.trim() || Object.keys(filters).length ? 'Nothing matches' : scope.kind === 'trash' ? 'The trash is empty' : 'No images yet'}</h2>
+          <p>
+            {text.trim() || Object.keys(filters).length
+              ? 'Try fewer words or clear a filter.'
+              : 'Write a prompt on the right and press Generate, or drop images here to import them with their parameters.'}
+          </p>
+        </div>
+      ) : null}
+      <div
+        ref={scrollRef}
+        className="gallery-scroll"
+        role="listbox"
+        aria-label="Images"
+        aria-multiselectable="true"
+        tabIndex={0}
+        aria-activedescendant={activeItem ? `cell-${activeItem.id}` : undefined}
+        onKeyDown={onKeyDown}
+        data-testid="gallery"
+      >
+        <div className="gallery-sizer" role="presentation" style={{ height: virtualizer.getTotalSize() }}>
+          {vrows.flatMap((vr) => {
+            const out = [];
+            for (let c = 0; c < cols; c++) {
+              const i = vr.index * cols + c;
+              if (i >= count) break;
+              const it = itemAt(i);
+              out.push(
+                <Cell
+                  key={it ? it.id : `p${i}`}
+                  index={i}
+                  item={it}
+                  x={c * cell}
+                  y={vr.start}
+                  size={cell - GAP}
+                  selected={it ? selection.has(it.id) : false}
+                  active={i === active}
+                  onClick={onCellClick}
+                />,
+              );
+            }
+            return out;
+          })}
+        </div>
+      </div>
+      {dragging && <div className="drop-veil">Drop images to import them with their parameters</div>}
+    </section>
+  );
+}
+
+interface CellProps {
+  index: number;
+  item: GalleryItem | undefined;
+  x: number;
+  y: number;
+  size: number;
+  selected: boolean;
+  active: boolean;
+  onClick: (e: MouseEvent, i: number, it: GalleryItem | undefined) => void;
+}
+
+/** React sets `style` through the CSSOM, which a CSP without 'unsafe-inline' styles allows. */
+function Cell({ index, item, x, y, size, selected, active, onClick }: CellProps) {
+  const style = { transform: `translate(${x}px, ${y}px)`, width: size, height: size };
+  if (!item) return <div style={style} className="cell placeholder" role="presentation" aria-hidden="true"><div className="cell-inner" /></div>;
+  const name = `${item.prompt.slice(0, 80) || 'Untitled'}, ${item.width}×${item.height}, seed ${item.seed ?? 'unknown'}${item.favorite ? ', favourite' : ''}`;
+  return (
+    <div
+      style={style}
+      id={`cell-${item.id}`}
+      className={`cell${active ? ' active' : ''}`}
+      role="option"
+      aria-selected={selected}
+      aria-label={name}
+      data-index={index}
+      onClick={(e) => onClick(e, index, item)}
+      onDoubleClick={() => openDetail(item.id)}
+    >
+      <div className="cell-inner">
+        <img src={item.thumbnailUrl} alt="" width={256} height={Math.round((256 * item.height) / item.width)} loading="lazy" decoding="async" draggable={false} />
+        <div className="cell-badges">
+          {item.favorite && <span className="badge fav" aria-hidden="true">★</span>}
+          {item.backend === 'cloud' && <span className="badge">cloud</span>}
+          {item.fallbackReason && <span className="badge warn">fallback</span>}
+          {/untrained/i.test(item.model) && <span className="badge warn">untrained</span>}
+        </div>
+      </div>
+    </div>
+  );
+}
+
+function toBase64(f: File): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result).replace(/^data:[^,]*,/, ''));
+    r.onerror = () => reject(new Error(`could not read ${f.name}`));
+    r.readAsDataURL(f);
+  });
+}

@@ -1,0 +1,138 @@
+// The gallery's window onto the catalog: keyset pages fetched on demand and kept in a small cache,
+// so a library of a million images never sits in memory. Page k can only be asked for with the
+// cursor that page k-1 returned, so a jump far ahead walks the cursors (each page costs what the
+// first does); evicted pages keep their cursor, so coming back costs one request.
+
+export interface PageOf<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export type FetchPage<T> = (cursor: string | undefined, limit: number) => Promise<PageOf<T>>;
+
+export interface PagerOptions {
+  pageSize?: number;
+  /** Pages kept in memory; the ones farthest from the last request go first. */
+  maxPages?: number;
+}
+
+export class Pager<T> {
+  readonly pageSize: number;
+  private readonly maxPages: number;
+  /** cursors[k]: what to pass to fetch page k (undefined for page 0); absent: not known yet. */
+  private readonly cursors = new Map<number, string | undefined>([[0, undefined]]);
+  private readonly pages = new Map<number, T[]>();
+  private lastPage: number | null = null;
+  private want = 0;
+  private focus = 0;
+  private running = false;
+  private listeners = new Set<() => void>();
+  private disposed = false;
+  error: string | null = null;
+
+  constructor(private readonly fetchPage: FetchPage<T>, opts: PagerOptions = {}) {
+    this.pageSize = opts.pageSize ?? 200;
+    this.maxPages = opts.maxPages ?? 30;
+  }
+
+  /** Rows known to exist so far: exact once the last page was seen. */
+  get loadedCount(): number {
+    if (this.lastPage !== null) return this.lastPage * this.pageSize + this.lastLength;
+    let top = 0;
+    for (const k of this.cursors.keys()) top = Math.max(top, k);
+    return top * this.pageSize;
+  }
+
+  private lastLength = 0;
+
+  /** True once the end of the results was reached. */
+  get complete(): boolean {
+    return this.lastPage !== null;
+  }
+
+  get(index: number): T | undefined {
+    return this.pages.get(Math.floor(index / this.pageSize))?.[index % this.pageSize];
+  }
+
+  /** Items held in memory now (for tests and the bench). */
+  get residentItems(): number {
+    let n = 0;
+    for (const p of this.pages.values()) n += p.length;
+    return n;
+  }
+
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.listeners.clear();
+  }
+
+  /** Asks for the rows in [from, to]; loads what is missing in the background. */
+  request(from: number, to: number): void {
+    const first = Math.max(0, Math.floor(from / this.pageSize));
+    const last = Math.max(first, Math.floor(to / this.pageSize));
+    this.focus = first;
+    this.want = this.lastPage === null ? last : Math.min(last, this.lastPage);
+    let missing = false;
+    for (let k = first; k <= this.want; k++) if (!this.pages.has(k)) missing = true;
+    if (missing) void this.run(first);
+  }
+
+  private async run(first: number): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (;;) {
+        if (this.disposed) return;
+        // The next page to load: the first missing one in the wanted range whose cursor is known,
+        // else the page after the highest known cursor (walking forward towards the range).
+        let target = -1;
+        for (let k = Math.min(first, this.focus); k <= this.want; k++) {
+          if (!this.pages.has(k) && (this.lastPage === null || k <= this.lastPage)) {
+            target = k;
+            break;
+          }
+        }
+        if (target < 0) return;
+        let k = target;
+        while (!this.cursors.has(k)) k--;
+        const cursor = this.cursors.get(k);
+        const page = await this.fetchPage(cursor, this.pageSize);
+        if (this.disposed) return;
+        this.pages.set(k, page.items);
+        if (page.nextCursor === null) {
+          this.lastPage = k;
+          this.lastLength = page.items.length;
+        } else {
+          this.cursors.set(k + 1, page.nextCursor);
+        }
+        this.evict();
+        this.emit();
+        first = this.focus;
+      }
+    } catch (err) {
+      this.error = err instanceof Error ? err.message : String(err);
+      this.emit();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private evict(): void {
+    if (this.pages.size <= this.maxPages) return;
+    const byDistance = [...this.pages.keys()].sort((a, b) => Math.abs(b - this.focus) - Math.abs(a - this.focus));
+    for (const k of byDistance) {
+      if (this.pages.size <= this.maxPages) break;
+      if (k >= this.focus && k <= this.want) continue;
+      this.pages.delete(k);
+    }
+  }
+
+  private emit(): void {
+    for (const fn of this.listeners) fn();
+  }
+}
