@@ -23,6 +23,8 @@ const configSchema = z.looseObject({
   model: z.string({ error: 'must be a model folder, a checkpoint file or an installed model id' }).min(1, { error: 'must not be empty' }).optional(),
   backend: z.enum(BACKEND_POLICIES as [BackendPolicy, ...BackendPolicy[]], { error: 'must be "local", "cloud" or "auto"' }).optional(),
   device: z.string({ error: 'must be a device name such as "cpu" or "cuda"' }).min(1, { error: 'must not be empty' }).optional(),
+  /** The port `schnell serve` / `npm start` listen on (default 7788; the next free one when taken). */
+  port: z.number({ error: 'must be a port number from 1 to 65535' }).int({ error: 'must be a whole port number from 1 to 65535' }).min(1, { error: 'must be a port number from 1 to 65535' }).max(65535, { error: 'must be a port number from 1 to 65535' }).optional(),
   /** The studio library folder (default $SCHNELL_HOME/library). */
   library: z.string({ error: 'must be a folder' }).min(1, { error: 'must not be empty' }).optional(),
   cloud: cloudSchema.optional(),
