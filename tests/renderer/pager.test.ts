@@ -1,0 +1,69 @@
+// The gallery's keyset pager against a real in-memory result list: pages arrive in order, a jump
+// ahead walks the cursors, memory stays bounded, the end is found, errors are kept for the pane.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Pager, type PageOf } from '../../renderer/src/gallery/pager.js';
+
+function source(n: number, opts: { failAt?: number } = {}) {
+  const calls: (string | undefined)[] = [];
+  const fetchPage = async (cursor: string | undefined, limit: number): Promise<PageOf<number>> => {
+    calls.push(cursor);
+    const from = cursor === undefined ? 0 : Number(cursor);
+    if (opts.failAt !== undefined && from >= opts.failAt) throw new Error('the catalog is busy');
+    const items = Array.from({ length: Math.max(0, Math.min(limit, n - from)) }, (_, i) => from + i);
+    return { items, nextCursor: from + limit < n ? String(from + limit) : null };
+  };
+  return { calls, fetchPage };
+}
+
+const settle = (p: Pager<number>) => new Promise<void>((resolve) => {
+  const check = () => setTimeout(() => ((p as unknown as { running: boolean }).running ? check() : resolve()), 1);
+  check();
+});
+
+test('loads the pages a range needs, in keyset order', async () => {
+  const s = source(1000);
+  const p = new Pager(s.fetchPage, { pageSize: 100 });
+  p.request(0, 150);
+  await settle(p);
+  assert.deepEqual(s.calls, [undefined, '100']);
+  assert.equal(p.get(0), 0);
+  assert.equal(p.get(150), 150);
+  assert.equal(p.get(250), undefined);
+  assert.equal(p.complete, false);
+});
+
+test('a jump far ahead walks the cursors and keeps at most maxPages in memory', async () => {
+  const s = source(10_000);
+  const p = new Pager(s.fetchPage, { pageSize: 100, maxPages: 5 });
+  p.request(9_900, 9_999);
+  await settle(p);
+  assert.equal(p.get(9_950), 9_950);
+  assert.equal(p.complete, true);
+  assert.equal(p.loadedCount, 10_000);
+  assert.ok(p.residentItems <= 500, `resident ${p.residentItems}`);
+  // Coming back to the start costs one request: its cursor (none) is known.
+  const before = s.calls.length;
+  p.request(0, 10);
+  await settle(p);
+  assert.equal(s.calls.length, before + 1);
+  assert.equal(p.get(5), 5);
+});
+
+test('an empty result is complete with no rows', async () => {
+  const s = source(0);
+  const p = new Pager(s.fetchPage, { pageSize: 50 });
+  p.request(0, 49);
+  await settle(p);
+  assert.equal(p.complete, true);
+  assert.equal(p.loadedCount, 0);
+});
+
+test('a failing page is reported, not thrown', async () => {
+  const s = source(1000, { failAt: 100 });
+  const p = new Pager(s.fetchPage, { pageSize: 100 });
+  p.request(0, 250);
+  await settle(p);
+  assert.equal(p.error, 'the catalog is busy');
+  assert.equal(p.get(10), 10);
+});
