@@ -1,36 +1,55 @@
 #!/usr/bin/env node
-// Runs the type checker, then every tests/**/*.test.ts with Node's test runner (TypeScript via tsx).
-// Usage: node tests/run.mjs [substring …]   — only test files whose path contains a substring.
+// Runs the type checker, then the test files with Node's test runner (TypeScript via tsx).
+// Two sets, so that `npm test` stays a few minutes on two cores and CI still runs everything:
+//   node tests/run.mjs [substring …]        every tests/**/*.test.ts except *.e2e.test.ts
+//   node tests/run.mjs --e2e [substring …]  only the long suites, tests/**/*.e2e.test.ts
+// With substrings, only the files whose path contains one of them run, and the type check is
+// skipped. The reference fixtures come from ../shared (beside this checkout) or $SCHNELL_FIXTURES.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const filters = process.argv.slice(2);
+const args = process.argv.slice(2);
+const e2e = args.includes('--e2e');
+const filters = args.filter((a) => a !== '--e2e');
+
+function isE2e(file) {
+  return /\.e2e\.test\.tsx?$/.test(file);
+}
 
 function find(dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'fixtures-out' ? [] : find(p);
-    return e.name.endsWith('.test.ts') || e.name.endsWith('.test.tsx') ? [p] : [];
+    if (e.isDirectory()) return e.name === 'fixtures-out' || e.name === 'node_modules' ? [] : find(p);
+    return /\.test\.tsx?$/.test(e.name) ? [p] : [];
   });
 }
 
-if (filters.length === 0 && !process.env.SKIP_TYPECHECK) {
+const fixtures = process.env.SCHNELL_FIXTURES ?? path.resolve(root, '../shared/fixtures');
+if (!fs.existsSync(fixtures)) {
+  console.error(`The tests need the shared reference fixtures at ${fixtures}: put the shared folder beside this checkout (../shared) or set SCHNELL_FIXTURES to its fixtures folder.`);
+  process.exit(1);
+}
+
+if (filters.length === 0 && !e2e && !process.env.SKIP_TYPECHECK) {
   console.log('typecheck: tsc --noEmit');
   const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', root, '--noEmit'], { stdio: 'inherit' });
   if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 }
 
-const files = find(path.join(root, 'tests')).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
+const files = find(path.join(root, 'tests'))
+  .filter((f) => isE2e(f) === e2e)
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
 if (files.length === 0) {
-  console.error('no test files matched');
+  console.error(`no ${e2e ? 'e2e ' : ''}test files matched${filters.length ? `: ${filters.join(' ')}` : ''}`);
   process.exit(1);
 }
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
   stdio: 'inherit',
   cwd: root,
-  env: { ...process.env, SCHNELL_FIXTURES: process.env.SCHNELL_FIXTURES ?? path.resolve(root, '../shared/fixtures') },
+  env: { ...process.env, SCHNELL_FIXTURES: fixtures },
 });
 process.exit(r.status ?? 1);

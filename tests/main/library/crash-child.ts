@@ -1,4 +1,4 @@
-// Child process for crash.test.ts: records generations in a loop (and now and then purges one)
+// Child process for crash.e2e.test.ts: records generations in a loop (and now and then purges one)
 // until it is killed. Prints "ready" once the library is open, then one line per recording.
 import sharp from 'sharp';
 import { openLibrary } from '../../../main/library/index.js';

@@ -1,6 +1,6 @@
 // api.md over real HTTP against the in-process server on the fault-injecting backend (run in a
 // child process, as `schnell serve` runs the real one). The same suite runs against `schnell serve`
-// on the demo model in e2e-demo.test.ts.
+// on the demo model in contract-demo.e2e.test.ts.
 import fs from 'node:fs';
 import path from 'node:path';
 import { contractSuite } from './contract-suite.js';
