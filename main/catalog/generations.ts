@@ -1,6 +1,7 @@
 import { prepared, type Db } from './db.js';
 import { newId } from './ids.js';
-import { GENERATION_COLUMNS, GENERATION_FROM, toGeneration, type GenerationRow } from './rows.js';
+import { GENERATION_COLUMNS, GENERATION_FROM, IMAGE_HASH, toGeneration, type GenerationRow } from './rows.js';
+import { DuplicateError } from './errors.js';
 import { CatalogError, type Generation, type ImageFormat, type Lineage } from './types.js';
 import { checkName, type CheckedGeneration } from './validate.js';
 
@@ -49,14 +50,34 @@ export class FacetTally {
   }
 }
 
+export interface InsertOptions {
+  /**
+   * 'refuse' (default): a file already owned by a row (trashed or not) is a DuplicateError.
+   * 'copy': the user asked for a second row on the same file (import --keep-duplicates).
+   */
+  sameFile?: 'refuse' | 'copy';
+}
+
 /**
  * Inserts one checked generation inside the caller's transaction and returns its id. The caller
- * flushes `tally` before committing (Catalog.insert / insertMany do).
+ * flushes `tally` before committing (Catalog.insert / insertMany do). Duplicates are refused here,
+ * under the write lock, and by the unique indexes of schema v4 behind that: a check made before the
+ * transaction is a race two imports of one folder both win.
  */
-export function insertGeneration(db: Db, g: CheckedGeneration, tally: FacetTally): string {
+export function insertGeneration(db: Db, g: CheckedGeneration, tally: FacetTally, opts: InsertOptions = {}): string {
   const id = g.id ?? newId();
   if (g.parentId !== null && !prepared(db, 'SELECT 1 FROM generations WHERE id = ?').get(g.parentId)) {
     throw new CatalogError(`the parent generation ${g.parentId} is not in the catalog`);
+  }
+  const owner = prepared(db, 'SELECT id, file_copy, trashed_at FROM generations WHERE image_hash = ? AND image_format = ? ORDER BY file_copy DESC LIMIT 1').get(g.imageHash, g.format) as
+    | { id: string; file_copy: number; trashed_at: number | null }
+    | undefined;
+  let fileCopy = 0;
+  if (owner && opts.sameFile === 'copy') fileCopy = owner.file_copy + 1;
+  else if (owner) throw duplicateFile(db, g.imageHash, g.format);
+  if (g.jobId !== null) {
+    const sample = prepared(db, 'SELECT id FROM generations WHERE job_id = ? AND sample_index = ?').get(g.jobId, g.sampleIndex) as { id: string } | undefined;
+    if (sample) throw new DuplicateError(`sample ${g.sampleIndex} of job ${g.jobId} is already recorded as ${sample.id}`, sample.id, 'job-sample');
   }
   const projectId = g.project === null ? null : ensureProject(db, g.project);
   let seq: number | bigint;
@@ -65,15 +86,18 @@ export function insertGeneration(db: Db, g: CheckedGeneration, tally: FacetTally
       db,
       `INSERT INTO generations(id, project_id, job_id, parent_id, prompt, negative_prompt, width, height, steps, cfg_scale,
          sampler, samples, seed, sample_index, finish_reason, model, backend, device, duration_ms, fallback_reason,
-         image_hash, image_format, favorite, rating, created_at, source)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         image_hash, image_format, favorite, rating, created_at, source, file_copy)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       id, projectId, g.jobId, g.parentId, g.prompt, g.negativePrompt, g.width, g.height, g.steps, g.cfgScale,
       g.sampler, g.samples, g.seed, g.sampleIndex, g.finishReason, g.model, g.backend, g.device, g.durationMs, g.fallbackReason,
-      g.imageHash, g.format, g.favorite ? 1 : 0, g.rating, g.createdAt, g.source,
+      g.imageHash, g.format, g.favorite ? 1 : 0, g.rating, g.createdAt, g.source, fileCopy,
     ).lastInsertRowid;
   } catch (err) {
-    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new CatalogError(`a generation with id ${id} is already in the catalog`);
+    const e = err as { code?: string; message?: string };
+    if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' && /image_hash/.test(e.message ?? '')) throw duplicateFile(db, g.imageHash, g.format);
+    if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' && /job_id/.test(e.message ?? '')) throw new CatalogError(`sample ${g.sampleIndex} of job ${g.jobId} is already recorded`);
+    if (e.code === 'SQLITE_CONSTRAINT_UNIQUE') throw new CatalogError(`a generation with id ${id} is already in the catalog`);
     throw err;
   }
   // A row that needs the file again cancels any deletion a purge had journalled for it.
@@ -204,14 +228,36 @@ export function purgeRows(db: Db, ids?: string[], now = Date.now()): { purged: s
   }
   const files = new Map<string, StoredFile>();
   for (const r of rows) files.set(`${r.image_hash}.${r.image_format}`, { hash: r.image_hash, format: r.image_format });
+  // Only names of our files are journalled: a tampered hash must never become a path to delete.
   const orphaned = [...files.values()].filter(
-    (f) => !prepared(db, 'SELECT 1 FROM generations WHERE image_hash = ? AND image_format = ?').get(f.hash, f.format),
+    (f) => typeof f.hash === 'string' && IMAGE_HASH.test(f.hash) && (f.format === 'png' || f.format === 'jpeg') && !prepared(db, 'SELECT 1 FROM generations WHERE image_hash = ? AND image_format = ?').get(f.hash, f.format),
   );
   for (const f of orphaned) {
     prepared(db, 'INSERT OR IGNORE INTO file_deletions(image_hash, image_format, queued_at) VALUES (?, ?, ?)').run(f.hash, f.format, now);
   }
   prepared(db, 'DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM generation_tags)').run();
   return { purged: rows.map((r) => r.id), files: orphaned };
+}
+
+/**
+ * Points an existing row at another file: the row whose own file went missing, met again as an
+ * exported copy (which carries the row's id but, its metadata rewritten, different bytes).
+ */
+export function relinkFile(db: Db, id: string, hash: string, format: ImageFormat): void {
+  requireIds(db, [id]);
+  const owner = prepared(db, 'SELECT id FROM generations WHERE image_hash = ? AND image_format = ? AND id != ? LIMIT 1').get(hash, format, id) as { id: string } | undefined;
+  if (owner) throw duplicateFile(db, hash, format);
+  prepared(db, 'UPDATE generations SET image_hash = ?, image_format = ?, file_copy = 0, missing_at = NULL WHERE id = ?').run(hash, format, id);
+  prepared(db, 'DELETE FROM file_deletions WHERE image_hash = ? AND image_format = ?').run(hash, format);
+}
+
+function duplicateFile(db: Db, hash: string, format: ImageFormat): DuplicateError {
+  const r = prepared(db, 'SELECT id, trashed_at FROM generations WHERE image_hash = ? AND image_format = ? ORDER BY file_copy LIMIT 1').get(hash, format) as
+    | { id: string; trashed_at: number | null }
+    | undefined;
+  const id = r?.id ?? '(unknown)';
+  const where = r?.trashed_at != null ? ` (in the trash: 'schnell library restore ${id}' brings it back)` : '';
+  return new DuplicateError(`this image is already in the library as ${id}${where}`, id, 'file');
 }
 
 export function lineage(db: Db, id: string): Lineage {

@@ -15,13 +15,17 @@ import { Jobs } from './jobs.js';
 import { searchGenerations } from './search.js';
 import type { Facets, Generation, Lineage, NewGeneration, Page, SearchQuery } from './types.js';
 import { checkGeneration } from './validate.js';
+import { isCorruption, repairCatalog, searchIndexDamaged, searchIndexProblem, type CatalogRepairReport } from './repair.js';
 
 export * from './types.js';
+export * from './errors.js';
+export type { CatalogRepairReport } from './repair.js';
+export { rebuildFacetCounts, rebuildSearchIndex } from './repair.js';
 export { isId, newId } from './ids.js';
 export { toFtsQuery } from './fts-query.js';
 export { LATEST_VERSION, MIGRATIONS } from './schema.js';
 export { integrityCheck, migrate, openDatabase, schemaVersion, type Db } from './db.js';
-export type { StoredFile } from './generations.js';
+export type { InsertOptions, StoredFile } from './generations.js';
 export type { Jobs } from './jobs.js';
 
 export class Catalog {
@@ -39,24 +43,24 @@ export class Catalog {
    * Adds a row. `whileLocked` runs inside the write transaction before the insert: the library
    * uses it to confirm the image file is on disk while no purge can remove it.
    */
-  insert(g: NewGeneration, whileLocked?: () => void): string {
+  insert(g: NewGeneration, whileLocked?: () => void, opts: rows.InsertOptions = {}): string {
     const checked = checkGeneration(g);
     return this.write(() => {
       whileLocked?.();
       const tally = new rows.FacetTally();
-      const id = rows.insertGeneration(this.db, checked, tally);
+      const id = rows.insertGeneration(this.db, checked, tally, opts);
       tally.flush(this.db);
       return id;
     });
   }
 
   /** One transaction for the lot: all rows or none. */
-  insertMany(gs: NewGeneration[], whileLocked?: () => void): string[] {
+  insertMany(gs: NewGeneration[], whileLocked?: () => void, opts: rows.InsertOptions = {}): string[] {
     const checked = gs.map((g) => checkGeneration(g));
     return this.write(() => {
       whileLocked?.();
       const tally = new rows.FacetTally();
-      const ids = checked.map((g) => rows.insertGeneration(this.db, g, tally));
+      const ids = checked.map((g) => rows.insertGeneration(this.db, g, tally, opts));
       tally.flush(this.db);
       return ids;
     });
@@ -70,8 +74,28 @@ export class Catalog {
     return rows.getGenerations(this.db, ids);
   }
 
+  /**
+   * A damaged search index fails with the repair command instead of a SQLite message or, when it
+   * lost rows, an empty page: an empty text search checks the index is whole before answering.
+   */
   search(query: SearchQuery = {}): Page<Generation> {
-    return searchGenerations(this.db, query);
+    let page: Page<Generation>;
+    try {
+      page = searchGenerations(this.db, query);
+    } catch (err) {
+      if (isCorruption(err)) throw searchIndexDamaged((err as Error).message);
+      throw err;
+    }
+    if (page.items.length === 0 && query.text !== undefined && query.cursor === undefined) {
+      const problem = searchIndexProblem(this.db);
+      if (problem) throw searchIndexDamaged(problem);
+    }
+    return page;
+  }
+
+  /** Rebuilds what damage outside the studio can break (see repair.ts); `schnell library repair`. */
+  repair(): CatalogRepairReport {
+    return repairCatalog(this.db);
   }
 
   facets(query: SearchQuery = {}): Facets {
@@ -88,7 +112,13 @@ export class Catalog {
 
   /** Runs fn in an immediate (write-locked) transaction. */
   write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (err) {
+      // Every write touches the search index (triggers, new rows): its damage is named, not thrown raw.
+      if ((err as { code?: string }).code === 'SQLITE_CORRUPT_VTAB') throw searchIndexDamaged((err as Error).message);
+      throw err;
+    }
   }
 
   tag(ids: string[], tags: string[]): number {
@@ -109,6 +139,18 @@ export class Catalog {
 
   setProject(ids: string[], project: string | null): number {
     return this.write(() => rows.setProject(this.db, ids, project));
+  }
+
+  /**
+   * Points row `id` at another stored file (see generations.relinkFile) when `stillWanted`, asked
+   * under the write lock, says so; returns whether it did.
+   */
+  relinkFile(id: string, f: rows.StoredFile, stillWanted: () => boolean = () => true): boolean {
+    return this.write(() => {
+      if (!stillWanted()) return false;
+      rows.relinkFile(this.db, id, f.hash, f.format);
+      return true;
+    });
   }
 
   setParent(id: string, parentId: string | null): number {

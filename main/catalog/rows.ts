@@ -1,3 +1,4 @@
+import { CatalogDamageError, REPAIR_COMMAND } from './errors.js';
 import type { Backend, Generation, ImageFormat, Source } from './types.js';
 
 // How a generations row is read: one column list shared by every query, so a page, a search and a
@@ -45,9 +46,66 @@ export interface GenerationRow {
   tags: string | null;
 }
 
+/** How each column must look when read back; a value that does not is damage (see checkRow). */
+export type ColumnKind = 'text' | 'text?' | 'int' | 'int?' | 'real?' | 'date' | 'date?' | 'hash' | 'format';
+
+export const COLUMN_KINDS: [column: keyof GenerationRow & string, field: string, kind: ColumnKind][] = [
+  ['prompt', 'prompt', 'text'], ['negative_prompt', 'negativePrompt', 'text'], ['width', 'width', 'int'], ['height', 'height', 'int'],
+  ['steps', 'steps', 'int?'], ['cfg_scale', 'cfgScale', 'real?'], ['sampler', 'sampler', 'text?'], ['samples', 'samples', 'int'],
+  ['seed', 'seed', 'int?'], ['sample_index', 'sampleIndex', 'int'], ['finish_reason', 'finishReason', 'text'], ['model', 'model', 'text'],
+  ['backend', 'backend', 'text'], ['device', 'device', 'text?'], ['duration_ms', 'durationMs', 'int?'], ['fallback_reason', 'fallbackReason', 'text?'],
+  ['image_hash', 'imageHash', 'hash'], ['image_format', 'format', 'format'], ['favorite', 'favorite', 'int'], ['rating', 'rating', 'int'],
+  ['parent_id', 'parentId', 'text?'], ['job_id', 'jobId', 'text?'], ['source', 'source', 'text'], ['created_at', 'createdAt', 'date'],
+  ['trashed_at', 'trashedAt', 'date?'], ['missing_at', 'missingAt', 'date?'], ['project', 'project', 'text?'], ['tags', 'tags', 'text?'],
+];
+
+export const MAX_DATE_MS = 8.64e15;
+export const IMAGE_HASH = /^[0-9a-f]{64}$/;
+
+/** Whether a value read from the column is what the studio writes there. */
+export function validValue(kind: ColumnKind, v: unknown): boolean {
+  if (v === null) return kind.endsWith('?');
+  switch (kind) {
+    case 'text':
+    case 'text?':
+      return typeof v === 'string';
+    case 'int':
+    case 'int?':
+      return typeof v === 'number' && Number.isSafeInteger(v);
+    case 'real?':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'date':
+    case 'date?':
+      return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= MAX_DATE_MS;
+    case 'hash':
+      return typeof v === 'string' && IMAGE_HASH.test(v);
+    case 'format':
+      return v === 'png' || v === 'jpeg';
+  }
+}
+
+function describe(v: unknown): string {
+  if (Buffer.isBuffer(v)) return `binary data of ${v.length} bytes`;
+  if (typeof v === 'string') return `text ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+/** Throws CatalogDamageError naming the row, the field and the repair command for the first damaged value. */
+export function checkRow(r: GenerationRow): void {
+  const id = typeof r.id === 'string' ? r.id : `#${r.seq}`;
+  for (const [column, field, kind] of COLUMN_KINDS) {
+    const v = r[column];
+    if (!validValue(kind, v)) {
+      throw new CatalogDamageError(`the catalog is damaged: generation ${id} has ${describe(v)} as its '${field}'; run '${REPAIR_COMMAND}' to fix it`);
+    }
+  }
+  if (typeof r.id !== 'string') throw new CatalogDamageError(`the catalog is damaged: generation #${r.seq} has no text id; run '${REPAIR_COMMAND}' to fix it`);
+}
+
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export function toGeneration(r: GenerationRow): Generation {
+  checkRow(r);
   return {
     id: r.id,
     prompt: r.prompt,

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { CatalogError, type Catalog, type Generation, type ImageFormat, type NewGeneration, type StoredFile } from '../catalog/index.js';
+import { CatalogError, type Catalog, type Generation, type ImageFormat, type InsertOptions, type NewGeneration, type StoredFile } from '../catalog/index.js';
 import { checkName } from '../catalog/validate.js';
 import { LibraryError } from './errors.js';
 import type { ImageInfo } from './metadata.js';
 import { toNewGeneration } from './metadata.js';
-import { imageRelPath, makeThumbnail, sha256, thumbRelPath, writeLibraryFile } from './store.js';
+import { imageRelPath, isStoredName, makeThumbnail, sha256, thumbRelPath, writeLibraryFile } from './store.js';
+import { joinInside } from '../../runtime/util/paths.js';
 
 // The one place that puts an image into the library: decode (thumbnail), write the image, write the
 // thumbnail, then insert the row while holding the write lock and seeing the file on disk. A purge
@@ -27,12 +28,13 @@ export class LibraryCore {
     readonly catalog: Catalog,
   ) {}
 
+  // imageRelPath refuses values that are not a hash and a format; joinInside is the second lock.
   imageFile(hash: string, format: ImageFormat): string {
-    return path.join(this.dir, imageRelPath(hash, format));
+    return joinInside(this.dir, imageRelPath(hash, format), 'stored file name');
   }
 
   thumbFile(hash: string): string {
-    return path.join(this.dir, thumbRelPath(hash));
+    return joinInside(this.dir, thumbRelPath(hash), 'stored file name');
   }
 
   withFiles(g: Generation): LibraryGeneration {
@@ -53,28 +55,52 @@ export class LibraryCore {
     return hash;
   }
 
-  private insertSeeingFile(g: NewGeneration): string {
+  private insertSeeingFile(g: NewGeneration, opts: InsertOptions): string {
     const file = this.imageFile(g.imageHash, g.format);
     return this.catalog.insert(g, () => {
       if (!fs.existsSync(file)) throw new FileVanished();
-    });
+    }, opts);
   }
 
-  /** Stores the bytes and inserts the row `build(hash)` describes; returns the new id. */
-  async addImage(bytes: Buffer, format: ImageFormat, build: (hash: string) => NewGeneration): Promise<string> {
+  /**
+   * Stores the bytes and inserts the row `build(hash)` describes; returns the new id. A file some
+   * row already owns is a DuplicateError (decided under the write lock), unless opts.sameFile is 'copy'.
+   */
+  async addImage(bytes: Buffer, format: ImageFormat, build: (hash: string) => NewGeneration, opts: InsertOptions = {}): Promise<string> {
     // A purge running in another process may delete an identical file between our write and our
     // insert; write it again then (twice is plenty: it needs the same bytes purged each time).
     for (let attempt = 0; ; attempt++) {
       const hash = await this.storeFiles(bytes, format);
       const g = build(hash);
       try {
-        return this.insertSeeingFile(g);
+        return this.insertSeeingFile(g, opts);
       } catch (err) {
         if (err instanceof FileVanished && attempt < 2) continue;
         this.dropIfUnreferenced({ hash, format });
         throw err;
       }
     }
+  }
+
+  /**
+   * Stores the bytes and points the existing row `id` at them, when that row's own file is gone
+   * (see catalog relinkFile). Returns false, changing nothing, when the row's file is still there.
+   */
+  async relinkImage(id: string, bytes: Buffer, format: ImageFormat): Promise<boolean> {
+    if (!this.catalog.get(id)) return false;
+    const hash = await this.storeFiles(bytes, format);
+    let relinked = false;
+    try {
+      relinked = this.catalog.relinkFile(id, { hash, format }, () => {
+        const row = this.catalog.get(id);
+        if (!row || row.imageHash === hash) return false;
+        if (fs.existsSync(this.imageFile(row.imageHash, row.format))) return false;
+        return fs.existsSync(this.imageFile(hash, format));
+      });
+    } finally {
+      if (!relinked) this.dropIfUnreferenced({ hash, format });
+    }
+    return relinked;
   }
 
   /** Removes a file pair no row refers to (under the write lock, so no insert can race it). */
@@ -93,7 +119,8 @@ export class LibraryCore {
     let removed = 0;
     for (const f of this.catalog.pendingFileDeletions()) {
       this.catalog.write(() => {
-        if (!this.catalog.isReferenced(f)) {
+        // A journal entry that names no file of ours (a tampered catalog) is dropped, never followed.
+        if (isStoredName(f.hash, f.format) && !this.catalog.isReferenced(f)) {
           fs.rmSync(this.imageFile(f.hash, f.format), { force: true });
           fs.rmSync(this.thumbFile(f.hash), { force: true });
           removed++;

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ImageFormat } from '../catalog/index.js';
+import { DuplicateError, type CatalogRepairReport, type ImageFormat } from '../catalog/index.js';
 import type { LibraryCore } from './core.js';
 import { readImageInfo } from './metadata.js';
-import { formatOfExtension, IMAGES, makeThumbnail, sha256, STORED_NAME, THUMB_NAME, THUMBS, writeLibraryFile } from './store.js';
+import { formatOfExtension, IMAGES, isStoredName, makeThumbnail, sha256, STORED_NAME, THUMB_NAME, THUMBS, writeLibraryFile } from './store.js';
 import { TEMP_PREFIX, tempFileOwner } from '../../runtime/util/files.js';
 
 // The reconcile scan: compares the folder with the catalog in both directions.
@@ -33,6 +33,10 @@ export interface ScanReport {
   corrupt: string[];
   /** Deletions from an interrupted purge that this scan finished. */
   deletionsFinished: number;
+  /** Rows whose file name in the catalog is damaged (not a hash): a repair gives them a neutral one and marks them missing. */
+  damagedRows: string[];
+  /** With `repair`: what the catalog repair (values, search index, counters) did. */
+  catalogRepair?: CatalogRepairReport;
   repaired: boolean;
 }
 
@@ -95,6 +99,9 @@ async function isStaleTemp(file: string): Promise<boolean> {
 
 export async function scanLibrary(core: LibraryCore, opts: { repair?: boolean; verify?: boolean } = {}): Promise<ScanReport> {
   const { catalog } = core;
+  // Values damaged outside the studio, the search index and the counters first: the file checks
+  // below read the rows.
+  const catalogRepair = opts.repair ? catalog.repair() : undefined;
   const deletionsFinished = opts.repair ? core.settleDeletions() : 0;
   // Files first, rows second: a row committed after the listing makes a false "orphan" at worst,
   // which the adoption step then sees is taken.
@@ -113,7 +120,9 @@ export async function scanLibrary(core: LibraryCore, opts: { repair?: boolean; v
     strangers: [...images.strangers, ...thumbs.strangers],
     corrupt: [],
     deletionsFinished,
+    damagedRows: [],
     repaired: opts.repair === true,
+    ...(catalogRepair ? { catalogRepair } : {}),
   };
   const pending = new Set(catalog.pendingFileDeletions().map((f) => `${f.hash}.${f.format}`));
   for (const [key, file] of images.files) {
@@ -125,6 +134,10 @@ export async function scanLibrary(core: LibraryCore, opts: { repair?: boolean; v
     if (!rows.has(key) && !pending.has(key)) report.orphans.push({ file, hash, format });
   }
   for (const [key, r] of rows) {
+    if (!isStoredName(r.hash, r.format)) {
+      report.damagedRows.push(...r.ids);
+      continue;
+    }
     const file = core.imageFile(r.hash, r.format);
     if (!images.files.has(key)) for (const id of r.ids) report.missing.push({ id, file });
     else if (r.missing) report.returned.push(...r.ids);
@@ -187,7 +200,7 @@ async function adopt(core: LibraryCore, file: string, hash: string, format: Imag
       if (!fs.existsSync(file) || catalog.pendingFileDeletions().some((f) => f.hash === hash && f.format === format)) throw new AlreadyTaken();
     });
   } catch (err) {
-    if (err instanceof AlreadyTaken) return undefined;
+    if (err instanceof AlreadyTaken || (err instanceof DuplicateError && err.kind === 'file')) return undefined;
     throw err;
   }
   return id;

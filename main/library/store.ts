@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import type { ImageFormat } from '../catalog/index.js';
+import { CatalogDamageError, REPAIR_COMMAND, type ImageFormat } from '../catalog/index.js';
+import { IMAGE_HASH } from '../catalog/rows.js';
 import { writeFileAtomicAsync } from '../../runtime/util/files.js';
 
 // The content-addressed file store: images/ab/<sha256>.png and thumbs/ab/<sha256>.webp. Every write
@@ -22,12 +23,33 @@ export function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/**
+ * The one place a stored file's name is made from catalog values, so it is where they are proven
+ * to be ours: a 64-digit lowercase hash and a known format. A catalog edited by hand (a hash of
+ * '../../etc/passwd', an absolute path) gets a sentence with the repair command, never a path.
+ */
+function checkStored(hash: unknown, format?: unknown): asserts hash is string {
+  if (typeof hash !== 'string' || !IMAGE_HASH.test(hash)) {
+    throw new CatalogDamageError(`the catalog is damaged: ${JSON.stringify(String(hash).slice(0, 80))} is not an image hash; run '${REPAIR_COMMAND}' to fix it`);
+  }
+  if (format !== undefined && !Object.hasOwn(EXTENSIONS, String(format))) {
+    throw new CatalogDamageError(`the catalog is damaged: ${JSON.stringify(String(format).slice(0, 80))} is not an image format; run '${REPAIR_COMMAND}' to fix it`);
+  }
+}
+
 export function imageRelPath(hash: string, format: ImageFormat): string {
+  checkStored(hash, format);
   return path.join(IMAGES, hash.slice(0, 2), `${hash}.${EXTENSIONS[format]}`);
 }
 
 export function thumbRelPath(hash: string): string {
+  checkStored(hash);
   return path.join(THUMBS, hash.slice(0, 2), `${hash}.webp`);
+}
+
+/** Whether a catalog value can name a stored file (see checkStored). */
+export function isStoredName(hash: unknown, format: unknown): boolean {
+  return typeof hash === 'string' && IMAGE_HASH.test(hash) && Object.hasOwn(EXTENSIONS, String(format));
 }
 
 export function formatOfExtension(ext: string): ImageFormat {

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { CatalogError, type Generation } from '../catalog/index.js';
+import { CatalogError, DuplicateError, type Generation } from '../catalog/index.js';
 import { checkName } from '../catalog/validate.js';
 import type { LibraryCore } from './core.js';
 import { LibraryError } from './errors.js';
-import { detectFormat, embedMetadata, generationJson, readImageInfo } from './metadata.js';
+import { detectFormat, embedMetadata, generationJson, readImageInfo, type ImageInfo } from './metadata.js';
 import { sha256, writeLibraryFile } from './store.js';
 import { isInside, joinInside, realPathSoFar, resolveInside, UnsafePathError } from '../../runtime/util/paths.js';
 
@@ -37,7 +37,8 @@ export interface ImportOptions {
 }
 
 export interface ImportReport {
-  imported: { file: string; id: string; source: string; warnings: string[] }[];
+  /** `relinked`: the file was our export of a row whose own file had gone missing; that row now uses it. */
+  imported: { file: string; id: string; source: string; warnings: string[]; relinked?: boolean }[];
   skipped: { file: string; reason: string }[];
   failed: { file: string; error: string }[];
 }
@@ -153,6 +154,12 @@ async function collect(core: LibraryCore, paths: string[], opts: ImportOptions, 
   return out;
 }
 
+/** The file describes this very row (our export of it), not a forgery or another library's row with the same id. */
+function sameGeneration(row: Generation | undefined, info: ImageInfo): boolean {
+  const f = info.fields;
+  return row !== undefined && info.source !== 'unknown' && row.prompt === (f.prompt ?? '') && row.seed === (f.seed ?? null) && row.width === info.width && row.height === info.height && row.model === f.model;
+}
+
 export async function importImages(core: LibraryCore, paths: string[], opts: ImportOptions = {}): Promise<ImportReport> {
   const project = opts.project === undefined ? undefined : checkName('project', opts.project);
   const tags = (opts.tags ?? []).map((t) => checkName('tag', t));
@@ -172,14 +179,30 @@ export async function importImages(core: LibraryCore, paths: string[], opts: Imp
         if (detectFormat(bytes) === null) throw new LibraryError(`${file} is not a PNG or JPEG image`);
         const info = await readImageInfo(bytes, file);
         const hash = sha256(bytes);
-        const existing = opts.duplicates === 'keep' ? undefined : core.catalog.findByFile({ hash, format: info.format });
+        // An early look saves decoding a thumbnail; the catalog decides again under the write lock.
+        const existing = opts.duplicates === 'keep' ? undefined : core.catalog.findByFile({ hash, format: info.format }, { includeTrashed: true });
         if (existing) {
           report.skipped.push({ file, reason: `already in the library as ${existing}` });
           continue;
         }
+        // Our own export of a row whose file went missing: the row takes this file back.
+        const ownId = info.fields.id;
+        if (ownId !== undefined && sameGeneration(core.catalog.get(ownId), info) && (await core.relinkImage(ownId, bytes, info.format))) {
+          report.imported.push({ file, id: ownId, source: info.source, warnings: [...info.warnings, `generation ${ownId} had lost its file; it now uses this one`], relinked: true });
+          continue;
+        }
         const createdAt = Math.round(stat.mtimeMs);
         const wantedParent = info.fields.parentId ?? null;
-        const id = await core.addImage(bytes, info.format, (h) => core.rowFor(info, h, { createdAt, project, tags }));
+        let id: string;
+        try {
+          id = await core.addImage(bytes, info.format, (h) => core.rowFor(info, h, { createdAt, project, tags }), {
+            sameFile: opts.duplicates === 'keep' ? 'copy' : 'refuse',
+          });
+        } catch (err) {
+          if (!(err instanceof DuplicateError) || err.kind !== 'file') throw err;
+          report.skipped.push({ file, reason: `already in the library as ${err.existingId}` });
+          continue;
+        }
         if (wantedParent !== null && core.catalog.get(id)?.parentId === null) lateParents.push({ id, parentId: wantedParent });
         report.imported.push({ file, id, source: info.source, warnings: info.warnings });
       } finally {

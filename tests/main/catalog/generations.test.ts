@@ -106,7 +106,7 @@ test('trash is undoable; purge takes only trashed rows and reports files no long
   const c = fresh();
   try {
     const shared = 'c'.repeat(64);
-    const [a, b, d] = c.insertMany([generation({ imageHash: shared }), generation({ imageHash: shared }), generation()]);
+    const [a, b, d] = c.insertMany([generation({ imageHash: shared }), generation({ imageHash: shared }), generation()], undefined, { sameFile: 'copy' });
     assert.equal(c.trash([a!]), 1);
     assert.ok(c.get(a!)!.trashedAt);
     assert.equal(c.restore([a!]), 1);
