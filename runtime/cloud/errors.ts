@@ -1,5 +1,5 @@
 // Cloud failures, each one sentence for the user, and whether a retry can help.
-import { BackendError } from '../engine/types.js';
+import { BackendError } from '../api/backend.js';
 
 export type CloudErrorKind = 'auth' | 'rate-limited' | 'server' | 'dropped' | 'unreachable' | 'timeout' | 'bad-response' | 'rejected';
 

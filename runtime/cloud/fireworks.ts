@@ -12,7 +12,7 @@ import {
   sniffImageFormat,
   toTextToImageBody,
 } from '../api/index.js';
-import { BackendError, type BackendOutput, type CloudBackend, type CloudInfo, type GenerateOptions, type GeneratedImage, abortError } from '../engine/types.js';
+import { BackendError, type BackendOutput, type CloudBackend, type CloudInfo, type GenerateOptions, type GeneratedImage, abortError } from '../api/backend.js';
 import { CloudError, describeNetworkError, isRetryableNetworkError } from './errors.js';
 import { sleep } from '../util/sleep.js';
 

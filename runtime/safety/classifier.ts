@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_JPEG_QUALITY, type ImageFormat } from '../api/index.js';
 import { createSession, type OnnxSession } from '../onnx/session.js';
-import type { GeneratedImage } from '../engine/types.js';
+import type { GeneratedImage } from '../api/backend.js';
 
 export const SAFETY_MODEL_FILE = 'safety.onnx';
 export const SAFETY_SETTINGS_FILE = 'safety.json';

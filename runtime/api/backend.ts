@@ -1,0 +1,134 @@
+// What a backend gives back and how it fails: generated images, results that record who served
+// them, progress, and the small interfaces a local backend and the cloud client implement. It sits
+// in api/, below the engine, because the cloud client and the safety check (which the engine uses)
+// speak it too; runtime/engine/types.ts re-exports it as the engine's vocabulary.
+import type { FinishReason, GenerationRequest, ImageFormat } from './index.js';
+
+export interface GeneratedImage {
+  /** Encoded PNG or JPEG, as `format` says. */
+  bytes: Uint8Array;
+  seed: number;
+  index: number;
+  finishReason: FinishReason;
+  format: ImageFormat;
+}
+
+export interface BackendOutput {
+  images: GeneratedImage[];
+  /** Milliseconds spent producing the images (model time, or the cloud round trip). */
+  engineMs: number;
+}
+
+export type BackendName = 'local' | 'cloud';
+
+/** Why the local backend could not serve (decides fallback and the sentence users see). */
+export type FailureKind =
+  | 'model-missing'
+  | 'provider-failed'
+  | 'out-of-memory'
+  | 'crashed'
+  | 'safety-missing'
+  | 'no-backend'
+  | 'cloud-failed'
+  | 'cancelled';
+
+export interface GenerationResult {
+  id: string;
+  /** The base seed used (never 0). */
+  seed: number;
+  images: GeneratedImage[];
+  finishReason: FinishReason;
+  backend: BackendName;
+  /** Set when `auto` meant local but local failed and the cloud served instead. */
+  fallback?: { from: 'local'; kind: FailureKind; reason: string };
+  /** The model name that served (local name, or the cloud model). */
+  model: string;
+  /** engineMs: inside the backend; safetyMs: the safety check; queueMs: waiting for the device; totalMs: all of it. */
+  timings: { engineMs: number; safetyMs: number; totalMs: number; queueMs?: number };
+}
+
+export interface ProgressEvent {
+  /** 1-based step just finished, of `steps`, for image `image` (0-based) of `images`. */
+  step: number;
+  steps: number;
+  image: number;
+  images: number;
+  /** Which backend the progress comes from (a fallback restarts progress in the cloud). */
+  backend: BackendName;
+}
+
+export interface GenerateOptions {
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface LocalModelInfo {
+  /** Display name of the model set (from the model files). */
+  name: string;
+  /** Where it lives on disk, and the files that back it. */
+  path: string;
+  files: string[];
+  /** The execution provider that runs it ('cpu', 'cuda', …). */
+  device: string;
+  /** True for random-weight models such as the demo model. */
+  untrained: boolean;
+  /** A safety classifier that ships with the model set, if any. */
+  safetyModel?: string;
+}
+
+export type LocalCheck = { ok: true } | { ok: false; kind: FailureKind; reason: string };
+
+/**
+ * The local runtime as the engine sees it. One real implementation wraps FluxPipeline
+ * (flux-backend.ts); process-backend.ts runs any implementation in a child process so a crash of
+ * the native runtime cannot take the server down.
+ */
+export interface LocalBackend {
+  /** Cheap: do the model files exist and can the device be used? Loads nothing. */
+  check(): Promise<LocalCheck>;
+  describe(): Promise<LocalModelInfo>;
+  /** Images in `request.outputFormat`; never runs the safety check (the router does). */
+  generate(request: GenerationRequest, opts?: Omit<GenerateOptions, 'onProgress'> & { onProgress?: (e: Omit<ProgressEvent, 'backend'>) => void }): Promise<BackendOutput>;
+  unload(): Promise<void>;
+}
+
+export interface CloudInfo {
+  baseUrl: string;
+  account: string;
+  model: string;
+  /** Whether an API key is configured (the key itself is never exposed). */
+  hasKey: boolean;
+}
+
+/** The cloud as the engine sees it (runtime/cloud/fireworks.ts implements it). */
+export interface CloudBackend {
+  describe(): CloudInfo;
+  generate(request: GenerationRequest, opts?: GenerateOptions): Promise<BackendOutput>;
+}
+
+/** A failure with a sentence for users and a kind for routing. */
+export class BackendError extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    opts: { cause?: unknown; status?: number; retryAfter?: number } = {},
+  ) {
+    super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'BackendError';
+    if (opts.status !== undefined) this.status = opts.status;
+    if (opts.retryAfter !== undefined) this.retryAfter = opts.retryAfter;
+  }
+  /** HTTP status a server should answer with (defaults by kind). */
+  status?: number;
+  retryAfter?: number;
+}
+
+export function isAbortError(err: unknown): boolean {
+  return (err as { name?: string })?.name === 'AbortError' || (err as BackendError)?.kind === 'cancelled';
+}
+
+export function abortError(reason = 'the generation was cancelled'): Error {
+  const e = new Error(reason);
+  e.name = 'AbortError';
+  return e;
+}
