@@ -18,6 +18,8 @@ interface JobRow {
   started_at: number | null;
   finished_at: number | null;
   generation_ids: string | null;
+  source: string;
+  backend: string | null;
 }
 
 const JOB_SELECT = `SELECT j.*, p.name AS project,
@@ -39,6 +41,8 @@ function toJob(r: JobRow): Job {
     startedAt: iso(r.started_at),
     finishedAt: iso(r.finished_at),
     generationIds: r.generation_ids ? r.generation_ids.split(',').sort() : [],
+    source: r.source,
+    backend: r.backend,
   };
 }
 
@@ -51,7 +55,7 @@ function expectedImages(request: unknown): number {
 export class Jobs {
   constructor(private readonly db: Db) {}
 
-  enqueue(request: unknown, opts: { project?: string; parentId?: string } = {}): Job {
+  enqueue(request: unknown, opts: { project?: string; parentId?: string; source?: string; backend?: string } = {}): Job {
     let json: string;
     try {
       json = JSON.stringify(request);
@@ -63,8 +67,8 @@ export class Jobs {
     const id = newId();
     this.db.transaction(() => {
       const projectId = opts.project === undefined ? null : ensureProject(this.db, opts.project);
-      prepared(this.db, 'INSERT INTO jobs(id, status, request_json, project_id, parent_id, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
-        id, 'queued', json, projectId, opts.parentId ?? null, Date.now(),
+      prepared(this.db, 'INSERT INTO jobs(id, status, request_json, project_id, parent_id, created_at, source, backend) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+        id, 'queued', json, projectId, opts.parentId ?? null, Date.now(), opts.source ?? 'ui', opts.backend ?? null,
       );
     }).immediate();
     return this.get(id)!;
@@ -90,6 +94,24 @@ export class Jobs {
        WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1) RETURNING id`,
     ).get(now) as { id: string } | undefined;
     return row && this.get(row.id);
+  }
+
+  /**
+   * Marks one queued job running, if it still is: false when another process took it first (a
+   * `schnell generate` and the studio share the catalog, each running only its own jobs).
+   */
+  claim(id: string, now = Date.now()): boolean {
+    return prepared(this.db, "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'queued'").run(now, id).changes === 1;
+  }
+
+  /** Replaces a job's stored request (the studio stores the resolved seed when the job starts). */
+  setRequest(id: string, request: unknown): void {
+    prepared(this.db, 'UPDATE jobs SET request_json = ? WHERE id = ?').run(JSON.stringify(request), id);
+  }
+
+  /** A running job that a stopped or crashed run of the studio left behind; `reason` says which. */
+  interrupt(id: string, reason: string): Job {
+    return this.finish(id, ['running'], 'interrupted', reason);
   }
 
   private finish(id: string, from: JobStatus[], to: JobStatus, error: string | null): Job {

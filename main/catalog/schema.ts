@@ -243,6 +243,34 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   projectsMigration(5, FACETS),
+  {
+    version: 6,
+    name: 'jobs: who submitted them, their backend, and the interrupted state',
+    // The studio core (main/studio.ts) marks a job that a stopped or crashed run left running as
+    // interrupted, with the reason, instead of retrying it. SQLite cannot widen a CHECK in place:
+    // the table is rebuilt, every row kept.
+    sql: `
+      CREATE TABLE jobs_v6 (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled', 'interrupted')),
+        request_json TEXT NOT NULL,
+        project_id INTEGER REFERENCES projects(id) ON DELETE SET NULL,
+        parent_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER,
+        source TEXT NOT NULL DEFAULT 'ui',
+        backend TEXT
+      );
+      INSERT INTO jobs_v6(id, status, request_json, project_id, parent_id, attempts, error, created_at, started_at, finished_at)
+        SELECT id, status, request_json, project_id, parent_id, attempts, error, created_at, started_at, finished_at FROM jobs;
+      DROP TABLE jobs;
+      ALTER TABLE jobs_v6 RENAME TO jobs;
+      CREATE INDEX jobs_by_status ON jobs(status, created_at, id);
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -4,7 +4,11 @@
 export type Backend = 'local' | 'cloud' | 'imported';
 export type ImageFormat = 'png' | 'jpeg';
 /** Where a generation's metadata came from: made here, or read from another tool's file. */
-export type Source = 'studio' | 'a1111' | 'comfyui' | 'invokeai' | 'unknown';
+/**
+ * Where a generation came from: made here (ui: the studio's editor, cli: `schnell generate`, api: the
+ * HTTP API; studio: before the source was told apart), or read from another tool's file.
+ */
+export type Source = 'ui' | 'cli' | 'api' | 'studio' | 'a1111' | 'comfyui' | 'invokeai' | 'unknown';
 
 /** One image the studio made or imported: one row of `generations`. */
 export interface Generation {
@@ -135,7 +139,8 @@ export interface Lineage<T = Generation> {
   remixes: (T & { depth: number })[];
 }
 
-export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+/** interrupted: a run of the studio stopped (closed or crashed) while the job ran; `error` says how. */
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface Job {
   id: string;
@@ -149,6 +154,10 @@ export interface Job {
   startedAt: string | null;
   finishedAt: string | null;
   generationIds: string[];
+  /** Who submitted it: 'ui', 'cli' or 'api'. */
+  source: string;
+  /** The backend policy it asked for (local, cloud, auto), when it named one. */
+  backend: string | null;
 }
 
 /** An expected problem with a caller's input: its message is meant for the user. */

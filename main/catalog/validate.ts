@@ -50,7 +50,7 @@ export interface CheckedGeneration extends Required<Omit<NewGeneration, 'created
 
 const BACKENDS: Backend[] = ['local', 'cloud', 'imported'];
 const FORMATS: ImageFormat[] = ['png', 'jpeg'];
-const SOURCES: Source[] = ['studio', 'a1111', 'comfyui', 'invokeai', 'unknown'];
+const SOURCES: Source[] = ['ui', 'cli', 'api', 'studio', 'a1111', 'comfyui', 'invokeai', 'unknown'];
 
 export function checkGeneration(g: NewGeneration, now = Date.now()): CheckedGeneration {
   if (typeof g !== 'object' || g === null) throw new CatalogError('a generation must be an object');

@@ -34,6 +34,7 @@ import {
   type Lineage,
   type Page,
   type SearchQuery,
+  type Source,
 } from '../catalog/index.js';
 import { checkGeneration } from '../catalog/validate.js';
 import { LibraryCore, type LibraryGeneration } from './core.js';
@@ -93,6 +94,8 @@ export interface RecordInput {
   jobId?: string | null;
   tags?: string[];
   createdAt?: number | string;
+  /** Who asked for it: ui, cli or api (default 'studio', for callers that do not say). */
+  source?: Extract<Source, 'ui' | 'cli' | 'api' | 'studio'>;
 }
 
 export class Library {
@@ -129,11 +132,11 @@ export class Library {
     if ((input.width !== undefined && input.width !== size.width) || (input.height !== undefined && input.height !== size.height)) {
       throw new LibraryError(`the image is ${size.width}x${size.height} but the generation says ${input.width}x${input.height}`);
     }
-    const { image, format: _f, ...fields } = input;
+    const { image, format: _f, source = 'studio', ...fields } = input;
     const id = newId();
     const createdAt = input.createdAt ?? Date.now();
     // Check every field before any byte is written, so a refusal leaves nothing behind.
-    const checked = checkGeneration({ ...fields, ...size, id, format, imageHash: '0'.repeat(64), createdAt, source: 'studio' });
+    const checked = checkGeneration({ ...fields, ...size, id, format, imageHash: '0'.repeat(64), createdAt, source });
     if (checked.parentId !== null && !this.catalog.get(checked.parentId)) {
       throw new CatalogError(`the parent generation ${checked.parentId} is not in the catalog`);
     }
@@ -147,7 +150,7 @@ export class Library {
       tags: [...checked.tags].sort((a, b) => a.localeCompare(b)),
     };
     const bytes = embedMetadata(image, described);
-    await this.core.addImage(bytes, format, (imageHash) => ({ ...fields, ...size, id, format, imageHash, createdAt: checked.createdAt, source: 'studio' }));
+    await this.core.addImage(bytes, format, (imageHash) => ({ ...fields, ...size, id, format, imageHash, createdAt: checked.createdAt, source }));
     return this.get(id)!;
   }
 

@@ -45,6 +45,13 @@ export const TEXT_TO_IMAGE_PATH = /^\/inference\/v1\/workflows\/accounts\/([^/]+
 
 export interface ServerOptions {
   engine: Engine;
+  /**
+   * How a validated request is run (default: engine.generate). The studio core passes its submit,
+   * so every image the API makes is recorded in the library; the answer is the same result.
+   */
+  generate?: (request: GenerationRequest, opts: { id: string; signal: AbortSignal }) => Promise<GenerationResult>;
+  /** close() also shuts the engine down (default true; false when the studio owns the engine). */
+  ownsEngine?: boolean;
   token: string;
   /** Names this server answers for (the first is the default for the OpenAI route). */
   modelNames: string[];
@@ -104,6 +111,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const origins = new Set(opts.allowedOrigins ?? []);
   const extraHosts = [...(opts.allowedHosts ?? []), ...(host !== '0.0.0.0' && host !== '::' ? [host] : [])].map((h) => h.toLowerCase());
   const engine = opts.engine;
+  const run = opts.generate ?? ((request: GenerationRequest, o: { id: string; signal: AbortSignal }) => engine.generate(request, o));
   let closing = false;
 
   const unknownModel = (name: string) =>
@@ -193,7 +201,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           const body = await readJson(ctx);
           const { request, responseType } = parseTextToImage(body, ctx.req.headers, limits);
           warn(ctx, requestNotes(request));
-          const result = await engine.generate(request, { id: ctx.requestId, signal: ctx.signal });
+          const result = await run(request, { id: ctx.requestId, signal: ctx.signal });
           send(ctx.res, encodeImages(result, responseType, imageHeaders(result)), ctx.extra);
         },
       },
@@ -209,7 +217,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           const parsed = parseOpenAIImageRequest(await readJson(ctx), limits);
           if (parsed.model !== undefined && !opts.modelNames.includes(parsed.model)) throw unknownModel(parsed.model);
           warn(ctx, [...parsed.warnings, ...requestNotes(parsed.request)]);
-          let result = await engine.generate(parsed.request, { id: ctx.requestId, signal: ctx.signal });
+          let result = await run(parsed.request, { id: ctx.requestId, signal: ctx.signal });
           if (parsed.webp) result = { ...result, images: await Promise.all(result.images.map(async (img) => ({ ...img, bytes: await toWebp(img.bytes, parsed.webp!.quality) }))) };
           const headers = { ...imageHeaders(result), 'Finish-Reason': result.finishReason, Seed: String(result.seed), 'X-Schnell-Size': parsed.size };
           const format = parsed.webp ? 'webp' : parsed.request.outputFormat;
@@ -356,7 +364,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       closing = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await engine.shutdown({ graceMs });
+      if (opts.ownsEngine !== false) await engine.shutdown({ graceMs });
       // Answers are written by now; give slow readers a moment, then drop what is left.
       const timer = setTimeout(() => server.closeAllConnections(), Math.min(2000, graceMs));
       server.closeIdleConnections();

@@ -1,0 +1,71 @@
+// The local HTTP API (runtime/server) started from the studio: on the studio's engine, with every
+// request submitted through the core (source 'api'), so its images land in the library unless
+// recording is turned off. Responses are exactly the server's.
+import type { RunningServer, ServerOptions } from '../../runtime/server/server.js';
+import type { Engine } from '../../runtime/engine/engine.js';
+import type { GenerationRequest } from '../../runtime/api/index.js';
+import type { GenerationResult } from '../../runtime/engine/types.js';
+import type { SubmittedJob, SubmitOptions } from './types.js';
+
+export interface ApiServerOptions {
+  port?: number;
+  host?: string;
+  /** The bearer token; default: $SCHNELL_HOME/server-token (created on first start). */
+  token?: string;
+  /** Record the API's images in the library (default true when the studio has one). */
+  record?: boolean;
+  /** Names the server answers for (default flux-1-schnell-fp8). */
+  modelNames?: string[];
+  allowedOrigins?: string[];
+  allowedHosts?: string[];
+  maxSamples?: number;
+  log?: (line: string) => void;
+}
+
+export interface ApiServerStatus {
+  running: boolean;
+  url: string | null;
+  port: number | null;
+  /** Where the token is kept (null when it was given). */
+  tokenFile: string | null;
+  /** Set only when the token was created by this start: show it once. */
+  newToken: string | null;
+  recording: boolean;
+}
+
+export async function startStudioServer(
+  engine: Engine,
+  submit: (request: GenerationRequest, opts: SubmitOptions & { record?: boolean }) => SubmittedJob,
+  home: string,
+  opts: ApiServerOptions & { record: boolean; modelNames: string[] },
+): Promise<{ server: RunningServer; status: ApiServerStatus }> {
+  const [{ startServer }, { ensureServerToken, isValidToken }] = await Promise.all([import('../../runtime/server/server.js'), import('../../runtime/server/token.js')]);
+  let token = opts.token;
+  let tokenFile: string | null = null;
+  let newToken: string | null = null;
+  if (token !== undefined) {
+    if (!isValidToken(token)) throw new Error('the API token must be 16 to 512 printable characters without spaces');
+  } else {
+    const t = ensureServerToken(home);
+    token = t.token;
+    tokenFile = t.file;
+    if (t.created) newToken = t.token;
+  }
+  const generate = (request: GenerationRequest, o: { id: string; signal: AbortSignal }): Promise<GenerationResult> =>
+    submit(request, { source: 'api', signal: o.signal, record: opts.record }).outcome.then((x) => x.result);
+  const serverOpts: ServerOptions = {
+    engine,
+    token,
+    modelNames: opts.modelNames,
+    generate,
+    ownsEngine: false,
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.allowedOrigins ? { allowedOrigins: opts.allowedOrigins } : {}),
+    ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}),
+    ...(opts.maxSamples !== undefined ? { maxSamples: opts.maxSamples } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+  };
+  const server = await startServer(serverOpts);
+  return { server, status: { running: true, url: server.url, port: server.port, tokenFile, newToken, recording: opts.record } };
+}
