@@ -1,9 +1,12 @@
 // The shapes the studio sends to its UI: what each contract command answers and what each event
 // carries. Plain data only (no Node types), so the renderer can import them as types and both
 // transports (Electron IPC, HTTP + server-sent events) carry them unchanged as JSON.
-import type { Facets, Generation, JobStatus, Lineage, Page } from './catalog/types.js';
+import type { Facets, Generation, Lineage, Page } from './catalog/types.js';
 
-export type { Facets, Generation, JobStatus, Lineage, Page };
+export type { Facets, Generation, Lineage, Page };
+
+/** `interrupted`: the studio stopped (a crash, a forced quit) while the job ran; `error` says so. */
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
 
 /** A generation as the UI sees it: every catalog field plus URLs the current transport serves. */
 export interface GalleryItem extends Generation {
@@ -28,7 +31,9 @@ export interface Fallback {
 export interface QueueJob {
   id: string;
   status: JobStatus;
-  /** The request as submitted (camelCase, see GenerationParams). */
+  /** Who asked: this UI, `schnell generate`, or the local HTTP API. */
+  source: 'ui' | 'cli' | 'api';
+  /** The request as submitted (camelCase, see GenerationParams); the seed is the one used once it starts. */
   request: Record<string, unknown>;
   backend: BackendChoice;
   project: string | null;
@@ -56,13 +61,21 @@ export interface JobProgress {
 
 export interface Project {
   name: string;
+  /** Generations in the project, not counting the trash. */
   count: number;
+  favorites: number;
   createdAt: string;
   archived: boolean;
-  /** The generation shown as the project's cover, if one was picked. */
+  archivedAt: string | null;
+  /** The generation shown as the project's cover: the one picked, else its newest image. */
   coverId: string | null;
+  /** Whether the user picked the cover. */
+  coverChosen: boolean;
   coverThumbnailUrl: string | null;
-  /** Editor defaults for new generations in this project (any GenerationParams field). */
+  /**
+   * Editor defaults for new generations in this project: GenerationParams fields plus `backend`,
+   * `model` and `seedPolicy` ('random' | 'fixed' | 'increment').
+   */
   defaults: Record<string, unknown>;
 }
 
@@ -88,7 +101,7 @@ export interface ApiServerStatus {
   running: boolean;
   /** http://127.0.0.1:PORT while running. */
   url: string | null;
-  port: number;
+  port: number | null;
   /** Requests served through the API are recorded in the library. */
   record: boolean;
 }
@@ -204,6 +217,8 @@ export interface StudioEvents {
   'job.finished': { jobId: string; generationIds: string[]; servedBy: ServedBy | null; fallback: Fallback | null };
   'job.failed': { jobId: string; error: string; fallback: Fallback | null };
   'job.cancelled': { jobId: string };
+  /** A job the previous run left running (a crash, a forced quit); `reason` is the sentence to show. */
+  'job.interrupted': { jobId: string; reason: string };
   /** Rows changed by an edit, an import or another client: refresh what shows them. */
   'library.changed': { ids: string[]; reason: string };
   'projects.changed': Record<string, never>;
@@ -213,7 +228,12 @@ export interface StudioEvents {
   'apiServer.changed': { status: ApiServerStatus };
   /** The local runtime process stopped (a crash) and was started again. */
   'runtime.restarted': { reason: string };
+  /** A menu item or app-wide shortcut of the desktop shell the page acts on. */
+  'shell.menu': { command: MenuCommand };
 }
+
+/** What the desktop menu and its shortcuts ask the page to do. */
+export type MenuCommand = 'generate' | 'focusPrompt' | 'focusSearch' | 'newProject' | 'openSettings' | 'openModels' | 'toggleQueue' | 'import';
 
 export type EventName = keyof StudioEvents;
 

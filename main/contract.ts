@@ -157,11 +157,12 @@ export const contract = {
 
   // Projects.
   'projects.list': { params: z.object({ includeArchived: z.boolean().optional() }).strict().optional(), result: returns<Project[]>() },
-  'projects.create': { params: z.object({ name, defaults: GenerationParams.partial().optional() }).strict(), result: returns<Project>() },
+  'projects.create': { params: z.object({ name, defaults: z.record(z.string(), z.unknown()).optional() }).strict(), result: returns<Project>() },
   'projects.rename': { params: z.object({ from: name, to: name }).strict(), result: returns<Project>() },
   'projects.archive': { params: z.object({ name, archived: z.boolean() }).strict(), result: returns<Project>() },
   'projects.setCover': { params: z.object({ name, generationId: id.nullable() }).strict(), result: returns<Project>() },
-  'projects.setDefaults': { params: z.object({ name, defaults: GenerationParams.partial() }).strict(), result: returns<Project>() },
+  /** The catalog checks the defaults and names a bad field (see Project.defaults). */
+  'projects.setDefaults': { params: z.object({ name, defaults: z.record(z.string(), z.unknown()) }).strict(), result: returns<Project>() },
   /** A self-contained folder (images with metadata + a catalog file) another studio can import. */
   'projects.export': { params: z.object({ name, folder: path }).strict(), result: returns<ExportResult>() },
   'projects.import': { params: z.object({ folder: path }).strict(), result: returns<{ project: string; imported: number }>() },
@@ -244,6 +245,6 @@ export class StudioCallError extends Error {
 /** Every event name, for transports that subscribe to all of them. */
 export const EVENTS: readonly EventName[] = [
   'job.queued', 'job.started', 'job.progress', 'job.imageSaved', 'job.finished', 'job.failed', 'job.cancelled',
-  'library.changed', 'projects.changed', 'models.downloadProgress', 'models.changed', 'settings.changed',
-  'apiServer.changed', 'runtime.restarted',
+  'job.interrupted', 'library.changed', 'projects.changed', 'models.downloadProgress', 'models.changed', 'settings.changed',
+  'apiServer.changed', 'runtime.restarted', 'shell.menu',
 ] satisfies readonly EventName[];
