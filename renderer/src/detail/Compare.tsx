@@ -22,7 +22,7 @@ export function Compare({ ids }: { ids: [string, string] }) {
   if (!items) return <div className="empty" aria-busy="true">Loading…</div>;
   const [a, b] = items;
   return (
-    <div className="main" onKeyDown={(e) => e.key === 'Escape' && back()}>
+    <div className="fill" onKeyDown={(e) => e.key === 'Escape' && back()}>
       <div className="gallery-bar">
         <button className="btn small" onClick={back} autoFocus>← Gallery</button>
         <span>Compare</span>

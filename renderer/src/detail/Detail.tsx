@@ -65,7 +65,7 @@ export function Detail({ id }: { id: string }) {
   const w = zoom === 'fit' ? undefined : Math.round(item.width * zoom);
   return (
     <div className="detail" onKeyDown={onKey}>
-      <div className={`detail-stage${zoom === 'fit' ? ' fit' : ''}`} onWheel={onWheel} tabIndex={0} aria-label="Image, use plus and minus to zoom" role="region">
+      <div className="detail-stage-wrap">
         <div className="stage-tools" role="toolbar" aria-label="View">
           <button className="btn small" onClick={back} aria-label="Back to the gallery">← Gallery</button>
           <button className="btn small" aria-pressed={zoom === 'fit'} onClick={() => setZoom('fit')}>Fit</button>
@@ -74,6 +74,7 @@ export function Detail({ id }: { id: string }) {
           <button className="btn small" aria-label="Zoom in" onClick={() => setZoom((z) => Math.min(8, (z === 'fit' ? 1 : z) * 1.25))}>+</button>
           <span className="hint" aria-live="polite">{zoom === 'fit' ? 'fit' : `${Math.round(zoom * 100)}%`}</span>
         </div>
+        <div className={`detail-stage${zoom === 'fit' ? ' fit' : ''}`} onWheel={onWheel} tabIndex={0} aria-label="Image, use plus and minus to zoom" role="region">
         <img
           key={item.id}
           src={item.imageUrl}
@@ -81,6 +82,7 @@ export function Detail({ id }: { id: string }) {
           width={w ?? item.width}
           height={w ? Math.round((w * item.height) / item.width) : item.height}
         />
+        </div>
       </div>
       <DetailInfo item={item} lineage={lineage} onOpen={openDetail} />
     </div>

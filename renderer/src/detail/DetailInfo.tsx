@@ -52,7 +52,7 @@ export function DetailInfo({ item, lineage, onOpen }: { item: GalleryItem; linea
         </p>
       )}
 
-      <div className="row" role="group" aria-label="Remix">
+      <div className="row wrap" role="group" aria-label="Remix">
         <button className="btn small" onClick={() => void remix(item, 'remix')}>Remix</button>
         <button className="btn small" onClick={() => void remix(item, 'vary-seed')}>Vary seed</button>
         <button className="btn small" onClick={() => void remix(item, 'same-seed')}>Same seed, edit prompt</button>

@@ -63,6 +63,7 @@ export function PromptEditor() {
 
   return (
     <section className="editor" aria-label="Prompt editor" onKeyDown={onEditorKey}>
+      <div className="editor-scroll">
       <h2>
         Create
         <span className="hint">
@@ -94,7 +95,7 @@ export function PromptEditor() {
       </div>
       <div className="field">
         <label htmlFor="negative-input">Negative prompt</label>
-        <textarea id="negative-input" className="textarea" rows={2} value={draft.negativePrompt} placeholder="What to avoid (needs CFG above 1)" onChange={(e) => setDraft({ negativePrompt: e.target.value })} />
+        <textarea id="negative-input" className="textarea short" rows={2} value={draft.negativePrompt} placeholder="What to avoid (needs CFG above 1)" onChange={(e) => setDraft({ negativePrompt: e.target.value })} />
       </div>
 
       <div className="field">
@@ -202,14 +203,15 @@ export function PromptEditor() {
         </ul>
       )}
 
+      </div>
       <div className="generate-row">
+        {tried && problem && (
+          <p id="generate-problem" className="error-text" role="alert">{problem}</p>
+        )}
         <button className="btn primary" onClick={() => void generate()} disabled={busy} aria-describedby={tried && problem ? 'generate-problem' : undefined}>
           Generate
         </button>
       </div>
-      {tried && problem && (
-        <p id="generate-problem" className="error-text" role="alert">{problem}</p>
-      )}
     </section>
   );
 }

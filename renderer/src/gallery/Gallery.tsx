@@ -225,7 +225,7 @@ export function Gallery() {
 
   return (
     <section
-      className="main"
+      className="fill"
       aria-label="Gallery"
       onDragOver={(e) => {
         if (e.dataTransfer.types.includes('Files')) {

@@ -68,7 +68,7 @@ export function Sidebar() {
           Projects
           <span className="row">
             <button className="btn small ghost" onClick={() => setImporting((v) => !v)} aria-expanded={importing}>Import…</button>
-            <button className="btn small ghost" aria-label="New project" onClick={() => setCreating(true)}>＋</button>
+            <button className="btn small ghost" aria-label="New project" onClick={() => setCreating(true)}>+</button>
           </span>
         </h2>
         {importing && (

@@ -6,7 +6,7 @@ import { openDetail } from '../state/actions.js';
 import { studio } from '../state/studio.js';
 import { useStore } from '../state/store.js';
 
-const STATUS: Record<LiveJob['status'], string> = { queued: 'Waiting', running: 'Running', done: 'Done', failed: 'Failed', cancelled: 'Cancelled' };
+const STATUS: Record<LiveJob['status'], string> = { queued: 'Waiting', running: 'Running', done: 'Done', failed: 'Failed', cancelled: 'Cancelled', interrupted: 'Interrupted' };
 
 export function Queue() {
   const jobs = useStore(app, (s) => s.jobs);
@@ -86,7 +86,7 @@ function JobRow({ job: j }: { job: LiveJob }) {
         {j.status === 'failed' && j.error && <p className="error-text" role="alert">{j.error}</p>}
         <div className="actions">
           {(j.status === 'queued' || j.status === 'running') && <button className="btn small" onClick={() => void cancel()}>Cancel</button>}
-          {(j.status === 'failed' || j.status === 'cancelled') && <button className="btn small" onClick={() => void retry()}>Retry</button>}
+          {(j.status === 'failed' || j.status === 'cancelled' || j.status === 'interrupted') && <button className="btn small" onClick={() => void retry()}>Retry</button>}
         </div>
       </div>
     </li>
