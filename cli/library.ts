@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { CatalogError, type Generation, type SearchQuery, type SortOrder } from '../main/catalog/index.js';
 import { defaultLibraryDir, LibraryError, openLibrary, type Library, type LibraryGeneration } from '../main/library/index.js';
+import { forTerminal, forTerminalLine } from '../runtime/util/terminal.js';
 
 const USAGE = `usage: schnell library <command> [options]
 
@@ -17,6 +18,7 @@ commands:
   restore ID…
   purge [ID…]                delete trashed generations and their files (no ids: the whole trash)
   scan [--repair] [--verify] find files without rows and rows without files; --repair fixes them
+  repair                     fix a damaged catalog (bad values, the search index, counters), then scan --repair
   export ID… --to DIR        copies with readable names and metadata, plus schnell-export.json
   import PATH… [--project P] [--tag T] [--recursive] [--keep-duplicates]
                              PNG/JPEG files or folders; reads Schnell, A1111, ComfyUI, InvokeAI metadata
@@ -115,7 +117,7 @@ function oneLine(g: Generation): string {
   const when = g.createdAt.slice(0, 16).replace('T', ' ');
   const marks = `${g.favorite ? '♥' : ' '}${g.rating ? `${g.rating}★` : '  '}`;
   const seed = g.seed === null ? '' : `seed ${g.seed}`;
-  const prompt = g.prompt ? g.prompt.replace(/\s+/g, ' ').slice(0, 60) + (g.prompt.length > 60 ? '…' : '') : '(no prompt)';
+  const prompt = g.prompt ? forTerminalLine(g.prompt.replace(/\s+/g, ' ').slice(0, 60)) + (g.prompt.length > 60 ? '…' : '') : '(no prompt)';
   const flags = [g.finishReason !== 'SUCCESS' ? g.finishReason : '', g.trashedAt ? 'trashed' : '', g.missingAt ? 'FILE MISSING' : ''].filter(Boolean).join(' ');
   return `${g.id}  ${when}  ${`${g.width}x${g.height}`.padEnd(9)}  ${seed.padEnd(15)} ${marks}  ${g.project ? `[${g.project}] ` : ''}${prompt}${flags ? `  (${flags})` : ''}`;
 }
@@ -134,7 +136,8 @@ function details(g: LibraryGeneration): string {
 }
 
 function print(json: boolean, data: unknown, text: () => string): void {
-  console.log(json ? JSON.stringify(data, null, 2) : text());
+  // File-derived text (prompts, tags, names) is escaped for the terminal; JSON stays equal in value.
+  console.log(forTerminal(json ? JSON.stringify(data, null, 2) : text()));
 }
 
 function requireIds(ids: string[], command: string): string[] {
@@ -218,9 +221,10 @@ async function runCommand(lib: Library, command: string, args: string[], v: Valu
       print(json, r, () => `purged ${r.purged.length} generation${r.purged.length === 1 ? '' : 's'}, removed ${r.filesRemoved} file${r.filesRemoved === 1 ? '' : 's'}`);
       return 0;
     }
+    case 'repair':
     case 'scan': {
-      if (args.length) throw new UsageError('scan takes no arguments');
-      const r = await lib.scan({ repair: v.repair === true, verify: v.verify === true });
+      if (args.length) throw new UsageError(`${command} takes no arguments`);
+      const r = await lib.scan({ repair: command === 'repair' || v.repair === true, verify: v.verify === true });
       print(json, r, () => {
         const adopted = r.orphans.filter((o) => o.adoptedAs).length;
         const lines = [
@@ -231,9 +235,16 @@ async function runCommand(lib: Library, command: string, args: string[], v: Valu
           ...r.missing.slice(0, 20).map((m) => `  ${m.id}  ${m.file}`),
           `thumbnails missing: ${r.missingThumbnails.length}, left over: ${r.orphanThumbnails.length}`,
           `unfinished writes: ${r.tempFiles.length}; not ours (left alone): ${r.strangers.length}`,
+          ...(r.damagedRows.length ? [`rows with a damaged file name: ${r.damagedRows.length} (${r.damagedRows.slice(0, 5).join(', ')})`] : []),
+          ...(r.catalogRepair
+            ? [
+                `catalog: ${r.catalogRepair.values.length} damaged value${r.catalogRepair.values.length === 1 ? '' : 's'} fixed, search index rebuilt (${r.catalogRepair.searchIndexRebuilt} entries), counters recounted`,
+                ...r.catalogRepair.values.slice(0, 20).map((f) => `  ${f.id} ${f.field}: ${f.was} → ${f.now}`),
+              ]
+            : []),
           ...(v.verify ? [`damaged (content does not match name): ${r.corrupt.length}`, ...r.corrupt.map((c) => `  ${c}`)] : []),
         ];
-        const problems = r.orphans.length + r.missing.length + r.missingThumbnails.length + r.orphanThumbnails.length + r.tempFiles.length;
+        const problems = r.orphans.length + r.missing.length + r.missingThumbnails.length + r.orphanThumbnails.length + r.tempFiles.length + r.damagedRows.length;
         if (!r.repaired && problems) lines.push("run 'schnell library scan --repair' to fix these");
         return lines.join('\n');
       });
@@ -298,7 +309,7 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof LibraryError || err instanceof CatalogError) {
-      console.error(`schnell library ${command}: ${err.message}`);
+      console.error(forTerminal(`schnell library ${command}: ${err.message}`));
       return 1;
     }
     throw err;

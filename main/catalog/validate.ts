@@ -4,6 +4,16 @@ import { CatalogError, type Backend, type ImageFormat, type NewGeneration, type 
 // Field checks with one sentence per failure, naming the field. Prompts may be long (other tools'
 // files carry whole essays) but not unbounded; names that show up in menus are kept short.
 export const MAX_PROMPT_CHARS = 1_000_000;
+/** The longest text each field takes; an imported file's longer text is cut to fit (library/metadata.ts). */
+export const TEXT_LIMITS = {
+  prompt: MAX_PROMPT_CHARS,
+  negativePrompt: MAX_PROMPT_CHARS,
+  sampler: 64,
+  model: 512,
+  device: 256,
+  fallbackReason: 4096,
+  jobId: 64,
+} as const;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function fail(field: string, rule: string): never {
@@ -57,7 +67,7 @@ export function checkGeneration(g: NewGeneration, now = Date.now()): CheckedGene
   if (g.id !== undefined && !isId(g.id)) fail('id', 'must be a 26-character generation id');
   if (typeof g.prompt !== 'string') fail('prompt', 'must be text');
   if (g.prompt.length > MAX_PROMPT_CHARS) fail('prompt', `must be at most ${MAX_PROMPT_CHARS} characters (got ${g.prompt.length})`);
-  const negativePrompt = optionalText('negativePrompt', g.negativePrompt, MAX_PROMPT_CHARS) ?? '';
+  const negativePrompt = optionalText('negativePrompt', g.negativePrompt, TEXT_LIMITS.negativePrompt) ?? '';
   const cfgScale = g.cfgScale ?? null;
   if (cfgScale !== null && (typeof cfgScale !== 'number' || !Number.isFinite(cfgScale))) fail('cfgScale', 'must be a finite number');
   const seed = g.seed ?? null;
@@ -66,7 +76,7 @@ export function checkGeneration(g: NewGeneration, now = Date.now()): CheckedGene
   if (durationMs !== null && (typeof durationMs !== 'number' || !Number.isFinite(durationMs) || durationMs < 0)) fail('durationMs', 'must be a number of milliseconds, 0 or more');
   const finishReason = g.finishReason ?? 'SUCCESS';
   if (typeof finishReason !== 'string' || !/^[A-Za-z0-9_]{1,64}$/.test(finishReason)) fail('finishReason', `must be a word like SUCCESS or CONTENT_FILTERED (got ${JSON.stringify(finishReason)})`);
-  const model = optionalText('model', g.model, 512);
+  const model = optionalText('model', g.model, TEXT_LIMITS.model);
   if (!model || model.trim() === '') fail('model', 'must name the model');
   if (!BACKENDS.includes(g.backend)) fail('backend', `must be one of ${BACKENDS.join(', ')} (got ${JSON.stringify(g.backend)})`);
   if (!FORMATS.includes(g.format)) fail('format', `must be png or jpeg (got ${JSON.stringify(g.format)})`);
@@ -75,7 +85,7 @@ export function checkGeneration(g: NewGeneration, now = Date.now()): CheckedGene
   if (!SOURCES.includes(source)) fail('source', `must be one of ${SOURCES.join(', ')}`);
   const parentId = g.parentId ?? null;
   if (parentId !== null && !isId(parentId)) fail('parentId', 'must be a generation id');
-  const jobId = optionalText('jobId', g.jobId, 64);
+  const jobId = optionalText('jobId', g.jobId, TEXT_LIMITS.jobId);
   if (g.tags !== undefined && !Array.isArray(g.tags)) fail('tags', 'must be a list of tag names');
   // Tag names are unique without regard to case: keep the first spelling of each.
   const seen = new Set<string>();
@@ -88,16 +98,16 @@ export function checkGeneration(g: NewGeneration, now = Date.now()): CheckedGene
     height: intIn('height', g.height, 1, 65535),
     steps: g.steps === undefined || g.steps === null ? null : intIn('steps', g.steps, 0, 10000),
     cfgScale,
-    sampler: optionalText('sampler', g.sampler, 64),
+    sampler: optionalText('sampler', g.sampler, TEXT_LIMITS.sampler),
     samples: g.samples === undefined ? 1 : intIn('samples', g.samples, 1, 10000),
     seed,
     sampleIndex: g.sampleIndex === undefined ? 0 : intIn('sampleIndex', g.sampleIndex, 0, 9999),
     finishReason,
     model,
     backend: g.backend,
-    device: optionalText('device', g.device, 256),
+    device: optionalText('device', g.device, TEXT_LIMITS.device),
     durationMs: durationMs === null ? null : Math.round(durationMs),
-    fallbackReason: optionalText('fallbackReason', g.fallbackReason, 4096),
+    fallbackReason: optionalText('fallbackReason', g.fallbackReason, TEXT_LIMITS.fallbackReason),
     imageHash: g.imageHash,
     format: g.format,
     favorite: g.favorite === undefined ? false : g.favorite === true,

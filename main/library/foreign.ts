@@ -1,5 +1,4 @@
 import { samplerCode, type Fields } from './a1111.js';
-import { MAX_PROMPT_CHARS } from '../catalog/validate.js';
 
 // Generations described by other tools' PNG chunks: ComfyUI's `prompt` (the API graph it ran) and
 // InvokeAI's `invokeai_metadata`. Both are JSON anyone can write, so every value is type-checked
@@ -88,7 +87,7 @@ export function parseComfyPrompt(text: string, warnings: string[]): Fields | und
       warnings.push('the ComfyUI graph has no sampler or text encoder node; no prompt found');
       return undefined;
     }
-    return { prompt: t.slice(0, MAX_PROMPT_CHARS) };
+    return { prompt: t }; // cut to the limit, with a warning, by metadata.ts fitToLimits
   }
   const s = inputsOf(sampler);
   const guider = inputsOf(node(s.guider));
@@ -109,8 +108,6 @@ export function parseComfyPrompt(text: string, warnings: string[]): Fields | und
   const loader = nodes.find(([, n]) => typeof inputsOf(n).ckpt_name === 'string' || typeof inputsOf(n).unet_name === 'string')?.[1];
   const model = asText(inputsOf(loader).ckpt_name ?? inputsOf(loader).unet_name, 512);
   if (model) fields.model = model;
-  if (fields.prompt.length > MAX_PROMPT_CHARS) fields.prompt = fields.prompt.slice(0, MAX_PROMPT_CHARS);
-  if (fields.negativePrompt.length > MAX_PROMPT_CHARS) fields.negativePrompt = fields.negativePrompt.slice(0, MAX_PROMPT_CHARS);
   return clean(fields);
 }
 
@@ -119,7 +116,7 @@ export function parseComfyPrompt(text: string, warnings: string[]): Fields | und
 export function parseInvokeMetadata(text: string, warnings: string[]): Fields | undefined {
   const m = parseJsonObject(text, 'InvokeAI', warnings);
   if (!m) return undefined;
-  const prompt = asText(m.positive_prompt, MAX_PROMPT_CHARS);
+  const prompt = asText(m.positive_prompt, Infinity); // cut to the limit later (metadata.ts fitToLimits)
   if (prompt === undefined) {
     warnings.push('the InvokeAI metadata has no positive_prompt text; ignored');
     return undefined;
@@ -129,7 +126,7 @@ export function parseInvokeMetadata(text: string, warnings: string[]): Fields | 
   if (m.seed !== undefined && seed === undefined) warnings.push(`the InvokeAI seed ${JSON.stringify(m.seed)} is not a usable seed; ignored`);
   return clean({
     prompt,
-    negativePrompt: asText(m.negative_prompt, MAX_PROMPT_CHARS),
+    negativePrompt: asText(m.negative_prompt, Infinity),
     seed,
     width: asInt(m.width, 1, 65535),
     height: asInt(m.height, 1, 65535),

@@ -1,10 +1,10 @@
 import sharp from 'sharp';
 import { isId, type Backend, type Generation, type NewGeneration, type Source } from '../catalog/index.js';
-import { MAX_PROMPT_CHARS } from '../catalog/validate.js';
+import { TEXT_LIMITS } from '../catalog/validate.js';
 import { formatParameters, parseParameters, type Fields } from './a1111.js';
 import { LibraryError } from './errors.js';
 import { asInt, asNumber, asText, parseComfyPrompt, parseInvokeMetadata, parseJsonObject } from './foreign.js';
-import { isJpeg, readJpegComment, withJpegComment } from './jpeg.js';
+import { isJpeg, JpegError, readJpegComment, withJpegComment } from './jpeg.js';
 import { isPng, pngSize, readPngText, withPngText } from './png.js';
 
 // What an image file says about itself. Ours carry two descriptions: A1111 `parameters` text for
@@ -45,8 +45,9 @@ function parseOurJson(raw: string, warnings: string[]): ImageFields | undefined 
     else if (raw !== undefined && raw !== null) warnings.push(`the Schnell Studio metadata field '${key}' has an unusable value; ignored`);
   };
   const text = (k: string, max: number) => asText(m[k], max);
-  take('prompt', text('prompt', MAX_PROMPT_CHARS), m.prompt);
-  take('negativePrompt', text('negativePrompt', MAX_PROMPT_CHARS), m.negativePrompt);
+  // Over-long prompts are cut to the limit later (fitToLimits), not dropped.
+  take('prompt', text('prompt', Infinity), m.prompt);
+  take('negativePrompt', text('negativePrompt', Infinity), m.negativePrompt);
   take('width', asInt(m.width, 1, 65535), m.width);
   take('height', asInt(m.height, 1, 65535), m.height);
   take('steps', asInt(m.steps, 0, 10000), m.steps);
@@ -57,7 +58,7 @@ function parseOurJson(raw: string, warnings: string[]): ImageFields | undefined 
   take('sampleIndex', asInt(m.sampleIndex, 0, 9999), m.sampleIndex);
   const finish = text('finishReason', 64);
   take('finishReason', finish && /^[A-Za-z0-9_]+$/.test(finish) ? finish : undefined, m.finishReason);
-  take('model', text('model', 512), m.model);
+  take('model', text('model', Infinity), m.model);
   take('backend', (['local', 'cloud', 'imported'] as const).find((b) => b === m.backend), m.backend);
   take('device', text('device', 256), m.device);
   take('durationMs', asNumber(m.durationMs) !== undefined && (m.durationMs as number) >= 0 ? Math.round(m.durationMs as number) : undefined, m.durationMs);
@@ -99,15 +100,16 @@ export async function readImageInfo(bytes: Buffer, name: string): Promise<ImageI
   try {
     if (format === 'png') {
       ({ width, height } = pngSize(bytes));
-      const { texts, warnings: w } = readPngText(bytes);
-      warnings.push(...w);
-      const text = (k: string) => texts.find((t) => t.keyword === k)?.text;
       const readers: [string, Source, (t: string, w: string[]) => ImageFields | undefined][] = [
         [JSON_KEYWORD, 'studio', parseOurJson],
         ['invokeai_metadata', 'invokeai', parseInvokeMetadata],
         ['parameters', 'a1111', parseParameters],
         ['prompt', 'comfyui', parseComfyPrompt],
       ];
+      // Only the chunks some reader looks at are decoded (a ComfyUI workflow or a bomb under another name is not).
+      const { texts, warnings: w } = readPngText(bytes, { keywords: new Set(readers.map(([k]) => k)) });
+      warnings.push(...w);
+      const text = (k: string) => texts.find((t) => t.keyword === k)?.text;
       for (const [keyword, from, parse] of readers) {
         const t = text(keyword);
         if (t === undefined) continue;
@@ -121,7 +123,14 @@ export async function readImageInfo(bytes: Buffer, name: string): Promise<ImageI
       const meta = await sharp(bytes).metadata();
       if (!meta.width || !meta.height) throw new LibraryError(`${name} is a JPEG without a readable size`);
       ({ width, height } = meta);
-      const comment = readJpegComment(bytes);
+      let comment: string | null = null;
+      try {
+        comment = readJpegComment(bytes);
+      } catch (err) {
+        // Damaged or oversized metadata loses the metadata, not the image.
+        if (!(err instanceof JpegError)) throw err;
+        warnings.push(`${err.message}; the metadata was dropped and the image kept`);
+      }
       if (comment !== null) {
         fields = parseOurJson(comment, warnings);
         if (fields) source = fields.source ?? 'studio';
@@ -141,9 +150,31 @@ export async function readImageInfo(bytes: Buffer, name: string): Promise<ImageI
   return { format, width, height, source, fields, warnings };
 }
 
+/** Cuts text to at most `max` UTF-16 units without splitting a surrogate pair. */
+function cut(text: string, max: number): string {
+  const s = text.slice(0, max);
+  const last = s.charCodeAt(s.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? s.slice(0, -1) : s;
+}
+
+/**
+ * Another tool's file may say more than a catalog field holds (a prompt of a few million
+ * characters): the text is cut to the field's limit with a warning, so the image still comes in.
+ */
+export function fitToLimits(f: ImageFields, warnings: string[]): void {
+  for (const [field, max] of Object.entries(TEXT_LIMITS) as [keyof typeof TEXT_LIMITS, number][]) {
+    const v = f[field];
+    if (typeof v === 'string' && v.length > max) {
+      f[field] = cut(v, max);
+      warnings.push(`the file's ${field} has ${v.length} characters, over the ${max}-character limit; cut to ${max}`);
+    }
+  }
+}
+
 /** A catalog row for a file found on disk or brought in from elsewhere. */
 export function toNewGeneration(info: ImageInfo, hash: string, fallbackCreatedAt: number): NewGeneration {
   const f = info.fields;
+  fitToLimits(f, info.warnings);
   const backend: Backend = info.source === 'studio' ? (f.backend ?? 'local') : 'imported';
   return {
     ...f,

@@ -2,12 +2,16 @@ import zlib from 'node:zlib';
 
 // PNG text chunks (tEXt, zTXt, iTXt): read them from any file, write ours into our own. Files come
 // from anywhere, so every length is checked against what is really there, CRCs are verified, and
-// compressed text is inflated with a ceiling. Structural damage (a chunk claiming more bytes than
-// the file has) fails the file with a sentence; a bad text chunk is skipped with a warning.
+// compressed text is inflated with a ceiling per chunk and a budget per file (a 1 MB file of a few
+// hundred small zTXt chunks can otherwise inflate to gigabytes). Structural damage (a chunk
+// claiming more bytes than the file has) fails the file with a sentence; a bad text chunk, or one
+// over the budget, is skipped with a warning saying what was dropped; the image is kept.
 
 export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** Per text chunk, before and after decompression: a 100 KB prompt fits many times over. */
 export const MAX_TEXT_BYTES = 16 * 1024 * 1024;
+/** All text of one file together, after decompression: our own chunks with two maximal prompts fit. */
+export const MAX_FILE_TEXT_BYTES = 24 * 1024 * 1024;
 const MAX_TEXT_CHUNKS = 1024;
 
 export class PngError extends Error {
@@ -87,28 +91,46 @@ export function pngSize(buf: Buffer): { width: number; height: number } {
   return { width, height };
 }
 
-function inflateBounded(data: Buffer, what: string): Buffer {
+class OverBudget extends PngError {}
+
+/** Inflates at most `limit` bytes (zlib stops there: the output is never allocated past it). */
+function inflateBounded(data: Buffer, what: string, limit: number, budgetLeft: boolean): Buffer {
   try {
-    return zlib.inflateSync(data, { maxOutputLength: MAX_TEXT_BYTES });
+    return zlib.inflateSync(data, { maxOutputLength: Math.max(1, limit) });
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) throw new PngError(`${what} inflates past ${MAX_TEXT_BYTES} bytes`);
+    if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
+      if (budgetLeft) throw new PngError(`${what} inflates past ${MAX_TEXT_BYTES} bytes`);
+      throw new OverBudget(`${what} inflates past what is left of the ${MAX_FILE_TEXT_BYTES}-byte text budget of this file`);
+    }
     throw new PngError(`${what} is not valid compressed data (${e.message})`);
   }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function decodeTextChunk(c: PngChunk): PngText {
+function keywordOf(c: PngChunk): string | undefined {
+  const nul = c.data.indexOf(0);
+  return nul < 1 || nul > 79 ? undefined : c.data.subarray(0, nul).toString('latin1');
+}
+
+/** Decodes one text chunk, inflating at most `budget` bytes; returns the text and the bytes it used. */
+function decodeTextChunk(c: PngChunk, budget: number): PngText & { bytes: number } {
   const nul = c.data.indexOf(0);
   const what = `the '${c.type}' chunk at byte ${c.offset}`;
   if (nul < 1 || nul > 79) throw new PngError(`${what} has no valid keyword (1–79 bytes before a NUL)`);
   const keyword = c.data.subarray(0, nul).toString('latin1');
   const rest = c.data.subarray(nul + 1);
-  if (c.type === 'tEXt') return { keyword, text: rest.toString('latin1') };
+  const limit = Math.min(MAX_TEXT_BYTES, budget);
+  const inflate = (data: Buffer) => inflateBounded(data, `${what} ('${keyword}')`, limit, budget >= MAX_TEXT_BYTES);
+  if (c.type === 'tEXt') {
+    if (rest.length > budget) throw new OverBudget(`${what} ('${keyword}', ${rest.length} bytes) is over what is left of the ${MAX_FILE_TEXT_BYTES}-byte text budget of this file`);
+    return { keyword, text: rest.toString('latin1'), bytes: rest.length };
+  }
   if (c.type === 'zTXt') {
     if (rest.length < 1 || rest[0] !== 0) throw new PngError(`${what} uses an unknown compression method`);
-    return { keyword, text: inflateBounded(rest.subarray(1), what).toString('latin1') };
+    const raw = inflate(rest.subarray(1));
+    return { keyword, text: raw.toString('latin1'), bytes: raw.length };
   }
   // iTXt: compression flag, method, language tag NUL, translated keyword NUL, UTF-8 text.
   if (rest.length < 2) throw new PngError(`${what} is too short for an iTXt header`);
@@ -119,9 +141,10 @@ function decodeTextChunk(c: PngChunk): PngText {
   const transEnd = langEnd < 0 ? -1 : rest.indexOf(0, langEnd + 1);
   if (transEnd < 0) throw new PngError(`${what} is missing its language or translated-keyword field`);
   const body = rest.subarray(transEnd + 1);
-  const raw = compressed === 1 ? inflateBounded(body, what) : body;
+  if (compressed === 0 && body.length > budget) throw new OverBudget(`${what} ('${keyword}', ${body.length} bytes) is over what is left of the ${MAX_FILE_TEXT_BYTES}-byte text budget of this file`);
+  const raw = compressed === 1 ? inflate(body) : body;
   try {
-    return { keyword, text: utf8.decode(raw) };
+    return { keyword, text: utf8.decode(raw), bytes: raw.length };
   } catch {
     throw new PngError(`${what} text is not valid UTF-8`);
   }
@@ -129,16 +152,29 @@ function decodeTextChunk(c: PngChunk): PngText {
 
 /**
  * The text chunks of a PNG. Chunks with a bad CRC, a bad header, too much data or bad encoding are
- * skipped and described in `warnings`; a structurally broken file throws PngError.
+ * skipped and described in `warnings`; a structurally broken file throws PngError. With `keywords`,
+ * only those chunks are decoded (a reader need not inflate text it will never look at). All text
+ * read from one file shares MAX_FILE_TEXT_BYTES: what is over is skipped, and the warnings count it.
  */
-export function readPngText(buf: Buffer): { texts: PngText[]; warnings: string[] } {
+export function readPngText(buf: Buffer, opts: { keywords?: ReadonlySet<string> } = {}): { texts: PngText[]; warnings: string[] } {
   const texts: PngText[] = [];
   const warnings: string[] = [];
+  let budget = MAX_FILE_TEXT_BYTES;
+  const dropped: string[] = [];
+  let examined = 0;
   for (const c of readPngChunks(buf)) {
     if (c.type !== 'tEXt' && c.type !== 'zTXt' && c.type !== 'iTXt') continue;
-    if (texts.length >= MAX_TEXT_CHUNKS) {
+    if (opts.keywords) {
+      const k = keywordOf(c);
+      if (k !== undefined && !opts.keywords.has(k)) continue;
+    }
+    if (++examined > MAX_TEXT_CHUNKS) {
       warnings.push(`more than ${MAX_TEXT_CHUNKS} text chunks; the rest were ignored`);
       break;
+    }
+    if (budget <= 0) {
+      dropped.push(keywordOf(c) ?? '?');
+      continue;
     }
     if (c.data.length > MAX_TEXT_BYTES) {
       warnings.push(`the '${c.type}' chunk at byte ${c.offset} holds ${c.data.length} bytes, over the ${MAX_TEXT_BYTES}-byte limit; ignored`);
@@ -149,10 +185,19 @@ export function readPngText(buf: Buffer): { texts: PngText[]; warnings: string[]
       continue;
     }
     try {
-      texts.push(decodeTextChunk(c));
+      const { bytes, ...t } = decodeTextChunk(c, budget);
+      budget -= bytes;
+      texts.push(t);
     } catch (err) {
-      warnings.push(`${(err as Error).message}; ignored`);
+      if (err instanceof OverBudget) {
+        budget = 0;
+        dropped.push(keywordOf(c) ?? '?');
+      } else warnings.push(`${(err as Error).message}; ignored`);
     }
+  }
+  if (dropped.length) {
+    const names = [...new Set(dropped)].slice(0, 5).map((k) => `'${k}'`).join(', ');
+    warnings.push(`the file's text chunks hold more than ${MAX_FILE_TEXT_BYTES} bytes of text; ${dropped.length} chunk${dropped.length === 1 ? '' : 's'} (${names}) were dropped and the image kept`);
   }
   return { texts, warnings };
 }

@@ -1,0 +1,143 @@
+// Hostile metadata in imported files (issue 13, defects 1 and 9): decompression bombs made of many
+// small compressed text chunks, oversized JPEG comments and over-long prompts lose the metadata
+// (or the part over the limit), never the image, and say what was dropped. The bomb goes through
+// the real CLI in a child process whose heap is capped well below what the bomb inflates to.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { test } from 'node:test';
+import { openLibrary } from '../../../main/library/index.js';
+import { crc32, MAX_FILE_TEXT_BYTES, readPngText, withPngText } from '../../../main/library/png.js';
+import { readImageInfo } from '../../../main/library/metadata.js';
+import { sha256 } from '../../../main/library/store.js';
+import { MAX_PROMPT_CHARS } from '../../../main/catalog/validate.js';
+import { schnell } from '../../cli/cli-harness.js';
+import { makeJpeg, makePng, tempDir } from '../helpers.js';
+
+function chunk(type: string, data: Buffer): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(data.length, 0);
+  head.write(type, 4, 'latin1');
+  const tail = Buffer.alloc(4);
+  tail.writeUInt32BE(crc32(head.subarray(4), data), 0);
+  return Buffer.concat([head, data, tail]);
+}
+
+/**
+ * A ~1 MB PNG: a real A1111 `parameters` chunk, then `count` zTXt/iTXt chunks each inflating to
+ * `each` bytes (every one under the 16 MB per-chunk cap; together about a gigabyte).
+ */
+async function bombPng(count = 300, each = 3_400_000): Promise<Buffer> {
+  const png = await makePng(16, 16, 7);
+  const ihdrEnd = 8 + 12 + 13;
+  const zeros = zlib.deflateSync(Buffer.alloc(each, 0x61), { level: 9 });
+  const bombs: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    // Under the keywords the readers look at, so a reader that skips unknown keywords is not enough.
+    const keyword = ['parameters', 'schnell', 'prompt', 'invokeai_metadata'][i % 4]!;
+    bombs.push(
+      i % 2
+        ? chunk('iTXt', Buffer.concat([Buffer.from(`${keyword}\0\x01\0\0\0`, 'latin1'), zeros]))
+        : chunk('zTXt', Buffer.concat([Buffer.from(`${keyword}\0\0`, 'latin1'), zeros])),
+    );
+  }
+  const real = chunk('tEXt', Buffer.from('parameters\0a lighthouse at dusk\nSteps: 4, Seed: 5, Size: 16x16', 'latin1'));
+  return Buffer.concat([png.subarray(0, ihdrEnd), real, ...bombs, png.subarray(ihdrEnd)]);
+}
+
+test('a PNG of hundreds of small compressed text chunks reads within the per-file budget, keeping what came first', async () => {
+  const bomb = await bombPng();
+  assert.ok(bomb.length > 900_000 && bomb.length < 1_500_000, `${bomb.length} bytes`);
+  const r = readPngText(bomb);
+  const total = r.texts.reduce((n, t) => n + t.text.length, 0);
+  assert.ok(total <= MAX_FILE_TEXT_BYTES, `${total} bytes of text read`);
+  assert.equal(r.texts[0]!.text.split('\n')[0], 'a lighthouse at dusk');
+  assert.ok(r.warnings.some((w) => /chunks? \(.*\) were dropped and the image kept/.test(w)), r.warnings.join('\n'));
+  const info = await readImageInfo(bomb, 'bomb.png');
+  assert.equal(info.fields.prompt, 'a lighthouse at dusk');
+  assert.equal(info.source, 'a1111');
+});
+
+test('library import and scan --repair of a decompression-bomb PNG keep the image, on a 160 MB heap', async () => {
+  const home = tempDir();
+  const src = tempDir();
+  const lib = path.join(tempDir(), 'lib');
+  const bomb = await bombPng();
+  fs.writeFileSync(path.join(src, 'bomb.png'), bomb);
+  // Without the budget the text alone inflates to a gigabyte: far past this heap.
+  const env = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=160`.trim() };
+  const imported = await schnell(['library', 'import', src, '--library', lib, '--json'], { home, env });
+  assert.equal(imported.code, 0, imported.stderr);
+  const report = JSON.parse(imported.stdout);
+  assert.equal(report.imported.length, 1);
+  assert.ok(report.imported[0].warnings.some((w: string) => /dropped and the image kept/.test(w)), JSON.stringify(report.imported[0].warnings));
+
+  // The same file found in the library folder without a row: the scan adopts it, same budget.
+  const hash = sha256(bomb);
+  const second = path.join(tempDir(), 'lib2');
+  (await openLibrary(second)).close();
+  fs.mkdirSync(path.join(second, 'images', hash.slice(0, 2)), { recursive: true });
+  fs.writeFileSync(path.join(second, 'images', hash.slice(0, 2), `${hash}.png`), bomb);
+  const scanned = await schnell(['library', 'scan', '--repair', '--library', second, '--json'], { home, env });
+  assert.equal(scanned.code, 0, scanned.stderr);
+  const scan = JSON.parse(scanned.stdout);
+  assert.equal(scan.orphans.length, 1);
+  assert.ok(scan.orphans[0].adoptedAs, JSON.stringify(scan.orphans[0]));
+  assert.ok(scan.orphans[0].warnings.some((w: string) => /dropped and the image kept/.test(w)));
+  const check = await openLibrary(second);
+  try {
+    assert.equal(check.get(scan.orphans[0].adoptedAs)!.prompt, 'a lighthouse at dusk');
+  } finally {
+    check.close();
+  }
+});
+
+test('a JPEG whose metadata comments are over the limit keeps the image and drops the metadata with a warning', async () => {
+  const jpeg = await makeJpeg(16, 16, 3);
+  // 300 COM segments of ~64 KB with our prefix: about 19 MB of "metadata".
+  const segment = Buffer.concat([Buffer.from([0xff, 0xfe, 0xff, 0xff]), Buffer.from('schnell:', 'latin1'), Buffer.alloc(65533 - 8, 0x61)]);
+  const big = Buffer.concat([jpeg.subarray(0, 2), ...Array.from({ length: 300 }, () => segment), jpeg.subarray(2)]);
+  const info = await readImageInfo(big, 'big.jpg');
+  assert.equal(info.format, 'jpeg');
+  assert.deepEqual([info.width, info.height], [16, 16]);
+  assert.ok(info.warnings.some((w) => /over the \d+-byte limit; the metadata was dropped and the image kept/.test(w)), info.warnings.join('\n'));
+  const lib = await openLibrary(path.join(tempDir(), 'lib'));
+  try {
+    const src = path.join(tempDir(), 'big.jpg');
+    fs.writeFileSync(src, big);
+    const r = await lib.importFrom([src]);
+    assert.equal(r.imported.length, 1, JSON.stringify(r.failed));
+  } finally {
+    lib.close();
+  }
+});
+
+test('a prompt over the field limit is cut with a warning, whichever tool wrote it; the image is kept', async () => {
+  const long = 'p'.repeat(MAX_PROMPT_CHARS + 10);
+  const src = tempDir();
+  const files: [string, Buffer][] = [
+    ['a1111.png', withPngText(await makePng(8, 8, 1), [{ keyword: 'parameters', text: `${long}\nNegative prompt: ${long}\nSteps: 4, Seed: 1, Size: 8x8` }])],
+    ['ours.png', withPngText(await makePng(8, 8, 2), [{ keyword: 'schnell', text: JSON.stringify({ schnell: 1, prompt: long, model: 'm'.repeat(600) }) }])],
+    ['invoke.png', withPngText(await makePng(8, 8, 3), [{ keyword: 'invokeai_metadata', text: JSON.stringify({ positive_prompt: long, seed: 3 }) }])],
+    ['comfy.png', withPngText(await makePng(8, 8, 4), [{ keyword: 'prompt', text: JSON.stringify({ 1: { class_type: 'CLIPTextEncode', inputs: { text: long } } }) }])],
+  ];
+  for (const [name, bytes] of files) fs.writeFileSync(path.join(src, name), bytes);
+  const lib = await openLibrary(path.join(tempDir(), 'lib'));
+  try {
+    const r = await lib.importFrom([src]);
+    assert.deepEqual(r.failed, []);
+    assert.equal(r.imported.length, 4);
+    for (const i of r.imported) {
+      const g = lib.get(i.id)!;
+      assert.equal(g.prompt.length, MAX_PROMPT_CHARS, i.file);
+      assert.ok(i.warnings.some((w) => /prompt has \d+ characters, over the 1000000-character limit; cut/.test(w)), `${i.file}: ${i.warnings.join('; ')}`);
+    }
+    const ours = r.imported.find((i) => i.file.endsWith('ours.png'))!;
+    assert.equal(lib.get(ours.id)!.model.length, 512);
+    const a1111 = r.imported.find((i) => i.file.endsWith('a1111.png'))!;
+    assert.equal(lib.get(a1111.id)!.negativePrompt.length, MAX_PROMPT_CHARS);
+  } finally {
+    lib.close();
+  }
+});
