@@ -30,6 +30,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const provider = parseDevice(values.device);
   const report = await runConformance(positionals[0]!, { provider, ...(values.case ? { only: values.case } : {}) });
+  if (report.unknownCases) {
+    const names = report.unknownCases.map((n) => `'${n}'`).join(', ');
+    console.error(`schnell conformance: ${report.dir} has no case ${names} (--case); its cases are ${report.availableCases!.join(', ')}`);
+    return 2;
+  }
   if (values.json) {
     console.log(JSON.stringify(report, null, 2));
   } else {

@@ -16,9 +16,10 @@ import { loadManifest, ManifestError, DEFAULT_MANIFEST, type ModelManifest } fro
 import { isSlug, modelsRoot, schnellHome, SLUG_RULE, UnsafePathError } from '../runtime/models/paths.js';
 import { progressLine } from '../runtime/models/progress.js';
 import { getInstalled, installedModelSource, listInstalled, RegistryError, removeInstalled } from '../runtime/models/registry.js';
-import { checkTokenShape, FileSecretStore, HF_TOKEN_SECRET, huggingFaceToken, redact } from '../runtime/models/secrets.js';
+import { checkHuggingFaceTokenShape, FileSecretStore, HF_TOKEN_SECRET, huggingFaceToken, redact } from '../runtime/models/secrets.js';
 import { DownloadState, openStateDatabase } from '../runtime/models/state.js';
 import { verifyInstalled } from '../runtime/models/verify.js';
+import { argsErrorMessage, UsageError } from './usage.js';
 import { ROLES, type Role } from '../runtime/models/detect.js';
 
 export interface ModelsIO {
@@ -48,14 +49,13 @@ const USAGE = `usage: schnell models <command> [options]
   verify <id> [--quick] [--json]              re-check sizes, checksums and headers of an installed model
   remove <id> [--json]                        delete an installed model (in-place imports keep your files)
   fit <id|path> [--device cpu|gpu] [--gpu-memory GB] [--width W --height H] [--json]
-                                              will it fit this machine's memory? (exit 3 if not)
+                                              will it fit this machine's memory? (exit code 1 if not)
   login                                       store a Hugging Face token (read from stdin) for gated models
   logout                                      forget it
 
 Options for every command: --state FILE (download state database, default the studio catalog, $SCHNELL_HOME/library/catalog.sqlite),
 --manifest FILE (default resources/models.json). Models live in $SCHNELL_HOME/models.`;
 
-class UsageError extends Error {}
 
 const COMMON = {
   json: { type: 'boolean' },
@@ -68,7 +68,7 @@ function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: st
   try {
     return parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(argsErrorMessage(err as Error, 'models'));
   }
 }
 
@@ -123,7 +123,7 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      err(`schnell models ${command}: ${e.message}\n\n${USAGE}`);
+      err(`schnell models ${command}: ${e.message}`);
       return 2;
     }
     if (e instanceof DownloadError || e instanceof ImportError || e instanceof ManifestError || e instanceof RegistryError || e instanceof UnsafePathError || e instanceof CheckpointError) {
@@ -231,10 +231,11 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
     out(`Installed models (${modelsRoot(home)}):`);
     const done = installed.filter((i) => i.status === 'installed');
     if (!done.length) out('  none yet: `schnell models download flux1-schnell-fp8`, or `schnell models import PATH` for files you have');
+    const idWidth = Math.max(28, ...done.map((i) => i.id.length + 2));
     for (const i of done) {
       const r = i.record!;
       const how = r.source === 'download' ? 'downloaded' : r.mode === 'in-place' ? 'imported, used in place' : 'imported';
-      out(`  ${i.id.padEnd(28)} ${r.name}  ${formatBytes(r.files.reduce((n, f) => n + f.bytes, 0))}  ${how}${r.verified_at ? `, verified ${r.verified_at.slice(0, 10)}` : ''}`);
+      out(`  ${i.id.padEnd(idWidth)} ${r.name}  ${formatBytes(r.files.reduce((n, f) => n + f.bytes, 0))}  ${how}${r.verified_at ? `, verified ${r.verified_at.slice(0, 10)}` : ''}`);
     }
     const unfinished = installed.filter((i) => i.status === 'partial');
     if (unfinished.length || partial.length) {
@@ -414,7 +415,7 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
     });
     if (values.json) out(JSON.stringify(r, null, 2));
     else out(r.message);
-    return r.fits ? 0 : 3;
+    return r.fits ? 0 : 1;
   }
 
   async function login(args: string[]): Promise<number> {
@@ -425,7 +426,7 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
     if (!value) throw new UsageError('no token was given');
     token = value;
     try {
-      checkTokenShape(value);
+      checkHuggingFaceTokenShape(value);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }

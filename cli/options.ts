@@ -2,6 +2,8 @@
 import { invalid } from '../runtime/api/errors.js';
 import { PROVIDERS, type Provider } from '../runtime/onnx/session.js';
 
+export { argsErrorMessage, UsageError } from './usage.js';
+
 /** `--device` value → provider; one clear sentence for anything else. */
 export function parseDevice(value: string | undefined): Provider {
   if (value === undefined) return 'cpu';
@@ -9,9 +11,6 @@ export function parseDevice(value: string | undefined): Provider {
   if (!PROVIDERS.includes(v)) throw invalid(`--device must be one of ${PROVIDERS.join(', ')}, got ${JSON.stringify(value)} (see \`schnell devices\`)`, 'device');
   return v;
 }
-
-/** A user mistake on the command line (or in config.json): printed as one sentence, exit code 2. */
-export class UsageError extends Error {}
 
 type ArgOptions = NonNullable<import('node:util').ParseArgsConfig['options']>;
 
@@ -45,20 +44,4 @@ export function joinDashValues(argv: readonly string[], options: ArgOptions): st
     }
   }
   return out;
-}
-
-/** parseArgs's own errors, as one sentence naming the option (its messages run to three lines). */
-export function argsErrorMessage(e: Error & { code?: string }, command: string): string {
-  const option = /'(-[^' ]+)/.exec(e.message)?.[1];
-  switch (e.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `Unknown option '${option ?? '?'}' (\`schnell ${command} --help\` lists the options)`;
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      if (option && /argument missing|ambiguous/.test(e.message)) return `${option} needs a value`;
-      if (option && /does not take an argument/.test(e.message)) return `${option} takes no value`;
-      break;
-    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-      return `unexpected argument ${/'([^']*)'/.exec(e.message)?.[1] ?? ''} (\`schnell ${command} --help\` lists the options)`.replace('  ', ' ');
-  }
-  return e.message.split('\n')[0]!;
 }

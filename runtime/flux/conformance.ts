@@ -32,6 +32,9 @@ export interface ConformanceReport {
   provider: Provider;
   fallbackReason?: string;
   cases: Record<string, CaseResult>;
+  /** Names given in `only` that the folder has no case for (then `ok` is false), and the names it has. */
+  unknownCases?: string[];
+  availableCases?: string[];
 }
 
 interface Tolerances {
@@ -84,17 +87,24 @@ export async function runConformance(dir: string, opts: LoadOptions & { only?: s
   if (!hasGoldens && !hasTokenizers) {
     throw new Error(`${root} has neither goldens.json nor expected_ids.json; point at a reference folder such as ../shared/fixtures/flux-tiny`);
   }
-  if (hasGoldens) await runGoldens(root, goldensFile, opts, report);
+  const available: string[] = [];
+  if (hasGoldens) await runGoldens(root, goldensFile, opts, report, available);
   if (hasTokenizers) {
     for (const [name, r] of Object.entries(await runTokenizerCases(root))) {
+      available.push(name);
       if (!opts.only || opts.only.includes(name)) report.cases[name] = { kind: 'tokenizer', ...r };
     }
   }
-  report.ok = Object.values(report.cases).every((c) => c.ok) && Object.keys(report.cases).length > 0;
+  const unknown = (opts.only ?? []).filter((name) => !available.includes(name) && !(name in report.cases));
+  if (unknown.length) {
+    report.unknownCases = unknown;
+    report.availableCases = available;
+  }
+  report.ok = !unknown.length && Object.values(report.cases).every((c) => c.ok) && Object.keys(report.cases).length > 0;
   return report;
 }
 
-async function runGoldens(root: string, goldensFile: string, opts: LoadOptions & { only?: string[] }, report: ConformanceReport): Promise<void> {
+async function runGoldens(root: string, goldensFile: string, opts: LoadOptions & { only?: string[] }, report: ConformanceReport, available: string[]): Promise<void> {
   let spec: Json;
   try {
     // Seeds beyond 2^53 (torch takes any 64-bit seed) would lose precision as JSON numbers: keep
@@ -114,6 +124,7 @@ async function runGoldens(root: string, goldensFile: string, opts: LoadOptions &
     return;
   }
   const cases = (spec.cases ?? {}) as Record<string, Json>;
+  available.push(...Object.keys(cases), ...Object.keys((spec.schedules ?? {}) as object).filter((name) => /steps\d+_seq\d+_(shift|noshift)/.test(name)).map((name) => `schedule:${name}`));
   try {
     for (const [name, c] of Object.entries(cases)) {
       if (opts.only && !opts.only.includes(name)) continue;

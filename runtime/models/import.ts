@@ -327,8 +327,10 @@ export async function importModel(o: ImportOptions): Promise<{ model: InstalledM
   if (!plan.complete) throw new ImportError(plan.message, plan);
   const parts = plan.parts as Record<Role, FoundPart & { fromModel?: string }>;
 
-  const name = o.name ?? path.basename(parts.transformer.path).replace(/\.safetensors$/, '');
-  const id = o.id ?? slugify(o.name ?? name);
+  const fileStem = path.basename(parts.transformer.path).replace(/\.safetensors$/, '');
+  // The display name: --name, else the one the model folder gives itself, else the file's name.
+  const name = o.name ?? ownName(path.dirname(parts.transformer.path)) ?? fileStem;
+  const id = o.id ?? slugify(o.name ?? fileStem);
   assertSlug(id, 'model id');
   const existing = getInstalled(id, home);
   if (existing) {
@@ -405,6 +407,17 @@ export async function importModel(o: ImportOptions): Promise<{ model: InstalledM
     fs.rmSync(staging, { recursive: true, force: true });
     throw err;
   }
-  o.onLog?.(`imported ${name} as ${id} (${mode})`);
   return { model: getInstalled(id, home)!, plan };
+}
+
+/** The "name" of a schnell-model.json in `folder` (a model set such as the demo model), if any. */
+function ownName(folder: string): string | undefined {
+  try {
+    const file = path.join(folder, 'schnell-model.json');
+    if (!fs.statSync(file).isFile()) return undefined; // a FIFO or device would block the read
+    const name = (JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: unknown }).name;
+    return typeof name === 'string' && name.trim() && name.length <= 200 ? name.trim() : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -19,6 +19,14 @@ export function checkTokenShape(token: string): void {
   if (!/^[\x21-\x7e]{8,512}$/.test(token)) throw new Error('the token contains spaces or control characters; paste it again');
 }
 
+/** A Hugging Face access token looks like hf_ and then letters and digits (34 of them today). */
+export function checkHuggingFaceTokenShape(token: string): void {
+  if (/\s/.test(token) || /[\x00-\x1f\x7f]/.test(token)) throw new Error('the token contains spaces or control characters; paste it again');
+  if (!/^hf_[A-Za-z0-9]{20,200}$/.test(token)) {
+    throw new Error(`that is not a Hugging Face token (${token.length} characters; a token starts with hf_ and then letters and digits): copy it again from https://huggingface.co/settings/tokens`);
+  }
+}
+
 const PATTERNS: RegExp[] = [
   /\bhf_[A-Za-z0-9]{8,}\b/g, // Hugging Face tokens
   /(Bearer\s+)[^\s"',;]+/gi, // any bearer credential

@@ -63,6 +63,13 @@ test('bad arguments get one sentence and a non-zero exit code', async () => {
   assert.match(empty.stderr, /has neither goldens.json nor expected_ids.json/);
   assert.doesNotMatch(empty.stderr, /\n\s+at /); // no stack trace
   const device = await schnell(['conformance', path.join(FIXTURES, 'tokenizers'), '--device', 'tpu'], { home });
-  assert.equal(device.code, 1);
+  assert.equal(device.code, 2, 'a bad --device is a usage error');
   assert.match(device.stderr, /--device must be one of cpu, cuda, dml, coreml, webgpu/);
+});
+
+test('--case with a name the folder lacks names it (and the cases there), exit code 2', async () => {
+  const r = await schnell(['conformance', path.join(FIXTURES, 'tokenizers'), '--case', 'nope'], { home });
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /has no case 'nope' \(--case\); its cases are \S+/);
 });
