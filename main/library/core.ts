@@ -103,6 +103,17 @@ export class LibraryCore {
     return relinked;
   }
 
+  /**
+   * Puts back the file of rows whose file went missing, from the same bytes met again (an export
+   * of an unchanged generation has exactly the stored bytes); clears their missing mark.
+   */
+  async restoreFile(bytes: Buffer, format: ImageFormat): Promise<void> {
+    const hash = await this.storeFiles(bytes, format);
+    this.catalog.write(() => {
+      this.catalog.db.prepare('UPDATE generations SET missing_at = NULL WHERE image_hash = ? AND image_format = ? AND missing_at IS NOT NULL').run(hash, format);
+    });
+  }
+
   /** Removes a file pair no row refers to (under the write lock, so no insert can race it). */
   dropIfUnreferenced(f: StoredFile): boolean {
     return this.catalog.write(() => {

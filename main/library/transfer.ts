@@ -181,6 +181,12 @@ export async function importImages(core: LibraryCore, paths: string[], opts: Imp
         const hash = sha256(bytes);
         // An early look saves decoding a thumbnail; the catalog decides again under the write lock.
         const existing = opts.duplicates === 'keep' ? undefined : core.catalog.findByFile({ hash, format: info.format }, { includeTrashed: true });
+        if (existing && !fs.existsSync(core.imageFile(hash, info.format))) {
+          // The row is here but its file went missing: these are its bytes, so it gets them back.
+          await core.restoreFile(bytes, info.format);
+          report.imported.push({ file, id: existing, source: info.source, warnings: [...info.warnings, `generation ${existing} had lost its file; it has it back`], relinked: true });
+          continue;
+        }
         if (existing) {
           report.skipped.push({ file, reason: `already in the library as ${existing}` });
           continue;

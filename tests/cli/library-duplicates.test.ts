@@ -1,0 +1,110 @@
+// One row per image (issue 13, defect 5): two `schnell library import` of the same folder at once,
+// as two processes, give exactly one row per image; a scan racing them adopts nothing twice; an
+// export of a generation whose file went missing, imported back, re-links that row.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { DuplicateError, openCatalog } from '../../main/catalog/index.js';
+import { openLibrary } from '../../main/library/index.js';
+import { generation, makePng, tempDir } from '../main/helpers.js';
+import { schnell } from './cli-harness.js';
+
+const N = 30;
+
+test(`two library imports of the same ${N}-image folder at once give exactly ${N} rows`, async () => {
+  const home = tempDir();
+  const src = tempDir();
+  for (let i = 0; i < N; i++) fs.writeFileSync(path.join(src, `img-${String(i).padStart(2, '0')}.png`), await makePng(12, 12, i));
+  const lib = path.join(tempDir(), 'lib');
+  (await openLibrary(lib)).close(); // created first, so neither child pays for the migrations alone
+  const [a, b] = await Promise.all([
+    schnell(['library', 'import', src, '--library', lib, '--json'], { home }),
+    schnell(['library', 'import', src, '--library', lib, '--json'], { home }),
+  ]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  const ra = JSON.parse(a.stdout);
+  const rb = JSON.parse(b.stdout);
+  assert.equal(ra.imported.length + rb.imported.length, N, 'each image imported by exactly one of the two');
+  assert.equal(ra.skipped.length + rb.skipped.length, N, 'and skipped by the other');
+  for (const s of [...ra.skipped, ...rb.skipped]) assert.match(s.reason, /already in the library as \w{26}/);
+  const db = new Database(path.join(lib, 'catalog.sqlite'), { readonly: true });
+  try {
+    assert.equal((db.prepare('SELECT count(*) AS n FROM generations').get() as { n: number }).n, N);
+    assert.equal((db.prepare('SELECT count(DISTINCT image_hash) AS n FROM generations').get() as { n: number }).n, N);
+  } finally {
+    db.close();
+  }
+  // A third import, and a scan, change nothing.
+  const again = await schnell(['library', 'import', src, '--library', lib, '--json'], { home });
+  assert.equal(JSON.parse(again.stdout).imported.length, 0);
+  const scan = await schnell(['library', 'scan', '--repair', '--library', lib, '--json'], { home });
+  assert.equal(JSON.parse(scan.stdout).orphans.length, 0);
+});
+
+test('the catalog itself refuses a second row on a file (unique index), unless a copy is asked for; a job sample is recorded once', () => {
+  const c = openCatalog(path.join(tempDir(), 'c.sqlite'));
+  try {
+    const hash = 'e'.repeat(64);
+    const first = c.insert(generation({ imageHash: hash }));
+    assert.throws(() => c.insert(generation({ imageHash: hash })), (e: Error) => e instanceof DuplicateError && e.existingId === first);
+    // Also when the first row is in the trash: restoring it must stay possible.
+    c.trash([first]);
+    assert.throws(() => c.insert(generation({ imageHash: hash })), (e: Error) => e instanceof DuplicateError && /in the trash/.test(e.message));
+    const copy = c.insert(generation({ imageHash: hash }), undefined, { sameFile: 'copy' });
+    assert.notEqual(copy, first);
+    // Behind the check, the index: a raw insert of the same file as copy 0 fails too.
+    assert.throws(() => c.db.prepare(`INSERT INTO generations(id, prompt, width, height, finish_reason, model, backend, image_hash, image_format, created_at)
+      VALUES ('01ZZZZZZZZZZZZZZZZZZZZZZZZ', 'x', 1, 1, 'SUCCESS', 'm', 'local', ?, 'png', 1)`).run(hash), /UNIQUE/);
+    c.insert(generation({ jobId: 'job-1', sampleIndex: 0 }));
+    c.insert(generation({ jobId: 'job-1', sampleIndex: 1 }));
+    assert.throws(() => c.insert(generation({ jobId: 'job-1', sampleIndex: 1 })), (e: Error) => e instanceof DuplicateError && e.kind === 'job-sample');
+  } finally {
+    c.close();
+  }
+});
+
+test('an export of a generation whose file went missing, imported back, re-links the old row instead of adding one', async () => {
+  const lib = await openLibrary(path.join(tempDir(), 'lib'));
+  try {
+    const g = await lib.recordGeneration({ prompt: 'a lighthouse at dusk', seed: 42, model: 'm', backend: 'local', image: await makePng(16, 16, 1), tags: ['sea'] });
+    const other = await lib.recordGeneration({ prompt: 'a different one', seed: 1, model: 'm', backend: 'local', image: await makePng(16, 16, 2) });
+    const out = path.join(tempDir(), 'export');
+    await lib.exportTo([g.id], out);
+    fs.rmSync(g.file);
+    await lib.scan({ repair: true });
+    assert.ok(lib.get(g.id)!.missingAt);
+    const r = await lib.importFrom([out]);
+    assert.equal(r.imported.length, 1, JSON.stringify(r));
+    assert.equal(r.imported[0]!.id, g.id);
+    assert.equal(r.imported[0]!.relinked, true);
+    const back = lib.get(g.id)!;
+    assert.equal(back.missingAt, null);
+    assert.ok(fs.existsSync(back.file));
+    assert.deepEqual(back.tags, ['sea']);
+    assert.equal(lib.search().items.length, 2);
+    // Importing it once more is a duplicate, and a forged copy of another row does not take it over.
+    assert.equal((await lib.importFrom([out])).skipped.length, 1);
+    assert.equal(lib.get(other.id)!.missingAt, null);
+
+    // Changed since it was made (rated), so the export's bytes differ from the stored file's: the
+    // row is found by the id the export carries, and points at the new file.
+    lib.rate([other.id], 4);
+    const out2 = path.join(tempDir(), 'export2');
+    const exported = await lib.exportTo([other.id], out2);
+    const oldFile = lib.get(other.id)!.file;
+    fs.rmSync(oldFile);
+    const r2 = await lib.importFrom([out2]);
+    assert.deepEqual(r2.imported.map((i) => [i.id, i.relinked]), [[other.id, true]]);
+    const relinked = lib.get(other.id)!;
+    assert.notEqual(relinked.file, oldFile);
+    assert.ok(fs.existsSync(relinked.file));
+    assert.equal(relinked.rating, 4);
+    assert.equal(lib.search().items.length, 2);
+    assert.ok(fs.existsSync(exported.files[0]!.file));
+  } finally {
+    lib.close();
+  }
+});
