@@ -32,20 +32,36 @@ function ensureTag(db: Db, name: string): number {
 
 const withoutNul = (s: string) => (s.includes('\0') ? s.replace(/\0/g, ' ') : s);
 
-/** facet_counts changes gathered over a batch of inserts, written once (see schema v3). */
+/**
+ * facet_counts and project_facet_counts changes gathered over a batch of inserts, written once
+ * (see schema v3 and v5). project 0 = no project.
+ */
 export class FacetTally {
-  private readonly deltas = new Map<string, { facet: string; value: string | number; n: number }>();
+  private readonly deltas = new Map<string, { project: number | null; facet: string; value: string | number; n: number }>();
 
-  add(facet: string, value: string | number): void {
-    const key = `${facet}\u0000${typeof value}\u0000${value}`;
+  /** Counts a value library-wide and, unless the facet is the project itself, in `project`. */
+  add(facet: string, value: string | number, project?: number): void {
+    this.bump(null, facet, value);
+    if (project !== undefined) this.bump(project, facet, value);
+  }
+
+  private bump(project: number | null, facet: string, value: string | number): void {
+    const key = `${project}\u0000${facet}\u0000${typeof value}\u0000${value}`;
     const d = this.deltas.get(key);
     if (d) d.n++;
-    else this.deltas.set(key, { facet, value, n: 1 });
+    else this.deltas.set(key, { project, facet, value, n: 1 });
   }
 
   flush(db: Db): void {
-    const stmt = prepared(db, 'INSERT INTO facet_counts(facet, value, n) VALUES (?, ?, ?) ON CONFLICT(facet, value) DO UPDATE SET n = n + excluded.n');
-    for (const d of this.deltas.values()) stmt.run(d.facet, d.value, d.n);
+    const library = prepared(db, 'INSERT INTO facet_counts(facet, value, n) VALUES (?, ?, ?) ON CONFLICT(facet, value) DO UPDATE SET n = n + excluded.n');
+    const project = prepared(
+      db,
+      'INSERT INTO project_facet_counts(project_id, facet, value, n) VALUES (?, ?, ?, ?) ON CONFLICT(project_id, facet, value) DO UPDATE SET n = n + excluded.n',
+    );
+    for (const d of this.deltas.values()) {
+      if (d.project === null) library.run(d.facet, d.value, d.n);
+      else project.run(d.project, d.facet, d.value, d.n);
+    }
     this.deltas.clear();
   }
 }
@@ -105,15 +121,17 @@ export function insertGeneration(db: Db, g: CheckedGeneration, tally: FacetTally
   for (const tag of g.tags) {
     prepared(db, 'INSERT OR IGNORE INTO generation_tags(tag_id, generation_seq) VALUES (?, ?)').run(ensureTag(db, tag), seq);
   }
-  // Mirrors FACETS in schema.ts.
-  tally.add('total', '');
-  tally.add('project', projectId ?? 0);
-  tally.add('model', g.model);
-  tally.add('size', `${g.width}x${g.height}`);
-  tally.add('backend', g.backend);
-  tally.add('finish', g.finishReason);
-  tally.add('favorite', g.favorite ? 1 : 0);
-  tally.add('rating', g.rating);
+  // Mirrors FACETS in schema.ts, plus source (schema v5); each but the project also per project.
+  const p = projectId ?? 0;
+  tally.add('total', '', p);
+  tally.add('project', p);
+  tally.add('model', g.model, p);
+  tally.add('size', `${g.width}x${g.height}`, p);
+  tally.add('backend', g.backend, p);
+  tally.add('finish', g.finishReason, p);
+  tally.add('favorite', g.favorite ? 1 : 0, p);
+  tally.add('rating', g.rating, p);
+  tally.add('source', g.source, p);
   // The full-text row, once, with its tags (schema v3 explains why this is not a trigger).
   prepared(db, 'INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags) VALUES (?, ?, ?, ?)').run(
     seq, withoutNul(g.prompt), withoutNul(g.negativePrompt), g.tags.join(' '),

@@ -5,7 +5,9 @@
 //   catalog.insert(g) / insertMany(gs)          → ids (checks every field first)
 //   catalog.get(id) / getMany(ids)
 //   catalog.search(query) → { items, nextCursor }   text + filters, keyset pages
-//   catalog.facets(query) · catalog.projects() · catalog.lineage(id)
+//   catalog.facets(query) · catalog.lineage(id)
+//   catalog.projects() · project(name) · createProject / renameProject / archiveProject /
+//     setProjectCover / setProjectDefaults / deleteProject      (see projects.ts)
 //   catalog.tag / untag / setFavorite / rate / setProject / trash / restore / purge
 //   catalog.jobs                                 the persistent job queue
 import { integrityCheck, openDatabase, prepared, schemaVersion, type Db } from './db.js';
@@ -13,6 +15,8 @@ import { facetCounts } from './facets.js';
 import * as rows from './generations.js';
 import { Jobs } from './jobs.js';
 import { searchGenerations } from './search.js';
+import * as projectsApi from './projects.js';
+import type { Project } from './projects.js';
 import type { Facets, Generation, Lineage, NewGeneration, Page, SearchQuery } from './types.js';
 import { checkGeneration } from './validate.js';
 import { isCorruption, repairCatalog, searchIndexDamaged, searchIndexProblem, type CatalogRepairReport } from './repair.js';
@@ -27,6 +31,7 @@ export { LATEST_VERSION, MIGRATIONS } from './schema.js';
 export { integrityCheck, migrate, openDatabase, schemaVersion, type Db } from './db.js';
 export type { InsertOptions, StoredFile } from './generations.js';
 export type { Jobs } from './jobs.js';
+export { checkProjectDefaults, projectDefaultsSchema, type Project, type ProjectCover, type ProjectDefaults } from './projects.js';
 
 export class Catalog {
   readonly jobs: Jobs;
@@ -106,8 +111,40 @@ export class Catalog {
     return rows.lineage(this.db, id);
   }
 
-  projects(): { name: string; count: number; createdAt: string }[] {
-    return rows.projectCounts(this.db);
+  /** Every project with its counts, cover and defaults; `archived`: true = only archived, false = only active, default all. */
+  projects(opts: { archived?: boolean | 'all' } = {}): Project[] {
+    return projectsApi.listProjects(this.db, opts);
+  }
+
+  project(name: string): Project | undefined {
+    return projectsApi.getProject(this.db, name);
+  }
+
+  createProject(name: string, opts: { defaults?: unknown } = {}): Project {
+    return this.write(() => projectsApi.createProject(this.db, name, opts));
+  }
+
+  renameProject(from: string, to: string): Project {
+    return this.write(() => projectsApi.renameProject(this.db, from, to));
+  }
+
+  archiveProject(name: string, archived: boolean): Project {
+    return this.write(() => projectsApi.archiveProject(this.db, name, archived));
+  }
+
+  /** A live generation of the project as its cover, or null for its newest. */
+  setProjectCover(name: string, generationId: string | null): Project {
+    return this.write(() => projectsApi.setProjectCover(this.db, name, generationId));
+  }
+
+  /** Replaces the project's editor defaults (checked; {} clears them). */
+  setProjectDefaults(name: string, defaults: unknown): Project {
+    return this.write(() => projectsApi.setProjectDefaults(this.db, name, defaults));
+  }
+
+  /** Removes the project; its generations stay, without one (`force` needed when it has any). Returns how many. */
+  deleteProject(name: string, opts: { force?: boolean } = {}): number {
+    return this.write(() => projectsApi.deleteProject(this.db, name, opts));
   }
 
   /** Runs fn in an immediate (write-locked) transaction. */

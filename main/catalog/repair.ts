@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { prepared, type Db } from './db.js';
 import { COLUMN_KINDS, IMAGE_HASH, MAX_DATE_MS, validValue, type ColumnKind } from './rows.js';
 import { FACETS } from './schema.js';
+import { recountFacetsSql } from './schema-projects.js';
 import { CatalogDamageError, REPAIR_COMMAND } from './errors.js';
 
 // Repairs for a catalog damaged outside the studio: a value edited by hand or by another tool (a
@@ -109,16 +110,10 @@ export function rebuildSearchIndex(db: Db): number {
     .run().changes;
 }
 
-/** Recounts facet_counts from the rows (what schema v3 filled it with). */
+/** Recounts facet_counts and project_facet_counts from the rows (what schema v3 and v5 filled them with). */
 export function rebuildFacetCounts(db: Db): void {
-  db.exec('DELETE FROM facet_counts');
-  db.exec(`INSERT INTO facet_counts(facet, value, n) SELECT 'total', '', count(*) FROM generations WHERE trashed_at IS NULL`);
-  for (const [facet, value] of FACETS) {
-    db.exec(`INSERT INTO facet_counts(facet, value, n) SELECT '${facet}', ${value('g')}, count(*) FROM generations g WHERE g.trashed_at IS NULL GROUP BY 2`);
-  }
-  db.exec(`INSERT INTO facet_counts(facet, value, n)
-    SELECT 'tag', gt.tag_id, count(*) FROM generation_tags gt JOIN generations g ON g.seq = gt.generation_seq
-    WHERE g.trashed_at IS NULL GROUP BY gt.tag_id`);
+  const before5 = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'project_facet_counts'").get() === undefined;
+  db.exec(recountFacetsSql(FACETS, { before5 }));
 }
 
 /** Everything above, in one write transaction. */

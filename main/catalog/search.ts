@@ -17,6 +17,7 @@ const SORTS: Record<SortOrder, SortSpec> = {
   newest: { columns: ['g.created_at', 'g.id'], descending: true },
   oldest: { columns: ['g.created_at', 'g.id'], descending: false },
   rating: { columns: ['g.rating', 'g.created_at', 'g.id'], descending: true },
+  favorites: { columns: ['g.favorite', 'g.created_at', 'g.id'], descending: true },
 };
 
 export const MAX_PAGE = 1000;
@@ -58,13 +59,15 @@ export function buildWhere(q: SearchQuery, opts: { commonText?: boolean } = {}):
     const match = toFtsQuery(checkText('text', q.text));
     if (match !== null) add(`${opts.commonText ? '+' : ''}g.seq IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)`, match);
   }
-  if (q.project !== undefined) add('g.project_id = (SELECT id FROM projects WHERE name = ?)', checkText('project', q.project).trim());
+  if (q.project === null) add('g.project_id IS NULL');
+  else if (q.project !== undefined) add('g.project_id = (SELECT id FROM projects WHERE name = ?)', checkText('project', q.project).trim());
   if (q.width !== undefined) add('g.width = ?', checkInt('width', q.width, 1, 65535));
   if (q.height !== undefined) add('g.height = ?', checkInt('height', q.height, 1, 65535));
   if (q.seed !== undefined) add('g.seed = ?', checkInt('seed', q.seed, 0, Number.MAX_SAFE_INTEGER));
   if (q.finishReason !== undefined) add('g.finish_reason = ?', checkText('finishReason', q.finishReason));
   if (q.backend !== undefined) add('g.backend = ?', checkText('backend', q.backend));
   if (q.model !== undefined) add('g.model = ?', checkText('model', q.model));
+  if (q.source !== undefined) add('g.source = ?', checkText('source', q.source));
   for (const tag of q.tags ?? []) {
     add('g.seq IN (SELECT generation_seq FROM generation_tags WHERE tag_id = (SELECT id FROM tags WHERE name = ?))', checkText('tags', tag).trim());
   }
@@ -101,7 +104,9 @@ function decodeCursor(sort: SortOrder, cursor: string): unknown[] {
 }
 
 function sortKey(sort: SortOrder, r: GenerationRow): unknown[] {
-  return sort === 'rating' ? [r.rating, r.created_at, r.id] : [r.created_at, r.id];
+  if (sort === 'rating') return [r.rating, r.created_at, r.id];
+  if (sort === 'favorites') return [r.favorite, r.created_at, r.id];
+  return [r.created_at, r.id];
 }
 
 /**
@@ -112,8 +117,9 @@ function sortKey(sort: SortOrder, r: GenerationRow): unknown[] {
  */
 export function searchGenerations(db: Db, q: SearchQuery = {}): Page<Generation> {
   const sort = q.sort ?? 'newest';
-  const spec = SORTS[sort];
-  if (!spec) throw new CatalogError(`unknown sort '${String(sort)}'; use newest, oldest or rating`);
+  // hasOwn: a sort named 'constructor' must be refused, not found on the prototype.
+  const spec = typeof sort === 'string' && Object.hasOwn(SORTS, sort) ? SORTS[sort] : undefined;
+  if (!spec) throw new CatalogError(`unknown sort '${String(sort)}'; use newest, oldest, rating or favorites`);
   const limit = q.limit === undefined ? 100 : checkInt('limit', q.limit, 1, MAX_PAGE);
   const match = typeof q.text === 'string' ? toFtsQuery(q.text) : null;
   const commonText =

@@ -80,18 +80,23 @@ export interface NewGeneration {
   createdAt?: number | string;
 }
 
-export type SortOrder = 'newest' | 'oldest' | 'rating';
+/** newest/oldest: by creation time; rating: most stars first; favorites: favourites first; ties newest first. */
+export type SortOrder = 'newest' | 'oldest' | 'rating' | 'favorites';
+export const SORT_ORDERS: readonly SortOrder[] = ['newest', 'oldest', 'rating', 'favorites'];
 
 /** A gallery query: every field narrows the result; text goes through the full-text index. */
 export interface SearchQuery {
   text?: string;
-  project?: string;
+  /** A project's name, or null for the generations in no project. */
+  project?: string | null;
   width?: number;
   height?: number;
   seed?: number;
   finishReason?: string;
   backend?: Backend;
   model?: string;
+  /** Where the metadata came from: made here, or imported from another tool. */
+  source?: Source;
   /** Generations carrying every one of these tags. */
   tags?: string[];
   favorite?: boolean;
@@ -130,6 +135,19 @@ export interface Facets {
   tags: FacetCount[];
   favorites: number;
   ratings: FacetCount<number>[];
+  sources: FacetCount[];
+  /**
+   * true: every count is exact. false: a search matched more rows than are counted at once, so the
+   * counts cover the newest `counted` matches only and each is a lower bound ("at least").
+   */
+  exact: boolean;
+  /** How many matching generations the counts are over (equals total when exact). */
+  counted: number;
+  /**
+   * For a text search: how many generations the words match in the full-text index, before the
+   * other filters and counting the trash; an estimate of the result size when `exact` is false.
+   */
+  textMatches?: number;
 }
 
 export interface Lineage<T = Generation> {
@@ -164,3 +182,4 @@ export interface Job {
 export class CatalogError extends Error {
   override name = 'CatalogError';
 }
+

@@ -18,13 +18,6 @@ function seedAt(db: Database.Database, version: number): void {
              ('01AAAAAAAAAAAAAAAAAAAAAAAB', NULL, 'a trashed teapot', '', 512, 512, 8, 'CONTENT_FILTERED', 'flux', 'cloud',
               '${'b'.repeat(64)}', 'png', 0, 3000, 4000);
   `);
-  // From v3 on, insertGeneration (not a trigger) writes a new row's full-text entry and counters.
-  if (version >= 3) db.exec(`
-    INSERT INTO generations_fts(rowid, prompt, negative_prompt, tags) SELECT seq, prompt, negative_prompt, '' FROM generations;
-    INSERT INTO facet_counts(facet, value, n) VALUES ('total', '', 1), ('project', 1, 1), ('model', 'flux', 1), ('size', '1024x768', 1),
-      ('backend', 'local', 1), ('finish', 'SUCCESS', 1), ('favorite', 0, 1), ('rating', 4, 1)
-      ON CONFLICT(facet, value) DO UPDATE SET n = n + excluded.n;
-  `);
   db.exec(`
     INSERT INTO generation_tags(tag_id, generation_seq) SELECT 1, seq FROM generations WHERE id = '01AAAAAAAAAAAAAAAAAAAAAAAA';
     INSERT INTO jobs(id, status, request_json, created_at) VALUES ('01JOBJOBJOBJOBJOBJOBJOBJOB', 'queued', '{"prompt":"x"}', 5000);
@@ -81,6 +74,9 @@ for (let from = 0; from < LATEST_VERSION; from++) {
         assert.equal(f.total, 1);
         assert.deepEqual(f.tags, [{ value: 'vintage', count: 1 }]);
         assert.deepEqual(f.projects, [{ value: 'Old project', count: 1 }]);
+        // Per-project counters (v5) were filled from the old rows too, and the project got its v5 fields.
+        assert.deepEqual(catalog.facets({ project: 'Old project' }).tags, [{ value: 'vintage', count: 1 }]);
+        assert.deepEqual(catalog.projects().map((p) => [p.name, p.count, p.archived, p.cover?.id, p.defaults]), [['Old project', 1, false, g.id, {}]]);
         assert.equal(catalog.jobs.get('01JOBJOBJOBJOBJOBJOBJOBJOB')?.status, 'queued');
       }
       // And the upgraded catalog takes new rows like a fresh one.

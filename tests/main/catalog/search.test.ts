@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { CatalogError, openCatalog, toFtsQuery, type Catalog, type Generation, type SearchQuery, type SortOrder } from '../../../main/catalog/index.js';
+import { CatalogError, openCatalog, toFtsQuery, type Catalog, type Generation, type SearchQuery, SORT_ORDERS, type SortOrder } from '../../../main/catalog/index.js';
 import { generation, tempDir } from '../helpers.js';
 
 function fresh(): Catalog {
@@ -26,16 +26,17 @@ const ORDER: Record<SortOrder, (a: Generation, b: Generation) => number> = {
   newest: (a, b) => b.createdAt.localeCompare(a.createdAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
   oldest: (a, b) => a.createdAt.localeCompare(b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
   rating: (a, b) => b.rating - a.rating || ORDER.newest(a, b),
+  favorites: (a, b) => Number(b.favorite) - Number(a.favorite) || ORDER.newest(a, b),
 };
 
 test('keyset pages cover every row exactly once, in order, for every sort, with many ties', () => {
   const c = fresh();
   try {
     // 137 rows over only 5 distinct timestamps and 3 ratings: ties everywhere.
-    c.insertMany(Array.from({ length: 137 }, (_, i) => generation({ createdAt: 1_700_000_000_000 + (i % 5) * 1000, rating: i % 3, seed: i })));
+    c.insertMany(Array.from({ length: 137 }, (_, i) => generation({ createdAt: 1_700_000_000_000 + (i % 5) * 1000, rating: i % 3, favorite: i % 4 === 1, seed: i })));
     const everything = c.search({ limit: 1000 }).items;
     assert.equal(everything.length, 137);
-    for (const sort of ['newest', 'oldest', 'rating'] as SortOrder[]) {
+    for (const sort of SORT_ORDERS) {
       for (const limit of [1, 7, 50, 137, 200]) {
         const pages = allPages(c, { sort, limit });
         assert.deepEqual(pages.map((g) => g.id), [...everything].sort(ORDER[sort]).map((g) => g.id), `${sort} by ${limit}`);
