@@ -24,7 +24,7 @@ export function Compare({ ids }: { ids: [string, string] }) {
   return (
     <div className="fill" onKeyDown={(e) => e.key === 'Escape' && back()}>
       <div className="gallery-bar">
-        <button className="btn small" onClick={back} autoFocus>← Gallery</button>
+        <button className="btn small" onClick={back} autoFocus aria-label="Back to the gallery">← Gallery</button>
         <span>Compare</span>
       </div>
       <div className="compare">

@@ -1,6 +1,6 @@
 // The detail view: one image at full size (fit, 100 %, zoom in and out), its parameters and edits
 // beside it, and its lineage. ← and → step through the gallery's order; Escape goes back.
-import { useEffect, useState, type KeyboardEvent, type WheelEvent } from 'react';
+import { useEffect, useRef, useState, type KeyboardEvent, type WheelEvent } from 'react';
 import type { GalleryItem, Lineage } from '../../../main/contract.js';
 import { app, errorText } from '../state/app-state.js';
 import { openDetail } from '../state/actions.js';
@@ -32,6 +32,12 @@ export function Detail({ id }: { id: string }) {
   }, [id, version]);
 
   useEffect(() => setZoom('fit'), [id]);
+  // Keyboard users land on the image (zoom keys work there; Tab continues into the details).
+  const stageRef = useRef<HTMLDivElement>(null);
+  const loaded = item !== undefined;
+  useEffect(() => {
+    if (loaded && (document.activeElement === document.body || document.activeElement === null)) stageRef.current?.focus();
+  }, [loaded, id]);
 
   const back = () => app.set({ view: { kind: 'gallery' } });
 
@@ -74,7 +80,7 @@ export function Detail({ id }: { id: string }) {
           <button className="btn small" aria-label="Zoom in" onClick={() => setZoom((z) => Math.min(8, (z === 'fit' ? 1 : z) * 1.25))}>+</button>
           <span className="hint" aria-live="polite">{zoom === 'fit' ? 'fit' : `${Math.round(zoom * 100)}%`}</span>
         </div>
-        <div className={`detail-stage${zoom === 'fit' ? ' fit' : ''}`} onWheel={onWheel} tabIndex={0} aria-label="Image, use plus and minus to zoom" role="region">
+        <div ref={stageRef} className={`detail-stage${zoom === 'fit' ? ' fit' : ''}`} onWheel={onWheel} tabIndex={0} aria-label="Image, use plus and minus to zoom" role="region">
         <img
           key={item.id}
           src={item.imageUrl}

@@ -88,7 +88,7 @@ export function DetailInfo({ item, lineage, onOpen }: { item: GalleryItem; linea
       <div className="section">
         <h3>Keep</h3>
         <div className="row">
-          <button className="btn small" aria-pressed={item.favorite} onClick={() => void setFavorite(ids, !item.favorite)}>
+          <button className="btn small" aria-label="Favourite" aria-pressed={item.favorite} onClick={() => void setFavorite(ids, !item.favorite)}>
             {item.favorite ? '★ Favourite' : '☆ Favourite'}
           </button>
           <div className="stars" role="radiogroup" aria-label="Rating">
@@ -129,7 +129,8 @@ export function DetailInfo({ item, lineage, onOpen }: { item: GalleryItem; linea
             setProject('');
           }}
         >
-          <label htmlFor="move-project">Project: {item.project ?? 'none'}</label>
+          <span className="field-label">Project: {item.project ?? 'none'}</span>
+          <label htmlFor="move-project" className="visually-hidden">Move to project</label>
           <div className="row">
             <input id="move-project" className="input grow" list="detail-projects" placeholder="Move to project (new or existing)" value={project} onChange={(e) => setProject(e.target.value)} />
             <datalist id="detail-projects">{projects.map((p) => <option key={p.name} value={p.name} />)}</datalist>

@@ -73,6 +73,31 @@ export function withParams(d: Draft, p: Partial<GenerationParams>): Draft {
   return next;
 }
 
+/** A project's stored defaults (checked by the catalog, typed loosely by the contract) as editor fields. */
+export function applyDefaults(d: Draft, defaults: Record<string, unknown>): Draft {
+  const num = (k: string) => (typeof defaults[k] === 'number' ? (defaults[k] as number) : undefined);
+  const p: Partial<GenerationParams> = {};
+  for (const k of ['width', 'height', 'steps', 'samples', 'cfgScale'] as const) {
+    const v = num(k);
+    if (v !== undefined) p[k] = v;
+  }
+  if (typeof defaults.negativePrompt === 'string') p.negativePrompt = defaults.negativePrompt;
+  if (defaults.sampler === 'K_EULER' || defaults.sampler === 'K_DPMPP_2M') p.sampler = defaults.sampler;
+  if (typeof defaults.safetyCheck === 'boolean') p.safetyCheck = defaults.safetyCheck;
+  const next = withParams(d, p);
+  if (defaults.backend === 'auto' || defaults.backend === 'local' || defaults.backend === 'cloud') next.backend = defaults.backend;
+  if (defaults.seedPolicy === 'random') next.seedMode = 'random';
+  return next;
+}
+
+/** The editor's settings worth keeping as a project's defaults (not the prompt or seed). */
+export function draftDefaults(d: Draft): Record<string, unknown> {
+  return {
+    width: d.width, height: d.height, steps: d.steps, samples: d.samples, sampler: d.sampler, cfgScale: d.cfgScale,
+    safetyCheck: d.safetyCheck, backend: d.backend, ...(d.negativePrompt.trim() ? { negativePrompt: d.negativePrompt } : {}),
+  };
+}
+
 /** The submit call for this draft (a random seed is left to the studio, which records the one it used). */
 export function toSubmit(d: Draft): Params<'generate.submit'> {
   const request: GenerationParams = {

@@ -74,6 +74,11 @@ export function Gallery() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [queryKey, version]);
 
+  // Back from the detail view (or a dialog), the keyboard continues in the grid.
+  useEffect(() => {
+    if (document.activeElement === document.body || document.activeElement === null) scrollRef.current?.focus();
+  }, []);
+
   useEffect(() => {
     scrollRef.current?.scrollTo({ top: 0 });
     app.set({ activeIndex: 0 });

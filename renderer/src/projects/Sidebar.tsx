@@ -7,7 +7,7 @@ import { bumpLibrary, refreshProjects } from '../state/live.js';
 import { studio } from '../state/studio.js';
 import { useStore } from '../state/store.js';
 import { Filters } from './Filters.js';
-import { withParams } from '../editor/draft.js';
+import { applyDefaults, draftDefaults } from '../editor/draft.js';
 
 const same = (a: Scope, b: Scope) => a.kind === b.kind && (a.kind !== 'project' || (b.kind === 'project' && a.name === b.name));
 
@@ -16,7 +16,7 @@ function pick(scope: Scope) {
     let draft = s.draft;
     if (scope.kind === 'project') {
       const p = s.projects.find((x) => x.name === scope.name);
-      draft = { ...withParams(s.draft, p?.defaults ?? {}), project: scope.name };
+      draft = { ...applyDefaults(s.draft, p?.defaults ?? {}), project: scope.name };
     } else if (s.draft.project) {
       draft = { ...s.draft, project: null };
     }
@@ -142,11 +142,7 @@ function ProjectRow({ project: p, current }: { project: Project; current: boolea
           <button
             className="btn small"
             onClick={async () => {
-              const { prompt: _p, ...rest } = {
-                prompt: '', width: draft.width, height: draft.height, steps: draft.steps, samples: draft.samples,
-                sampler: draft.sampler, cfgScale: draft.cfgScale, safetyCheck: draft.safetyCheck,
-              };
-              const r = await run('Saving the defaults', () => studio.call('projects.setDefaults', { name: p.name, defaults: rest }));
+              const r = await run('Saving the defaults', () => studio.call('projects.setDefaults', { name: p.name, defaults: draftDefaults(draft) }));
               if (r) toast(`The editor's settings are now ${p.name}'s defaults.`);
             }}
           >

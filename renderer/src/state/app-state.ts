@@ -112,7 +112,7 @@ let toastSeq = 0;
 export function toast(text: string, opts: { kind?: Toast['kind']; action?: Toast['action']; ms?: number } = {}): void {
   const t: Toast = { id: ++toastSeq, text, kind: opts.kind ?? 'info', ...(opts.action ? { action: opts.action } : {}) };
   app.set((s) => ({ toasts: [...s.toasts.slice(-3), t] }));
-  setTimeout(() => dismissToast(t.id), opts.ms ?? (opts.action ? 8000 : 4000));
+  setTimeout(() => dismissToast(t.id), opts.ms ?? (opts.action ? 10000 : 4000));
 }
 
 export function dismissToast(id: number): void {

@@ -1,6 +1,6 @@
 // Keeps the store in step with the studio core: loads what the panes need at start, then applies
 // the events the core pushes (queue progress, saved images, library edits, settings).
-import type { QueueJob } from '../../../main/contract.js';
+import type { MenuCommand, QueueJob } from '../../../main/contract.js';
 import { app, errorText, toast, type LiveJob } from './app-state.js';
 import { studio } from './studio.js';
 
@@ -67,6 +67,8 @@ export function startLive(): () => void {
     }),
     studio.on('job.failed', ({ jobId, error, fallback }) => patchJob(jobId, () => ({ status: 'failed', error, fallback, finishedAt: new Date().toISOString() }))),
     studio.on('job.cancelled', ({ jobId }) => patchJob(jobId, () => ({ status: 'cancelled', finishedAt: new Date().toISOString() }))),
+    studio.on('job.interrupted', ({ jobId, reason }) => patchJob(jobId, () => ({ status: 'interrupted', error: reason }))),
+    studio.on('shell.menu', ({ command }) => menuCommand(command)),
     studio.on('library.changed', () => bumpLibrary()),
     studio.on('projects.changed', () => void refreshProjects()),
     studio.on('settings.changed', ({ settings }) => {
@@ -92,4 +94,35 @@ export function startLive(): () => void {
     await Promise.all([refreshProjects(), refreshBackends()]);
   })();
   return () => offs.forEach((off) => off());
+}
+
+/** What the desktop menu asks for, done the way the same keys do it in the page. */
+function menuCommand(command: MenuCommand): void {
+  const focus = (selector: string) => (document.querySelector(selector) as HTMLElement | null)?.focus();
+  switch (command) {
+    case 'generate':
+      (document.querySelector('.generate-row .btn.primary') as HTMLButtonElement | null)?.click();
+      break;
+    case 'focusPrompt':
+      focus('#prompt-input');
+      break;
+    case 'focusSearch':
+      focus('input[type=search]');
+      break;
+    case 'newProject':
+      (document.querySelector('button[aria-label="New project"]') as HTMLButtonElement | null)?.click();
+      break;
+    case 'openSettings':
+      app.set({ showSettings: true });
+      break;
+    case 'openModels':
+      app.set({ showFirstRun: true });
+      break;
+    case 'toggleQueue':
+      focus('section.queue button');
+      break;
+    case 'import':
+      toast('Drop images or folders onto the gallery to import them with their parameters.');
+      break;
+  }
 }

@@ -15,9 +15,9 @@ export class CallError extends Error {
 // makes the compiler name any event added to the contract but missing here.
 const EVENT_NAMES: Record<EventName, true> = {
   'job.queued': true, 'job.started': true, 'job.progress': true, 'job.imageSaved': true, 'job.finished': true,
-  'job.failed': true, 'job.cancelled': true, 'library.changed': true, 'projects.changed': true,
+  'job.failed': true, 'job.cancelled': true, 'job.interrupted': true, 'library.changed': true, 'projects.changed': true,
   'models.downloadProgress': true, 'models.changed': true, 'settings.changed': true, 'apiServer.changed': true,
-  'runtime.restarted': true,
+  'runtime.restarted': true, 'shell.menu': true,
 };
 
 export function httpClient(base: string): StudioClient {
