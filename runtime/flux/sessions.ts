@@ -68,16 +68,23 @@ const BUILDERS: { transformer: Builder<FluxParams>; t5: Builder<T5Params>; clip:
 
 /**
  * onnxruntime constant-folds every node whose inputs are all initializers, at load and on any
- * provider: the 'table' policy's Cast(uint8 → int32) + Gather of an FP8 weight would become a
- * widened float16 (or int32) copy of it — 2–4 bytes per parameter resident instead of 1, which is
- * what keeps the 12B transformer from fitting a 16 GB card. So sessions that keep FP8 weights
- * through the table fold nothing; they widen on the device on every run. ('dequantize' needs no
- * such switch: onnxruntime never folds DequantizeLinear.)
+ * provider: the 'widen' policy's Cast of an FP8 weight, or the 'table' policy's Cast(uint8 → int32)
+ * + Gather, would become a widened copy of it — 2–4 bytes per parameter resident instead of 1,
+ * which is what keeps the 12B transformer from fitting a 16 GB card or 24 GB of RAM. So sessions
+ * that keep FP8 weights fold nothing; they widen on every run. ('dequantize' needs no such switch:
+ * onnxruntime never folds DequantizeLinear.) The Transpose that used to sit after each widened
+ * weight is gone for the same reason (a Gemm with transB reads the weight as stored; see
+ * runtime/onnx/weights.ts `linear`), so turning the optimizer off is not what keeps memory flat.
  */
 const NO_CONSTANT_FOLDING = { 'optimization.disable_specified_optimizers': 'ConstantFolding' };
 
+/** True when the session keeps FP8 weights stored and widens them on every run. */
+function widensPerRun(policy: WeightPolicy, w: Weights): boolean {
+  return policy.fp8 !== 'cast' && w.keys().some((k) => /^F8_/.test(w.get(k)!.dtype));
+}
+
 function sessionConfig(builder: Builder<unknown>, policy: WeightPolicy, w: Weights): Record<string, string> | undefined {
-  const keepFp8 = policy.fp8 === 'table' && w.keys().some((k) => /^F8_/.test(w.get(k)!.dtype));
+  const keepFp8 = (policy.fp8 === 'table' || policy.fp8 === 'widen') && widensPerRun(policy, w);
   if (!keepFp8) return builder.config;
   return { ...(builder.config ?? {}), ...NO_CONSTANT_FOLDING };
 }
@@ -113,6 +120,7 @@ export async function loadComponent<C extends ComponentName>(
     ...(opts.threads ? { threads: opts.threads } : {}),
     ...(opts.optimizedModelPath ? { optimizedModelPath: opts.optimizedModelPath } : {}),
     config: sessionConfig(builder, policy, w),
+    ...(widensPerRun(policy, w) ? { memoryArena: false } : {}),
   });
   return { session, params, buildMs: t1 - t0, loadMs: performance.now() - t1, cached };
 }
@@ -120,8 +128,8 @@ export async function loadComponent<C extends ComponentName>(
 /**
  * The weight policy for a provider. On the CPU, FP8 weights are widened once at load ('cast':
  * full MatMul speed, 4 bytes per parameter) when that fits in the memory this machine has free,
- * else kept FP8 and widened on every run ('dequantize': 1 byte per parameter, about twice as slow
- * per step; `npm run bench:runtime`). GPU providers widen FP8 with a table lookup on the device.
+ * else kept FP8 and widened on every run ('widen': 1 byte per parameter; the Cast costs a pass
+ * over the weights per run, near fp32 speed for 256-token Gemms). GPU providers widen FP8 with a table lookup on the device.
  */
 export function choosePolicy(provider: Provider, weights: readonly Weights[], memory = usableMemory()): WeightPolicy {
   // GPUs compute in float16 and keep FP8 weights FP8 in memory (what lets the 12B transformer fit
@@ -141,7 +149,7 @@ export function choosePolicy(provider: Provider, weights: readonly Weights[], me
     }
   }
   if (fp8Params === 0) return CPU_POLICY;
-  return fp8Params * 4 + otherBytes <= memory ? { fp8: 'cast', compute: 'float32' } : { fp8: 'dequantize', compute: 'float32' };
+  return fp8Params * 4 + otherBytes <= memory ? { fp8: 'cast', compute: 'float32' } : { fp8: 'widen', compute: 'float32' };
 }
 
 /**

@@ -35,6 +35,13 @@ export interface SessionOptions {
   config?: Record<string, string>;
   /** Write the graph as onnxruntime optimized it here (to check what it folded at load). */
   optimizedModelPath?: string;
+  /**
+   * false: no CPU memory arena. The arena keeps every freed block for reuse; a graph that widens
+   * FP8 weights on every run frees blocks of many sizes, and the arena ended up holding all of them
+   * (T5 under 'widen': 4 bytes per parameter, as if nothing stayed FP8). Without it each widened
+   * weight is returned to the system after its Gemm.
+   */
+  memoryArena?: boolean;
 }
 
 /** Where a provider is available, and why not when it is not. */
@@ -149,6 +156,7 @@ export async function createSession(model: Uint8Array, opts: SessionOptions): Pr
       extra: { session: { model_external_initializers_file_folder_path: opts.baseDir } },
     };
     if (opts.threads) so.intraOpNumThreads = opts.threads;
+    if (opts.memoryArena === false) so.enableCpuMemArena = false;
     if (opts.optimizedModelPath) so.optimizedModelFilePath = opts.optimizedModelPath;
     if (opts.config) {
       const extra = so.extra as Record<string, Record<string, string>>;

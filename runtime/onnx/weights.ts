@@ -3,15 +3,19 @@
 // runs best:
 //  - 'cast':       Cast(fp8 → f32). On CPU onnxruntime constant-folds it at load: FP8 is widened
 //                  once (4 bytes/param resident, full MatMul speed).
+//  - 'widen':      Cast(fp8 → f32) on every run: the session turns constant folding off, so FP8
+//                  stays resident (1 byte/param) and each run pays one pass over the weights (about
+//                  0 to 10 % of a T5 layer's Gemm on this 2-core CPU; DequantizeLinear costs 35 %).
+//                  The CPU's policy when widening once does not fit.
 //  - 'dequantize': DequantizeLinear. Not folded: FP8 stays resident (1 byte/param) and is widened
-//                  on every run (several times slower on CPU).
+//                  on every run (CUDA has FP8 DequantizeLinear kernels; on the CPU it is slower).
 //  - 'table':      Cast(uint8 → int32) + Gather from a 256-entry table. For GPU providers whose
 //                  DequantizeLinear/Cast for FP8 fall back to the CPU (performance.md).
 import type { GraphBuilder, ElementType } from './graph.js';
 import type { TensorInfo, Weights } from './tensor-source.js';
 
 export interface WeightPolicy {
-  fp8: 'cast' | 'dequantize' | 'table';
+  fp8: 'cast' | 'widen' | 'dequantize' | 'table';
   /** Element type the graph computes in. */
   compute: 'float32' | 'float16';
 }
@@ -92,8 +96,9 @@ function widenFp8(g: GraphBuilder, w: Weights, key: string, info: TensorInfo, po
     const tv = policy.compute === 'float32' ? t : g.op('Cast', [t], { to });
     return g.op('Gather', [tv, idx], { axis: 0 });
   }
+  if (policy.fp8 === 'cast') return g.op('Cast', [rawWeight(g, w, key)], { to });
   const raw = rawWeight(g, w, key);
-  if (policy.fp8 === 'cast') return g.op('Cast', [raw], { to });
+  if (policy.fp8 === 'widen') return g.op('Cast', [raw], { to });
   const deq = g.op('DequantizeLinear', [raw, g.scalar(1)], {});
   return policy.compute === 'float32' ? deq : g.op('Cast', [deq], { to });
 }
@@ -118,13 +123,20 @@ export function fp8ToFloat(b: number, kind: 'e4m3' | 'e5m2'): number {
 }
 
 /**
- * A linear layer y = x·Wᵀ + b with BFL/HF weight layout [out, in]. The Transpose of a constant
- * weight is folded by onnxruntime at load.
+ * A linear layer y = x·Wᵀ + b with BFL/HF weight layout [out, in], as one Gemm with `transB` over
+ * the flattened rows: the weight is used as stored. Why not Transpose → MatMul: under a policy that
+ * widens on every run (`dequantize`, `table`), onnxruntime's transpose optimizer moves that
+ * Transpose onto the stored FP8 weight and constant-folds it at session creation, on every
+ * provider: a transposed copy of each weight plus the optimizer's temporaries, about 9 bytes per
+ * FP8 parameter at peak (T5-XXL: 2 layers peaked at 3.7 GB for a 0.4 GB file) before the graph
+ * keeps the 1 byte it needs. Gemm reads B transposed itself, so there is nothing to materialise;
+ * the same choice the transformer's `gemm` makes, and no optimizer needs turning off.
  */
 export function linear(g: GraphBuilder, w: Weights, prefix: string, x: string, policy: WeightPolicy = CPU_POLICY, bias = true): string {
-  const weight = weightAsFloat(g, w, `${prefix}.weight`, policy);
-  const wt = g.op('Transpose', [weight], { perm: [1, 0] });
-  const y = g.op('MatMul', [x, wt]);
-  if (bias && w.has(`${prefix}.bias`)) return g.op('Add', [y, weightAsFloat(g, w, `${prefix}.bias`, policy)]);
-  return y;
+  const [out, inp] = w.require(`${prefix}.weight`).shape as [number, number];
+  const inputs = [g.op('Reshape', [x, g.ints([-1, inp])]), weightAsFloat(g, w, `${prefix}.weight`, policy)];
+  if (bias && w.has(`${prefix}.bias`)) inputs.push(weightAsFloat(g, w, `${prefix}.bias`, policy));
+  const y = g.op('Gemm', inputs, { transB: 1 });
+  const lead = g.op('Shape', [x], { start: 0, end: -1 });
+  return g.op('Reshape', [y, g.op('Concat', [lead, g.ints([out])], { axis: 0 })]);
 }

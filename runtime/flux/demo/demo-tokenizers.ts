@@ -94,11 +94,16 @@ export function demoClipVocab(size: number): { vocab: Record<string, number>; me
   // Filler: letter pairs, word-final pairs, then letter + earlier merge results, until the size is reached.
   const letters = 'etaoinshrdlcumwfgypbvkjxqz';
   for (const x of letters) for (const y of letters) addMerge(x, y), addMerge(x, y + '</w>');
-  for (let k = 0; merges.length < want; k++) {
-    if (k > 100 * want) throw new Error(`The demo CLIP vocabulary cannot grow to ${size} tokens.`);
+  for (let k = 0; merges.length < want && k <= 100 * want; k++) {
     const base = tokens[512 + (k % Math.max(1, tokens.length - 512))]!;
     for (const x of letters) if (!base.endsWith('</w>')) addMerge(base, x + '</w>');
   }
+  // Full-size vocabularies (49408) outgrow word-final pieces: then word-inner pieces as well.
+  for (let k = 512; merges.length < want && k < tokens.length; k++) {
+    const base = tokens[k]!;
+    if (!base.endsWith('</w>')) for (const x of letters) addMerge(base, x);
+  }
+  if (merges.length < want) throw new Error(`The demo CLIP vocabulary cannot grow to ${size} tokens.`);
   tokens.push(CLIP_BOS, CLIP_EOS);
   return { vocab: Object.fromEntries(tokens.map((t, i) => [t, i])), merges };
 }

@@ -40,7 +40,7 @@ const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
 /** A builder that collects named tensors with deterministic contents. */
 export class TensorSet {
   readonly tensors: TensorToWrite[] = [];
-  constructor(private rng: Prng, private prefix = '') {}
+  constructor(private rng: Prng, protected prefix = '') {}
 
   /** Uniform values with standard deviation `std` (uniform on ±√3·std). */
   random(name: string, shape: number[], std: number): void {
@@ -100,8 +100,7 @@ export interface TransformerShape {
   guidanceEmbed?: boolean;
 }
 
-export function transformerTensors(s: TransformerShape, seed: number): TensorToWrite[] {
-  const t = new TensorSet(new Prng(seed));
+export function transformerTensors(s: TransformerShape, seed: number, t = new TensorSet(new Prng(seed))): TensorToWrite[] {
   const h = s.hidden, head = h / s.heads, mlp = Math.round(h * s.mlpRatio), inC = s.inChannels ?? 64;
   if (!Number.isInteger(head)) throw new Error(`hidden ${h} is not divisible by ${s.heads} heads`);
   t.linear('img_in', h, inC);
@@ -149,8 +148,7 @@ export interface AutoencoderShape {
   zChannels: number;
 }
 
-export function autoencoderTensors(s: AutoencoderShape, seed: number): TensorToWrite[] {
-  const t = new TensorSet(new Prng(seed));
+export function autoencoderTensors(s: AutoencoderShape, seed: number, t = new TensorSet(new Prng(seed))): TensorToWrite[] {
   const resnet = (p: string, cin: number, cout: number) => {
     const conv3 = p.startsWith('decoder.') ? t.smoothConv.bind(t) : (n: string, o: number, i: number, g?: number) => t.conv(n, o, i, 3, g);
     t.norm(`${p}.norm1`, cin);
@@ -213,8 +211,7 @@ export interface T5Shape {
   buckets?: number;
 }
 
-export function t5Tensors(s: T5Shape, seed: number): TensorToWrite[] {
-  const t = new TensorSet(new Prng(seed));
+export function t5Tensors(s: T5Shape, seed: number, t = new TensorSet(new Prng(seed))): TensorToWrite[] {
   const inner = s.heads * s.dKv;
   t.random('shared.weight', [s.vocab, s.dModel], 1);
   // T5 ties the encoder's embedding to `shared`; files carry both names.
@@ -259,8 +256,7 @@ export interface ClipShape {
 }
 
 /** `prefix` is 'text_model.' for the layout of released clip_l files. */
-export function clipTensors(s: ClipShape, seed: number, prefix = 'text_model.'): TensorToWrite[] {
-  const t = new TensorSet(new Prng(seed), prefix);
+export function clipTensors(s: ClipShape, seed: number, prefix = 'text_model.', t = new TensorSet(new Prng(seed), prefix)): TensorToWrite[] {
   t.random('embeddings.token_embedding.weight', [s.vocab, s.hidden], 0.5);
   t.random('embeddings.position_embedding.weight', [s.positions, s.hidden], 0.1);
   for (let i = 0; i < s.layers; i++) {

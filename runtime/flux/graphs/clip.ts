@@ -11,7 +11,7 @@ import {
 import type { Weights } from '../../onnx/tensor-source.js';
 
 /** Bump when the graph this file builds changes (the built-graph cache keys on it). */
-export const CLIP_BUILDER_VERSION = 1;
+export const CLIP_BUILDER_VERSION = 2;
 
 export interface ClipParams {
   vocabSize: number;

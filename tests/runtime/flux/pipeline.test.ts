@@ -258,7 +258,7 @@ test('the CPU widens FP8 once when it fits in memory, keeps it FP8 when not; GPU
   });
   const gb = 2 ** 30;
   assert.deepEqual(choosePolicy('cpu', [fake('F8_E4M3', 1e9)], 8 * gb), { fp8: 'cast', compute: 'float32' });
-  assert.deepEqual(choosePolicy('cpu', [fake('F8_E4M3', 12e9)], 32 * gb), { fp8: 'dequantize', compute: 'float32' });
+  assert.deepEqual(choosePolicy('cpu', [fake('F8_E4M3', 12e9)], 32 * gb), { fp8: 'widen', compute: 'float32' });
   assert.deepEqual(choosePolicy('cpu', [fake('F32', 12e9)], 1 * gb), { fp8: 'cast', compute: 'float32' });
   assert.deepEqual(choosePolicy('cuda', [fake('F8_E4M3', 1e9)], 64 * gb), { fp8: 'dequantize', compute: 'float16' });
   assert.deepEqual(choosePolicy('webgpu', [fake('F8_E4M3', 1e9)], 64 * gb), { fp8: 'table', compute: 'float16' });
