@@ -1,17 +1,27 @@
 // The child process of ProcessBackend: builds the backend named by the parent and runs its
-// requests one message at a time. It exits when the parent goes away.
+// requests one message at a time. It exits when the parent goes away. It runs as a Node child
+// (messages on process) or as an Electron utility process (messages on process.parentPort).
 import { classifyLocalFailure } from './router.js';
 import { type BackendSpec, type FromChild, loadBackend } from './process-backend.js';
 import type { LocalBackend } from './types.js';
 import { isAbortError } from './types.js';
 
-const send = (m: FromChild) => process.send?.(m);
+interface ParentPort {
+  on(event: 'message', listener: (e: { data: unknown }) => void): void;
+  postMessage(message: unknown): void;
+}
+const parentPort = (process as { parentPort?: ParentPort }).parentPort;
+const send = (m: FromChild) => (parentPort ? parentPort.postMessage(m) : process.send?.(m));
+const onMessage = (listener: (m: never) => void): void => {
+  if (parentPort) parentPort.on('message', (e) => listener(e.data as never));
+  else process.on('message', listener as (m: unknown) => void);
+};
 let backend: LocalBackend | null = null;
 const running = new Map<number, AbortController>();
 
 process.on('disconnect', () => process.exit(0));
 
-process.on('message', async (m: { type: string; id?: number; spec?: BackendSpec; request?: never }) => {
+onMessage(async (m: { type: string; id?: number; spec?: BackendSpec; request?: never }) => {
   if (m.type === 'init') {
     try {
       backend = await loadBackend(m.spec!);

@@ -2,7 +2,7 @@
 // OS killing it for memory) fails one request instead of the server, and the engine can fall back.
 // The child is started on first use and again after it dies; `check` and `describe` run in this
 // process on an instance of the same backend (they load nothing).
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { GenerationRequest } from '../api/index.js';
 import { BackendError, type BackendOutput, type FailureKind, type LocalBackend, type LocalCheck, type LocalModelInfo, abortError } from './types.js';
@@ -36,6 +36,32 @@ interface Pending {
   onProgress?: ((e: { step: number; steps: number; image: number; images: number }) => void) | undefined;
 }
 
+/** The worker process as ProcessBackend uses it: Node's ChildProcess, or an adapter (Electron's utilityProcess). */
+export interface WorkerProcess {
+  readonly pid?: number | undefined;
+  readonly connected: boolean;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  send(message: unknown): unknown;
+  on(event: 'message', listener: (message: FromChild) => void): unknown;
+  off(event: 'message', listener: (message: FromChild) => void): unknown;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  kill(signal?: NodeJS.Signals): unknown;
+}
+
+/** Starts the worker script; the desktop app installs one that uses Electron's utilityProcess. */
+export type WorkerLauncher = (workerFile: string, execArgv: string[]) => WorkerProcess;
+
+// The child's stdout goes to our stderr: stdout belongs to the CLI's own output (--json).
+const forkWorker: WorkerLauncher = (file, execArgv) =>
+  fork(file, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 2, 2, 'ipc'] }) as unknown as WorkerProcess;
+let launchWorker: WorkerLauncher = forkWorker;
+
+/** Replaces how every ProcessBackend starts its worker (null restores Node's fork). */
+export function setWorkerLauncher(launcher: WorkerLauncher | null): void {
+  launchWorker = launcher ?? forkWorker;
+}
+
 const WORKER = new URL('./local-worker.' + (import.meta.url.endsWith('.ts') ? 'ts' : 'js'), import.meta.url);
 
 export async function loadBackend(spec: BackendSpec): Promise<LocalBackend> {
@@ -47,7 +73,7 @@ export async function loadBackend(spec: BackendSpec): Promise<LocalBackend> {
 }
 
 export class ProcessBackend implements LocalBackend {
-  private child: ChildProcess | null = null;
+  private child: WorkerProcess | null = null;
   private ready: Promise<void> | null = null;
   private pending = new Map<number, Pending>();
   private nextId = 1;
@@ -79,8 +105,7 @@ export class ProcessBackend implements LocalBackend {
   private start(): Promise<void> {
     if (this.ready) return this.ready;
     const tsx = WORKER.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
-    // The child's stdout goes to our stderr: stdout belongs to the CLI's own output (--json).
-    const child = fork(fileURLToPath(WORKER), [], { execArgv: tsx, serialization: 'advanced', stdio: ['ignore', 2, 2, 'ipc'] });
+    const child = launchWorker(fileURLToPath(WORKER), tsx);
     this.child = child;
     this.ready = new Promise<void>((resolve, reject) => {
       const onReady = (m: FromChild) => {
