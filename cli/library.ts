@@ -1,6 +1,8 @@
 // `schnell library …`: the library from a terminal. Every command takes --library DIR (default: the
 // studio's) and --json (machine-readable output on stdout, generations with their catalog fields).
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { CATALOG_FILE, catalogFile } from '../runtime/settings/index.js';
 import { CatalogError, type Generation, type SearchQuery, type SortOrder } from '../main/catalog/index.js';
 import { defaultLibraryDir, LibraryError, openLibrary, type Library, type LibraryGeneration } from '../main/library/index.js';
 import { forTerminal, forTerminalLine } from '../runtime/util/terminal.js';
@@ -31,6 +33,22 @@ filters (list, search):
   --project NAME  --size WxH  --seed N  --finish-reason R  --backend local|cloud|imported  --model M
   --tag T (repeatable)  --favorite  --rating N  --min-rating N  --since DATE  --until DATE  --trashed
   --sort newest|oldest|rating  --limit N (default 50)  --cursor C (from the previous page)`;
+
+/** Why `dir` (which has no catalog) is not a library to read, in one clause. */
+function noLibrary(dir: string): string {
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') return `cannot open the library ${dir}: a folder above it is a file, not a folder`;
+    return `there is no library at ${dir}`;
+  }
+  return stat.isDirectory() ? `${dir} is not a library (it has no ${CATALOG_FILE})` : `cannot open the library ${dir}: it is a file, not a folder`;
+}
+
+/** The commands that change a library; only these may create one where none is. */
+const WRITES = new Set(['tag', 'favorite', 'rate', 'trash', 'restore', 'purge', 'repair', 'import']);
 
 const OPTIONS = {
   library: { type: 'string' },
@@ -201,7 +219,7 @@ async function runCommand(lib: Library, command: string, args: string[], v: Valu
       const stars = args.filter(numeric);
       const ids = args.filter((a) => !numeric(a));
       if (stars.length !== 1) throw new UsageError('rate needs one rating from 0 to 5, e.g. schnell library rate ID 4');
-      if (!/^\d+$/.test(stars[0]!.trim())) throw new LibraryError(`a rating must be a whole number from 0 (unrated) to 5 (got ${stars[0]})`);
+      if (!/^[0-5]$/.test(stars[0]!.trim())) throw new UsageError(`a rating must be a whole number from 0 (unrated) to 5 (got ${stars[0]})`);
       const rating = Number(stars[0]);
       const changed = lib.rate(requireIds(ids, 'rate'), rating);
       print(json, { changed, items: lib.getMany(ids) }, () => `rated ${ids.length} generation${ids.length > 1 ? 's' : ''} ${rating ? `${rating}★` : 'unrated'}`);
@@ -227,11 +245,12 @@ async function runCommand(lib: Library, command: string, args: string[], v: Valu
       const r = await lib.scan({ repair: command === 'repair' || v.repair === true, verify: v.verify === true });
       print(json, r, () => {
         const adopted = r.orphans.filter((o) => o.adoptedAs).length;
+        const marked = r.missing.filter((m) => m.marked).length;
         const lines = [
           `${r.images} image files, ${r.rows} rows`,
           `files without a row: ${r.orphans.length}${r.repaired ? ` (adopted ${adopted})` : ''}`,
           ...r.orphans.filter((o) => o.error).map((o) => `  ${o.file}: ${o.error}`),
-          `rows without a file: ${r.missing.length}${r.repaired && r.missing.length ? ' (marked missing)' : ''}`,
+          `rows without a file: ${r.missing.length}${r.repaired && r.missing.length ? ' (marked missing)' : !r.repaired && marked ? ` (${marked === r.missing.length ? 'all' : marked} already marked missing)` : ''}`,
           ...r.missing.slice(0, 20).map((m) => `  ${m.id}  ${m.file}`),
           `thumbnails missing: ${r.missingThumbnails.length}, left over: ${r.orphanThumbnails.length}`,
           `unfinished writes: ${r.tempFiles.length}; not ours (left alone): ${r.strangers.length}`,
@@ -244,8 +263,10 @@ async function runCommand(lib: Library, command: string, args: string[], v: Valu
             : []),
           ...(v.verify ? [`damaged (content does not match name): ${r.corrupt.length}`, ...r.corrupt.map((c) => `  ${c}`)] : []),
         ];
-        const problems = r.orphans.length + r.missing.length + r.missingThumbnails.length + r.orphanThumbnails.length + r.tempFiles.length + r.damagedRows.length;
-        if (!r.repaired && problems) lines.push("run 'schnell library scan --repair' to fix these");
+        // Only what a repair would change: rows an earlier repair already marked missing stay as they
+        // are until their file comes back, so they are no reason to advise one again.
+        const fixable = r.orphans.length + (r.missing.length - marked) + r.returned.length + r.missingThumbnails.length + r.orphanThumbnails.length + r.tempFiles.length + r.damagedRows.length;
+        if (!r.repaired && fixable) lines.push("run 'schnell library scan --repair' to fix these");
         return lines.join('\n');
       });
       return 0;
@@ -288,7 +309,7 @@ export async function run(argv: string[]): Promise<number> {
     const negative = argv[0] === 'rate' ? argv.find((a) => /^-[\d.]/.test(a)) : undefined;
     if (negative !== undefined) {
       console.error(`schnell library rate: a rating must be a whole number from 0 (unrated) to 5 (got ${negative})`);
-      return 1;
+      return 2;
     }
     console.error(`schnell library: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
@@ -300,8 +321,14 @@ export async function run(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 2;
   }
   let lib: Library | undefined;
+  const dir = values.library ?? defaultLibraryDir();
+  // Only commands that write may create a library: a mistyped --library must not leave an empty one.
+  if (!WRITES.has(command) && !(command === 'scan' && values.repair) && !fs.existsSync(catalogFile(dir))) {
+    console.error(`schnell library ${command}: ${noLibrary(dir)}${values.library === undefined ? ' (the studio library: nothing has been recorded in it yet)' : '; check --library'}`);
+    return values.library === undefined ? 1 : 2;
+  }
   try {
-    lib = await openLibrary(values.library ?? defaultLibraryDir());
+    lib = await openLibrary(dir);
     return await runCommand(lib, command, args, values);
   } catch (err) {
     if (err instanceof UsageError) {

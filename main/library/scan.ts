@@ -19,8 +19,8 @@ export interface ScanReport {
   rows: number;
   /** Files with no row. After a repair each carries the id it was adopted as, or why it was not. */
   orphans: { file: string; hash: string; format: ImageFormat; adoptedAs?: string; error?: string; warnings?: string[] }[];
-  /** Rows whose file is gone. */
-  missing: { id: string; file: string }[];
+  /** Rows whose file is gone; `marked` when an earlier repair already marked the row missing (nothing left to fix). */
+  missing: { id: string; file: string; marked: boolean }[];
   /** Rows marked missing whose file is back. */
   returned: string[];
   missingThumbnails: string[];
@@ -139,7 +139,7 @@ export async function scanLibrary(core: LibraryCore, opts: { repair?: boolean; v
       continue;
     }
     const file = core.imageFile(r.hash, r.format);
-    if (!images.files.has(key)) for (const id of r.ids) report.missing.push({ id, file });
+    if (!images.files.has(key)) for (const id of r.ids) report.missing.push({ id, file, marked: r.missing });
     else if (r.missing) report.returned.push(...r.ids);
   }
   const hashes = new Set([...images.files.keys()].map((k) => k.split('.')[0]!));
