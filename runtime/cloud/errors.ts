@@ -1,6 +1,12 @@
 // Cloud failures, each one sentence for the user, and whether a retry can help.
 import { BackendError } from '../api/backend.js';
 
+/**
+ * Where a Fireworks key can be given, for every message about a missing or rejected key: places
+ * that exist for CLI and studio users alike (never a screen that is not there).
+ */
+export const FIREWORKS_KEY_HINT = 'set FIREWORKS_API_KEY, or save the key in the studio (Settings, Fireworks cloud) or as fireworks.api_key in $SCHNELL_HOME/secrets.json';
+
 export type CloudErrorKind = 'auth' | 'rate-limited' | 'server' | 'dropped' | 'unreachable' | 'timeout' | 'bad-response' | 'rejected';
 
 export class CloudError extends Error {

@@ -13,7 +13,7 @@ import {
   toTextToImageBody,
 } from '../api/index.js';
 import { BackendError, type BackendOutput, type CloudBackend, type CloudInfo, type GenerateOptions, type GeneratedImage, abortError } from '../api/backend.js';
-import { CloudError, describeNetworkError, isRetryableNetworkError } from './errors.js';
+import { CloudError, describeNetworkError, FIREWORKS_KEY_HINT, isRetryableNetworkError } from './errors.js';
 import { sleep } from '../util/sleep.js';
 
 export const FIREWORKS_BASE_URL = 'https://api.fireworks.ai';
@@ -88,7 +88,7 @@ export class FireworksClient implements CloudBackend {
   }
 
   async generate(request: GenerationRequest, opts: GenerateOptions = {}): Promise<BackendOutput> {
-    if (!this.#key) throw new BackendError('no-backend', 'no Fireworks API key is set (set FIREWORKS_API_KEY or save the key in the settings)', { status: 503 });
+    if (!this.#key) throw new BackendError('no-backend', `no Fireworks API key is set (${FIREWORKS_KEY_HINT})`, { status: 503 });
     const started = performance.now();
     for (let attempt = 0; ; attempt++) {
       if (opts.signal?.aborted) throw abortError();
@@ -228,7 +228,7 @@ function statusError(res: Response, body: Buffer, client: FireworksClient): Clou
   const status = res.status;
   const detail = errorDetail(body);
   if (status === 401 || status === 403) {
-    return new CloudError('auth', `your Fireworks API key was rejected (HTTP ${status}); check FIREWORKS_API_KEY or the key saved in the settings`, { status, retryable: false });
+    return new CloudError('auth', `your Fireworks API key was rejected (HTTP ${status}); check it (${FIREWORKS_KEY_HINT})`, { status, retryable: false });
   }
   if (status === 429) {
     const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
@@ -239,7 +239,7 @@ function statusError(res: Response, body: Buffer, client: FireworksClient): Clou
     return new CloudError('server', `Fireworks had a server error (HTTP ${status})${detail ? `: ${detail}` : ''}`, { status, retryable: true, ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}) });
   }
   if (status === 404) {
-    return new CloudError('rejected', `Fireworks does not know the model ${client.account}/${client.model} (HTTP 404); check the cloud model in the settings`, { status, retryable: false });
+    return new CloudError('rejected', `Fireworks does not know the model ${client.account}/${client.model} (HTTP 404); check "cloud": { "model" } in $SCHNELL_HOME/config.json`, { status, retryable: false });
   }
   return new CloudError('rejected', `Fireworks rejected the request (HTTP ${status})${detail ? `: ${detail}` : ''}`, { status, retryable: false });
 }

@@ -7,6 +7,7 @@
 //          runtime crash) falls back to the cloud, and the result records why.
 import { randomBytes } from 'node:crypto';
 import { ApiError, type GenerationRequest, overallFinishReason, resolveSeed } from '../api/index.js';
+import { FIREWORKS_KEY_HINT } from '../cloud/errors.js';
 import type { BackendPolicy } from './config.js';
 import {
   BackendError,
@@ -43,7 +44,7 @@ export interface RoutePlan {
   fallback?: { from: 'local'; kind: FailureKind; reason: string };
 }
 
-const NO_KEY = 'no cloud key set (set FIREWORKS_API_KEY or save a Fireworks key in the settings)';
+const NO_KEY = `no cloud key set (${FIREWORKS_KEY_HINT})`;
 const NO_LOCAL = 'no local model installed (start with --model PATH or set "model" in config.json)';
 const NO_SAFETY = 'safety model not installed (put safety.onnx beside the model or in $SCHNELL_HOME/models/safety/)';
 

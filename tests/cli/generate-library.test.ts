@@ -185,7 +185,7 @@ test('--backend cloud without a key says which key is missing and writes nothing
   const out = path.join(root, 'out-nokey') + path.sep;
   const r = await schnell(['generate', 'a red barn', '--backend', 'cloud', '--out', out, '--library', path.join(root, 'lib-nokey')], { home: home(), env: noKey });
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /no cloud key set \(set FIREWORKS_API_KEY or save a Fireworks key/);
+  assert.match(r.stderr, /no cloud key set \(set FIREWORKS_API_KEY, or save the key in the studio \(Settings, Fireworks cloud\) or as fireworks\.api_key in \$SCHNELL_HOME\/secrets\.json\)/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
   assert.ok(!fs.existsSync(out));
   // The cloud serves the contract's sizes only: said before anything is sent.
