@@ -6,7 +6,10 @@ import { Engine } from '../runtime/engine/engine.js';
 import { DEFAULT_MODEL_NAME, createRouter } from '../runtime/engine/local.js';
 import { schnellHome } from '../runtime/models/paths.js';
 import type { SafetyModel } from '../runtime/safety/classifier.js';
+import { type ServiceReport, serviceReport } from '../runtime/server/health.js';
+import { DEFAULT_PORT, listenOnStablePort } from '../runtime/server/port.js';
 import { type RunningServer, startServer } from '../runtime/server/server.js';
+import { readUserConfig } from '../runtime/settings/config.js';
 import { ensureServerToken, isValidToken } from '../runtime/server/token.js';
 
 const HELP = `usage: schnell serve [--port N] [--host 127.0.0.1] [--token T] [--model PATH] [--model-name NAME]
@@ -23,6 +26,8 @@ $SCHNELL_HOME/server-token.
   --backend POLICY    local (never the cloud), cloud (Fireworks only), auto (local, else the
                       cloud when FIREWORKS_API_KEY or a saved key is set; the default)
   --device D          execution provider for the local model (default cpu)
+  --port N            port to listen on exactly (0 = any free one). Without it: "port" in
+                      config.json, else 7788, and the next free one above it when taken (named)
   --host H            address to bind (default 127.0.0.1)
   --allow-host H      also answer requests whose Host header is H (any other non-loopback Host
                       is refused, against DNS rebinding; needed with --host 0.0.0.0)
@@ -46,6 +51,8 @@ export interface ServeOptions {
   json?: boolean;
   /** Printed after the address (start uses it to label the demo model). */
   banner?: string;
+  /** Stop when the parent process goes away (always on under npm). */
+  stopWithParent?: boolean;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -106,7 +113,15 @@ function policyOption(v: string): BackendPolicy {
 }
 
 /** Starts the server (used by `serve` and `start`); resolves to the running server. */
-export async function startServing(opts: ServeOptions): Promise<{ server: RunningServer; engine: Engine; tokenCreated: boolean; tokenFile: string | null; token: string }> {
+export async function startServing(opts: ServeOptions): Promise<{
+  server: RunningServer;
+  engine: Engine;
+  tokenCreated: boolean;
+  tokenFile: string | null;
+  token: string;
+  /** Set when the usual port was taken and another one is used. */
+  portNote?: string;
+}> {
   const home = schnellHome();
   const modelName = opts.modelName ?? DEFAULT_MODEL_NAME;
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(modelName)) throw new Error(`--model-name must be letters, digits, '.', '-' or '_', got '${modelName}'`);
@@ -132,21 +147,31 @@ export async function startServing(opts: ServeOptions): Promise<{ server: Runnin
     home,
   });
   const engine = new Engine({ router, ...(opts.maxQueue !== undefined ? { maxQueued: opts.maxQueue } : {}), device: opts.device ?? 'cpu' });
-  const server = await startServer({
-    engine,
-    token,
-    modelNames: [modelName],
-    ...(opts.host ? { host: opts.host } : {}),
-    ...(opts.port !== undefined ? { port: opts.port } : {}),
-    ...(opts.allowedOrigins ? { allowedOrigins: opts.allowedOrigins } : {}),
-    ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}),
-    ...(opts.maxSamples ? { maxSamples: opts.maxSamples } : {}),
-  });
-  return { server, engine, tokenCreated, tokenFile, token };
+  const configuredPort = opts.port === undefined ? readUserConfig(home).port : undefined;
+  const { server, note } = await listenOnStablePort(
+    (port) =>
+      startServer({
+        engine,
+        token,
+        modelNames: [modelName],
+        port,
+        ...(opts.host ? { host: opts.host } : {}),
+        ...(opts.allowedOrigins ? { allowedOrigins: opts.allowedOrigins } : {}),
+        ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}),
+        ...(opts.maxSamples ? { maxSamples: opts.maxSamples } : {}),
+      }),
+    {
+      ...(opts.port !== undefined ? { wanted: opts.port } : {}),
+      preferred: configuredPort ?? DEFAULT_PORT,
+      source: configuredPort !== undefined ? '"port" in config.json' : 'the default',
+      host: opts.host ?? '127.0.0.1',
+    },
+  );
+  return { server, engine, tokenCreated, tokenFile, token, ...(note ? { portNote: note } : {}) };
 }
 
 export async function serveUntilStopped(opts: ServeOptions): Promise<number> {
-  const { server, engine, tokenCreated, tokenFile, token } = await startServing(opts);
+  const { server, engine, tokenCreated, tokenFile, token, portNote } = await startServing(opts);
   const router = engine.router;
   // Signal handlers go in before anything is printed: whoever reads our address may stop us at once.
   const stopped = new Promise<number>((resolve) => {
@@ -169,10 +194,12 @@ export async function serveUntilStopped(opts: ServeOptions): Promise<number> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    stopWithParent(opts, () => stop('SIGTERM'));
   });
   const local = router.local && router.policy !== 'cloud' ? await router.local.describe().catch(() => null) : null;
   const cloud = router.cloud?.describe();
   const modelName = opts.modelName ?? DEFAULT_MODEL_NAME;
+  const report = await serviceReport(router);
   if (opts.json) {
     console.log(JSON.stringify({
       url: server.url,
@@ -182,16 +209,60 @@ export async function serveUntilStopped(opts: ServeOptions): Promise<number> {
       local: local ? { path: local.path, device: local.device, untrained: local.untrained } : null,
       cloud: cloud ? { base_url: cloud.baseUrl, key_set: cloud.hasKey } : null,
       token_file: tokenFile,
+      ready: report.ready,
+      problems: report.problems,
+      ...(portNote ? { port_note: portNote } : {}),
       ...(tokenCreated ? { token } : {}),
     }));
+    for (const line of problemLines(report)) console.error(line);
   } else {
     console.log(`schnell serve: listening on ${server.url} (backend ${router.policy})`);
+    if (portNote) console.log(`  note: ${portNote}`);
     if (opts.banner) console.log(opts.banner);
     console.log(`  model '${modelName}': ${local ? `${local.path} on ${local.device}${local.untrained ? '  [UNTRAINED demo model: images are noise]' : ''}` : 'no local model'}`);
     console.log(`  cloud: ${cloud?.hasKey ? `${cloud.baseUrl} (key set)` : 'no Fireworks key set'}`);
     if (tokenCreated) console.log(`  token: ${token}\n  (new; shown only this once, kept in ${tokenFile})`);
     else if (tokenFile) console.log(`  token: in ${tokenFile}`);
-    console.log(`  try: curl -H "Authorization: Bearer $(cat ${tokenFile ?? 'TOKEN_FILE'})" -H "Content-Type: application/json" -H "Accept: image/png" \\\n       -d '{"prompt":"a lighthouse at dusk"}' ${server.url}/inference/v1/workflows/accounts/fireworks/models/${modelName}/text_to_image -o out.png`);
+    for (const line of problemLines(report)) console.error(line);
+    // --fail: an error answer must not land in out.png as if it were the image.
+    if (report.ready) console.log(`  try: curl --fail -H "Authorization: Bearer $(cat ${tokenFile ?? 'TOKEN_FILE'})" -H "Content-Type: application/json" -H "Accept: image/png" \\\n       -d '{"prompt":"a lighthouse at dusk"}' ${server.url}/inference/v1/workflows/accounts/fireworks/models/${modelName}/text_to_image -o out.png`);
   }
   return stopped;
+}
+
+/** What cannot be served and why, said at start (and by /healthz); nothing when all is well. */
+export function problemLines(report: ServiceReport): string[] {
+  if (report.ready) return report.problems.map((p) => `schnell serve: note: ${p}`);
+  return [
+    'schnell serve: warning: this server cannot make images: every request will get 503 until this is fixed:',
+    ...report.problems.map((p) => `  - ${p}`),
+  ];
+}
+
+/**
+ * `npm start` puts npm and a shell between the user and this process: killing npm's process kills
+ * the shell but not us, and the server would keep running, orphaned. Under npm (npm_lifecycle_event
+ * is set) the server therefore stops, as on SIGTERM, when the process that started it goes away.
+ * A server started from a terminal (`schnell serve &`, nohup) is left alone.
+ */
+function stopWithParent(opts: ServeOptions, stop: () => void): void {
+  if (!process.env.npm_lifecycle_event && !opts.stopWithParent) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent || !alive(parent)) {
+      clearInterval(timer);
+      if (!opts.json) console.error('schnell serve: the process that started this server (npm) is gone; stopping');
+      stop();
+    }
+  }, 500);
+  timer.unref();
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
