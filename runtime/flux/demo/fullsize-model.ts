@@ -32,6 +32,8 @@ export interface FullSizeOptions {
   t5Layers?: number;
   /** Called after each file with its name and bytes (the CLI prints progress). */
   onFile?: (file: string, bytes: number) => void;
+  /** Called as a file's tensor data is written (bytes so far, of all its tensor bytes). */
+  onBytes?: (file: string, written: number, total: number) => void;
 }
 
 const NOTICE = 'UNTRAINED random weights at the real FLUX.1 [schnell] sizes, for trying Schnell Studio on this hardware; this is not FLUX.1 and draws nothing but colour noise.';
@@ -59,7 +61,7 @@ export function writeFullSizeModel(dir: string, opts: FullSizeOptions = {}): Dem
   });
   const write = (name: string, tensors: StreamedTensor[], component: string) => {
     const file = path.join(root, name);
-    streamSafetensors(file, tensors, meta(component));
+    streamSafetensors(file, tensors, meta(component), opts.onBytes && ((done, total) => opts.onBytes!(file, done, total)));
     opts.onFile?.(file, fs.statSync(file).size);
   };
   write(DEMO_FILES.t5, layout((t) => t5Tensors(t5, SEED + 3, t), fp8Layout), 't5');

@@ -20,7 +20,7 @@ export interface StreamedTensor {
 const CHUNK = 1 << 22; // elements per write (4 Mi: 4–16 MB of buffers)
 const KERNEL = [1, 2, 1, 2, 4, 2, 1, 2, 1].map((v) => v / 16);
 
-export function streamSafetensors(file: string, tensors: readonly StreamedTensor[], metadata: Record<string, string>): void {
+export function streamSafetensors(file: string, tensors: readonly StreamedTensor[], metadata: Record<string, string>, onBytes?: (written: number, total: number) => void): void {
   const entries: string[] = [`"__metadata__":${JSON.stringify(metadata)}`];
   let offset = 0;
   for (const t of tensors) {
@@ -37,7 +37,14 @@ export function streamSafetensors(file: string, tensors: readonly StreamedTensor
   writeFileAtomic(file, (fd) => {
     writeAll(fd, len);
     writeAll(fd, header);
-    for (const t of tensors) for (const chunk of draw(t)) writeAll(fd, chunk);
+    let written = 0;
+    for (const t of tensors) {
+      for (const chunk of draw(t)) {
+        writeAll(fd, chunk);
+        written += chunk.byteLength;
+        onBytes?.(written, offset);
+      }
+    }
   });
 }
 
