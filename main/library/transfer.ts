@@ -7,6 +7,7 @@ import { LibraryError } from './errors.js';
 import { detectFormat, embedMetadata, generationJson, readImageInfo, type ImageInfo } from './metadata.js';
 import { sha256, writeLibraryFile } from './store.js';
 import { isInside, joinInside, realPathSoFar, resolveInside, UnsafePathError } from '../../runtime/util/paths.js';
+import { fileKind, NotRegularFileError, openRegularFile } from '../../runtime/util/regular-file.js';
 
 // Export: copies with readable names (2026-11-27_123456_seed42_a-cat-in-the-rain.png), each carrying
 // its current catalog fields, plus one JSON manifest. Import: PNG and JPEG files or folders of them;
@@ -145,7 +146,7 @@ async function collect(core: LibraryCore, paths: string[], opts: ImportOptions, 
       if (isInside(core.dir, await fs.promises.realpath(p))) throw new LibraryError(`${given} is inside the library already`);
       if (stat.isDirectory()) await walk(p, 0);
       else if (stat.isFile()) out.push(p);
-      else throw new LibraryError(`${given} is not a file or folder`);
+      else throw new LibraryError(`${given} is ${fileKind(stat)}, not an image file or a folder; give the file itself`);
     } catch (err) {
       if (!(err instanceof LibraryError || err instanceof UnsafePathError)) throw err;
       report.failed.push({ file: given, error: err.message });
@@ -169,11 +170,11 @@ export async function importImages(core: LibraryCore, paths: string[], opts: Imp
   for (const file of await collect(core, paths, opts, report)) {
     try {
       // Re-check at open time: the entry was a plain file when listed, but could have been swapped.
-      const fh = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+      // Without blocking, then checked on the descriptor: a FIFO swapped in after the listing must not hang.
+      const fh = await openRegularFile(file, 'import source', fs.constants.O_NOFOLLOW ?? 0);
       let bytes: Buffer;
       try {
         const stat = await fh.stat();
-        if (!stat.isFile()) throw new LibraryError(`${file} is not a regular file`);
         if (stat.size > MAX_IMPORT_BYTES) throw new LibraryError(`${file} is ${stat.size} bytes, over the ${MAX_IMPORT_BYTES}-byte import limit`);
         bytes = await fh.readFile();
         if (detectFormat(bytes) === null) throw new LibraryError(`${file} is not a PNG or JPEG image`);
@@ -217,6 +218,7 @@ export async function importImages(core: LibraryCore, paths: string[], opts: Imp
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ELOOP') report.failed.push({ file, error: `${file} is a symbolic link; links are not followed` });
+      else if (err instanceof NotRegularFileError) report.failed.push({ file, error: err.message });
       else if (err instanceof LibraryError || err instanceof CatalogError) report.failed.push({ file, error: e.message });
       else throw err;
     }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { CheckpointError, detectCheckpoint, planModelSet, type CheckpointReport, type ComponentKind } from '../flux/checkpoints/checkpoint.js';
 import { analyseComponent, readTensorSource, weightFilesOf } from '../flux/checkpoints/component.js';
 import { findComponents } from '../flux/checkpoints/layouts.js';
+import { fileKind, readRegularFileSync } from '../util/regular-file.js';
 
 export type Role = ComponentKind | 'clip_tokenizer' | 't5_tokenizer';
 export const ROLES: readonly Role[] = ['transformer', 'autoencoder', 't5', 'clip', 'clip_tokenizer', 't5_tokenizer'];
@@ -60,7 +61,7 @@ export function tokenizerKindsOf(dir: string): Array<'clip' | 't5'> {
     try {
       const st = fs.statSync(path.join(dir, 'tokenizer.json'));
       if (st.size < 64 * 1024 * 1024) {
-        const type = (JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')) as { model?: { type?: string } })?.model?.type;
+        const type = (JSON.parse(readRegularFileSync(path.join(dir, 'tokenizer.json'), 'tokenizer file', 'utf8')) as { model?: { type?: string } })?.model?.type;
         if (type === 'BPE') kinds.add('clip');
         if (type === 'Unigram') kinds.add('t5');
       }
@@ -165,7 +166,7 @@ export function findParts(inputs: string[]): Found {
       return;
     }
     if (!st.isDirectory()) {
-      out.problems.push(`${p} is neither a file nor a folder`);
+      out.problems.push(`${p} is ${fileKind(st)}, neither a file nor a folder`);
       return;
     }
     const names = fs.readdirSync(p).filter((n) => !isHidden(n)).sort();

@@ -17,6 +17,7 @@ import {
   getInstalled, installedModelSource, listInstalled, writeInstallRecord, writeModelJson,
   type ComponentPaths, type InstalledFile, type InstalledModel,
 } from './registry.js';
+import { readRegularFileSync, regularFileStream } from '../util/regular-file.js';
 
 export type ImportMode = 'in-place' | 'copy' | 'move';
 
@@ -246,7 +247,7 @@ async function copyHashed(src: string, dst: string, onBytes: (n: number) => void
     },
   });
   const out = fs.createWriteStream(dst, { flags: 'wx' });
-  await pipeline(fs.createReadStream(src, { highWaterMark: 4 * 1024 * 1024 }), tap, out);
+  await pipeline(await regularFileStream(src, 'import source', { highWaterMark: 4 * 1024 * 1024 }), tap, out);
   const fh = await fsp.open(dst, 'r');
   try {
     await fh.sync();
@@ -258,7 +259,7 @@ async function copyHashed(src: string, dst: string, onBytes: (n: number) => void
 
 async function hashFile(file: string): Promise<string> {
   const h = crypto.createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }) as AsyncIterable<Buffer>) h.update(chunk);
+  for await (const chunk of (await regularFileStream(file, 'model file', { highWaterMark: 4 * 1024 * 1024 })) as AsyncIterable<Buffer>) h.update(chunk);
   return h.digest('hex');
 }
 
@@ -414,8 +415,7 @@ export async function importModel(o: ImportOptions): Promise<{ model: InstalledM
 function ownName(folder: string): string | undefined {
   try {
     const file = path.join(folder, 'schnell-model.json');
-    if (!fs.statSync(file).isFile()) return undefined; // a FIFO or device would block the read
-    const name = (JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: unknown }).name;
+    const name = (JSON.parse(readRegularFileSync(file, 'model description', 'utf8')) as { name?: unknown }).name;
     return typeof name === 'string' && name.trim() && name.length <= 200 ? name.trim() : undefined;
   } catch {
     return undefined;

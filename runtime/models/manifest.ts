@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { isSafeFileName, isSlug } from './paths.js';
+import { NotRegularFileError, readRegularFileSync } from '../util/regular-file.js';
 
 const slug = z.string().refine(isSlug, { message: 'must be a lowercase slug (letters, digits, . - _; no separators)' });
 const fileName = z.string().refine(isSafeFileName, { message: 'must be a plain file name (no / \\ : .. or leading dot)' });
@@ -176,9 +177,10 @@ export function parseManifest(data: unknown, source = 'models.json'): ModelManif
 export function loadManifest(file: string = DEFAULT_MANIFEST): ModelManifest {
   let data: unknown;
   try {
-    data = JSON.parse(fs.readFileSync(file, 'utf8'));
+    data = JSON.parse(readRegularFileSync(file, 'model manifest', 'utf8'));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
+    if (err instanceof NotRegularFileError) throw new ManifestError(err.message);
     throw new ManifestError(e.code === 'ENOENT' ? `the model manifest ${file} does not exist` : `the model manifest ${file} is not valid JSON: ${e.message}`);
   }
   return parseManifest(data, file);

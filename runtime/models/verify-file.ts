@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { detectCheckpoint } from '../flux/checkpoints/checkpoint.js';
 import type { ManifestFile } from './manifest.js';
+import { openRegularFileSync, readRegularFileSync } from '../util/regular-file.js';
 
 const KIND_TEXT: Record<string, string> = {
   transformer: 'a FLUX transformer', autoencoder: 'a FLUX autoencoder', t5: 'a T5 text encoder', clip: 'a CLIP text encoder',
@@ -11,7 +12,7 @@ const KIND_TEXT: Record<string, string> = {
 };
 
 function readHead(file: string, n: number): Buffer {
-  const fd = fs.openSync(file, 'r');
+  const fd = openRegularFileSync(file, 'model file');
   try {
     const buf = Buffer.alloc(n);
     const got = fs.readSync(fd, buf, 0, n, 0);
@@ -42,7 +43,7 @@ export async function checkDownloadedFile(file: string, f: Pick<ManifestFile, 'f
     case 'json': {
       if (size > 256 * 1024 * 1024) throw new Error(`a ${size}-byte JSON file is not a tokenizer file`);
       try {
-        JSON.parse(fs.readFileSync(file, 'utf8'));
+        JSON.parse(readRegularFileSync(file, 'tokenizer file', 'utf8'));
       } catch {
         throw new Error('it is not valid JSON');
       }

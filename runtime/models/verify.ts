@@ -9,6 +9,7 @@ import { readSafetensorsHeader } from '../flux/checkpoints/safetensors.js';
 import { containedRelative } from './paths.js';
 import { getInstalled, installedModelSource, RegistryError, writeInstallRecord, INSTALL_RECORD } from './registry.js';
 import { schnellHome } from './paths.js';
+import { fileKind, regularFileStream } from '../util/regular-file.js';
 
 export interface FileCheck {
   path: string;
@@ -31,7 +32,7 @@ export interface VerifyReport {
 async function sha256Of(file: string, onBytes?: (n: number) => void): Promise<string> {
   const h = crypto.createHash('sha256');
   let n = 0;
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }) as AsyncIterable<Buffer>) {
+  for await (const chunk of (await regularFileStream(file, 'model file', { highWaterMark: 4 * 1024 * 1024 })) as AsyncIterable<Buffer>) {
     h.update(chunk);
     n += chunk.length;
     onBytes?.(n);
@@ -79,7 +80,7 @@ export async function verifyInstalled(id: string, opts: { home?: string; quick?:
       continue;
     }
     if (!st.isFile()) {
-      check.problem = `${abs} is not a file`;
+      check.problem = `${abs} is ${fileKind(st)}, not a regular file`;
       continue;
     }
     if (st.size !== f.bytes) {

@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { DEFAULT_JPEG_QUALITY, type ImageFormat } from '../api/index.js';
 import { createSession, type OnnxSession } from '../onnx/session.js';
 import type { GeneratedImage } from '../api/backend.js';
+import { NotRegularFileError, readRegularFileSync } from '../util/regular-file.js';
 
 export const SAFETY_MODEL_FILE = 'safety.onnx';
 export const SAFETY_SETTINGS_FILE = 'safety.json';
@@ -104,8 +105,9 @@ export class SafetyClassifier {
   static async load(file: string, settings?: Partial<SafetySettings>): Promise<SafetyClassifier> {
     let bytes: Buffer;
     try {
-      bytes = fs.readFileSync(file);
-    } catch {
+      bytes = readRegularFileSync(file, 'safety model');
+    } catch (err) {
+      if (err instanceof NotRegularFileError) throw new Error(err.message);
       throw new Error(`safety model not installed: ${file} cannot be read`);
     }
     const merged = { ...readSettings(file), ...settings };

@@ -9,6 +9,7 @@ import {
   type ComponentKind, type FoundComponent, type Layout, type Precision,
 } from './layouts.js';
 import { diffusersAutoencoderToBfl, diffusersTransformerToBfl } from './diffusers.js';
+import { NotRegularFileError, readRegularFileSync } from '../../util/regular-file.js';
 
 /** All tensors of a set of files (shards of one checkpoint, or a single file). */
 export interface TensorSource {
@@ -72,8 +73,9 @@ export function weightFilesOf(p: string): string[] {
 function readJson(file: string): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFileSync(file, 'configuration file', 'utf8');
   } catch (e) {
+    if (e instanceof NotRegularFileError) throw new CheckpointError(`${e.message}.`, file);
     throw new CheckpointError(`Cannot read ${file}: ${(e as Error).message}.`, file);
   }
   try {

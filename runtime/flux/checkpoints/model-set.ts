@@ -11,6 +11,7 @@ import { CheckpointError, readSafetensorsHeader } from './safetensors.js';
 import { COMPONENT_KINDS, COMPONENT_LABEL, findComponents, type ComponentKind } from './layouts.js';
 import { CheckpointWeights, readTensorSource, weightFilesOf, weightsFrom, type TensorSource } from './component.js';
 import { resolveInside, UnsafePathError } from '../../util/paths.js';
+import { NotRegularFileError, readRegularFileSync } from '../../util/regular-file.js';
 
 export const MODEL_SET_MANIFEST = 'schnell-model.json';
 
@@ -78,8 +79,9 @@ export interface ModelSetPlan {
 function readJsonObject(file: string): Record<string, unknown> {
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = JSON.parse(readRegularFileSync(file, 'model description', 'utf8'));
   } catch (e) {
+    if (e instanceof NotRegularFileError) throw new CheckpointError(`${e.message}.`, file);
     const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : e instanceof SyntaxError ? 'is not valid JSON' : `cannot be read (${(e as Error).message})`;
     throw new CheckpointError(`${file} ${why}.`, file);
   }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { SafetensorsDtype, TensorInfo } from '../../onnx/tensor-source.js';
 import { toFloat32 } from './dtypes.js';
 import { writeAll, writeFileAtomic } from '../../util/files.js';
+import { NotRegularFileError, openRegularFileSync } from '../../util/regular-file.js';
 
 export { toFloat32 } from './dtypes.js';
 
@@ -68,6 +69,7 @@ const show = (x: unknown): string => {
 function ioError(file: string, e: unknown, doing = 'read'): CheckpointError {
   const err = e as NodeJS.ErrnoException;
   if (err instanceof CheckpointError) return err;
+  if (err instanceof NotRegularFileError) return new CheckpointError(`${err.message}.`, file);
   switch (err.code) {
     case 'ENOENT': return new CheckpointError(`Checkpoint file ${file} does not exist.`, file);
     case 'EISDIR': return new CheckpointError(`${file} is a folder, not a .safetensors file.`, file);
@@ -100,7 +102,7 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
   const abs = path.resolve(file);
   let fd: number;
   try {
-    fd = fs.openSync(abs, 'r');
+    fd = openRegularFileSync(abs, 'checkpoint file');
   } catch (e) {
     throw ioError(abs, e);
   }
@@ -218,7 +220,7 @@ export function readTensorBytes(info: TensorInfo): Uint8Array {
     if (r.offset < 0) throw new CheckpointError(`Tensor "${info.name}" in ${r.file} has no byte range to read.`, r.file, info.name);
     let fd: number;
     try {
-      fd = fs.openSync(r.file, 'r');
+      fd = openRegularFileSync(r.file, 'checkpoint file');
     } catch (e) {
       throw ioError(r.file, e);
     }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { buildNormalizer, buildPreTokenizer, specialsAround, TokenMatcher } from './tokenizer-components.js';
+import { NotRegularFileError, readRegularFileSync } from '../../util/regular-file.js';
 
 // What we use of the library's tokenizer; its .d.ts leaves these members untyped under NodeNext.
 interface LibModel {
@@ -128,8 +129,9 @@ export function parseMerges(text: string, vocab: Record<string, number>, source 
 function readJson(file: string): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFileSync(file, 'tokenizer file', 'utf8');
   } catch (e) {
+    if (e instanceof NotRegularFileError) throw new Error(`${e.message}.`);
     throw new Error(`Cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}.`);
   }
   try {
@@ -277,7 +279,7 @@ export async function loadClipTokenizer(dir: string, opts: TokenizerOptions = {}
     throw new Error(`${vocabFile} is not a token → id map; use the vocab.json from the model's tokenizer folder.`);
   }
   const v = vocab as Record<string, number>;
-  const merges = parseMerges(fs.readFileSync(mergesFile, 'utf8'), v, mergesFile);
+  const merges = parseMerges(readRegularFileSync(mergesFile, 'tokenizer file', 'utf8'), v, mergesFile);
   return tokenizerFromJson(clipTokenizerJson(v, merges, vocabFile), { kind: 'clip', maxLength, padToken, defaultPadToken: CLIP_EOS, source: vocabFile });
 }
 
