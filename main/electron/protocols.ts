@@ -4,7 +4,7 @@
 //   schnell-image://library/…   library images and thumbnails, streamed, contained after realpath
 import { FileRefused, fileResponse, libraryFileFor, PLACEHOLDER_PAGE, rendererFileFor, type ResolveLibraryFile } from '../web/files.js';
 import { SECURITY_HEADERS } from '../web/csp.js';
-import { APP_ORIGIN, DESKTOP_CSP, IMAGE_ORIGIN } from './security.js';
+import { APP_ORIGIN, DESKTOP_CSP, IMAGE_ORIGIN, PREVIEW_ORIGIN } from './security.js';
 
 const headers = { ...SECURITY_HEADERS, 'Content-Security-Policy': DESKTOP_CSP };
 
@@ -18,9 +18,19 @@ function rawPathOf(url: string, origin: string): string | null {
   return url.slice(origin.length).split(/[?#]/)[0]!;
 }
 
-export function imageProtocolHandler(resolve: ResolveLibraryFile): (request: Request) => Promise<Response> {
+/** A running job's latest preview (schnell-image://preview/<jobId>). */
+export type PreviewOf = (jobId: string) => { bytes: Uint8Array; type: string } | undefined;
+
+export function imageProtocolHandler(resolve: ResolveLibraryFile, preview?: PreviewOf): (request: Request) => Promise<Response> {
   return async (request) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') return refusal(405, 'images are read-only');
+    const previewPath = rawPathOf(request.url, PREVIEW_ORIGIN);
+    if (previewPath !== null) {
+      const jobId = previewPath.slice(1);
+      const p = /^[A-Za-z0-9_-]{1,64}$/.test(jobId) ? preview?.(jobId) : undefined;
+      if (!p) return refusal(404, 'no preview for this job');
+      return new Response(p.bytes as Uint8Array<ArrayBuffer>, { status: 200, headers: { ...headers, 'Content-Type': p.type, 'Cache-Control': 'no-store' } });
+    }
     const raw = rawPathOf(request.url, IMAGE_ORIGIN);
     if (raw === null) return refusal(404, 'not a library address');
     try {

@@ -12,6 +12,8 @@ export const APP_URL = `${APP_ORIGIN}/index.html`;
 /** Library images and thumbnails, streamed from disk (never base64 over IPC). */
 export const IMAGE_SCHEME = 'schnell-image';
 export const IMAGE_ORIGIN = `${IMAGE_SCHEME}://library`;
+/** A running job's latest preview. */
+export const PREVIEW_ORIGIN = `${IMAGE_SCHEME}://preview`;
 
 /** The same CSP as the headless studio, plus the image protocol. */
 export const DESKTOP_CSP = contentSecurityPolicy({ imageSources: [`${IMAGE_SCHEME}:`] });
