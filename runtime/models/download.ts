@@ -72,6 +72,12 @@ const active = new Set<string>();
 
 class Stall extends Error {}
 
+/** Node's words for a response cut short: 'aborted', a reset, a premature close. */
+function isConnectionCut(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | undefined;
+  return e?.message === 'aborted' || e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.code === 'EPIPE';
+}
+
 function retryAfterMs(value: string | undefined, cap: number): number | undefined {
   if (!value) return undefined;
   const secs = Number(value);
@@ -216,6 +222,10 @@ async function downloadOnce(o: DownloadOptions & { dest: string }, round: number
   const stallMs = o.stallTimeoutMs ?? 30_000;
   const maxBackoff = o.maxBackoffMs ?? 30_000;
   let failuresInARow = 0;
+  // The most bytes this download has held. An attempt makes progress only past it: bytes fetched
+  // again after a restart from 0 (a resume answered with a mismatched range, a changed file) are
+  // not progress, so a server that always breaks the resume cannot loop past --retries.
+  let highWater = offset;
   let lastSaved = 0;
   let lastError: DownloadError | undefined;
 
@@ -228,7 +238,7 @@ async function downloadOnce(o: DownloadOptions & { dest: string }, round: number
       if (signal?.aborted) throw signal.reason;
       if (total !== null && offset === total && offset > 0) break;
       if (++attempts > maxAttempts) throw lastError ?? new DownloadError('network', `${name}: gave up after ${maxAttempts} requests`);
-      const attemptStart = offset;
+      const bestBefore = highWater;
       const attempt = new AbortController();
       const onUserAbort = () => attempt.abort(signal!.reason);
       signal?.addEventListener('abort', onUserAbort, { once: true });
@@ -258,8 +268,9 @@ async function downloadOnce(o: DownloadOptions & { dest: string }, round: number
           const now = validatorOf(res.headers);
           if (!cr || 'unsatisfied' in cr || cr.start !== offset || (contentLength !== null && contentLength !== cr.end - cr.start + 1)) {
             body.destroy();
+            const asked = offset;
             await restartFromZero(`the server answered with a range that does not continue the file (${res.headers['content-range'] ?? 'no Content-Range'})`);
-            throw new DownloadError('http', `${name}: the server sent a mismatched range`, true);
+            throw new DownloadError('http', `${name}: the server answered the resume at byte ${asked} with ${res.headers['content-range'] ? `Content-Range ${res.headers['content-range']}` : 'no Content-Range'}, so the ${asked} bytes kept were thrown away`, true);
           }
           if (validator && now && now !== validator) {
             body.destroy();
@@ -302,9 +313,7 @@ async function downloadOnce(o: DownloadOptions & { dest: string }, round: number
 
         meter.reset(offset);
         await streamBody(body, armStall, attempts);
-        if (total !== null && offset < total) {
-          throw new DownloadError('network', `${name}: the connection closed after ${formatBytes(offset)} of ${formatBytes(total)}`, true);
-        }
+        if (total !== null && offset < total) throw truncated();
         if (total === null) total = offset;
         break;
       } catch (err) {
@@ -314,10 +323,12 @@ async function downloadOnce(o: DownloadOptions & { dest: string }, round: number
         if (err instanceof DownloadError) e = err;
         else if (reason instanceof Stall) e = new DownloadError('stalled', `${name}: no data for ${stallMs < 10_000 ? (stallMs / 1000).toFixed(1) : Math.round(stallMs / 1000)} s`, true);
         else if (err instanceof HttpError) e = new DownloadError('http', `${name}: ${err.message}`, false, err.status);
+        else if (total !== null && offset < total && isConnectionCut(err)) e = truncated();
         else e = new DownloadError('network', `${name}: ${(err as Error)?.message ?? String(err)}`, true);
         if (!e.retryable) throw e;
         lastError = e;
-        failuresInARow = offset > attemptStart ? 1 : failuresInARow + 1;
+        failuresInARow = offset > bestBefore ? 1 : failuresInARow + 1;
+        highWater = Math.max(highWater, offset);
         if (failuresInARow > retries) {
           throw new DownloadError(e.code, `${e.message} (gave up after ${retries + 1} tries in a row; run it again to resume)`, false, e.status);
         }
@@ -378,6 +389,11 @@ async function downloadOnce(o: DownloadOptions & { dest: string }, round: number
   state?.release(dest, 'complete', { sha256: digest, received_bytes: actualSize, total_bytes: actualSize, error: null });
   meter.tick('done', actualSize, actualSize, attempts, true);
   return { path: dest, bytes: actualSize, sha256: digest, resumedFrom, attempts };
+
+  /** A body that ended before its announced length: the server (or something between) cut it short. */
+  function truncated(): DownloadError {
+    return new DownloadError('network', `${name}: the server closed the connection after ${offset} of ${total} bytes`, true);
+  }
 
   // Each chunk goes to disk as it arrives, so every byte received is a byte kept: a crash or a
   // dropped connection never costs more than the chunk in flight.

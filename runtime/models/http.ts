@@ -41,6 +41,32 @@ function once(url: URL, headers: Record<string, string>, signal: AbortSignal): P
   });
 }
 
+const TLS_REASONS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'its certificate is self-signed',
+  SELF_SIGNED_CERT_IN_CHAIN: 'its certificate chain ends in a self-signed certificate',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its certificate cannot be verified',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'its certificate was issued by an authority this machine does not trust',
+  UNABLE_TO_GET_ISSUER_CERT: 'its certificate was issued by an authority this machine does not trust',
+  CERT_HAS_EXPIRED: 'its certificate has expired',
+  CERT_NOT_YET_VALID: 'its certificate is not valid yet',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its certificate is for another host name',
+  CERT_REVOKED: 'its certificate was revoked',
+  CERT_SIGNATURE_FAILURE: 'its certificate has a bad signature',
+};
+
+/** A TLS failure of a request, in words; undefined for any other error. */
+function tlsProblem(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException | undefined;
+  const code = e?.code ?? '';
+  if (TLS_REASONS[code]) return TLS_REASONS[code];
+  if (/^(ERR_SSL_|ERR_TLS_|CERT_)/.test(code) || code === 'EPROTO') {
+    // OpenSSL's text is long and technical: keep its first clause only.
+    const first = (e?.message ?? code).split(/[.:\n]/)[0]!.trim();
+    return `the TLS handshake was refused (${first || code})`;
+  }
+  return undefined;
+}
+
 export async function httpGet(target: string | URL, opts: GetOptions): Promise<HttpResponse> {
   const first = new URL(target);
   let url = first;
@@ -54,7 +80,16 @@ export async function httpGet(target: string | URL, opts: GetOptions): Promise<H
       ...opts.headers,
     };
     if (opts.token && url.origin === first.origin) headers.authorization = `Bearer ${opts.token}`;
-    const res = await once(url, headers, opts.signal);
+    let res: http.IncomingMessage;
+    try {
+      res = await once(url, headers, opts.signal);
+    } catch (err) {
+      const tls = tlsProblem(err);
+      if (!tls) throw err;
+      // One sentence, naming the host that failed and, after a redirect, where it came from.
+      const via = hop > 0 ? ` (a redirect from ${first.host} led there)` : '';
+      throw new HttpError(`the secure connection to ${url.host} failed: ${tls}${via}; check the system clock, a proxy that intercepts HTTPS, or NODE_EXTRA_CA_CERTS`);
+    }
     const status = res.statusCode ?? 0;
     const location = res.headers.location;
     if ([301, 302, 303, 307, 308].includes(status) && location) {

@@ -14,7 +14,8 @@ export type Fault =
   | { kind: 'corrupt'; at: number } // flip the byte at this file offset
   | { kind: 'status'; code: number; retryAfter?: string }
   | { kind: 'lie-206' } // ignore If-Range: answer 206 from the current file even if the validator differs
-  | { kind: 'redirect'; to: string }; // 302 to this absolute URL
+  | { kind: 'redirect'; to: string } // 302 to this absolute URL
+  | { kind: 'mismatched-range' }; // answer a Range request with 206 and the whole file, labelled as it is (bytes 0-…)
 
 interface Served {
   data: Buffer;
@@ -44,6 +45,8 @@ export class FaultServer {
   readonly files = new Map<string, Served>();
   /** Faults applied to the next requests of a path, one per request, in order. */
   readonly faults = new Map<string, Fault[]>();
+  /** Faults for every request of a path once its queue is empty (a server that always misbehaves). */
+  readonly always = new Map<string, (req: { range?: string }) => Fault | undefined>();
   readonly log: RequestLog[] = [];
   bytesSent = 0;
   readonly bytesByPath = new Map<string, number>();
@@ -104,7 +107,7 @@ export class FaultServer {
       bytes: 0,
     };
     this.log.push(entry);
-    const fault = this.faults.get(p)?.shift();
+    const fault = this.faults.get(p)?.shift() ?? this.always.get(p)?.({ range: req.headers.range });
     const file = this.files.get(p);
     const reply = (status: number, headers: Record<string, string | number> = {}, body?: Buffer) => {
       entry.status = status;
@@ -128,7 +131,7 @@ export class FaultServer {
     const ifRange = req.headers['if-range'] as string | undefined;
     const validatorOk = !ifRange || ifRange === file.etag && !file.weakEtag || ifRange === file.lastModified;
     if (range && fault?.kind !== 'ignore-range' && (validatorOk || fault?.kind === 'lie-206')) {
-      start = Number(range[1]);
+      start = fault?.kind === 'mismatched-range' ? 0 : Number(range[1]);
       if (start >= total) return reply(416, { 'content-range': `bytes */${total}` });
       status = 206;
     }
