@@ -20,3 +20,19 @@ export function argsErrorMessage(e: Error & { code?: string }, command: string):
   }
   return e.message.split('\n')[0]!;
 }
+
+/**
+ * A request-schema message in the words of the command line: the API's field names (cfg_scale,
+ * negative_prompt) become the flags that set them (--cfg-scale), so a message never names
+ * something the user cannot type. `flags` maps field → flag; `param` is the field at fault.
+ */
+export function inFlagWords(message: string, param: string | null | undefined, flags: Record<string, string>): string {
+  let out = message;
+  for (const [field, flag] of Object.entries(flags)) {
+    // Plain words (width, steps, prompt) are only replaced for the field at fault, at the start.
+    const codeLike = /[_A-Z]/.test(field);
+    if (codeLike) out = out.replace(new RegExp(`\\b${field}\\b`, 'g'), flag);
+    else if (field === param && out.startsWith(`${field} `)) out = `${flag}${out.slice(field.length)}`;
+  }
+  return out;
+}
