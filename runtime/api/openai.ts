@@ -127,7 +127,9 @@ export function parseOpenAIImageRequest(body: unknown, limits: RequestLimits = {
     }
     throw err;
   }
-  const out: ParsedOpenAIRequest = { request, responseFormat: b.response_format ?? 'b64_json', size, warnings };
+  // OpenAI's default: a URL for dall-e-2 (also when no model is named) and dall-e-3, base64 for the GPT image models (and ours).
+  const defaultFormat = b.model === undefined || b.model === null || /^dall-e-/.test(b.model) ? 'url' : 'b64_json';
+  const out: ParsedOpenAIRequest = { request, responseFormat: b.response_format ?? defaultFormat, size, warnings };
   if (format === 'webp') out.webp = { quality: compression ?? 100 };
   if (b.model !== undefined && b.model !== null) {
     if (OPENAI_IMAGE_MODELS.test(b.model)) warnings.push(`model '${b.model}' is OpenAI's; served by this server's model`);

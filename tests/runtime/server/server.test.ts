@@ -262,7 +262,7 @@ describe('models and health', () => {
 describe('OpenAI-style /v1/images/generations on the same engine', () => {
   const post = (body: unknown) => request(s.url, { path: '/v1/images/generations', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
   test('n, size, output_format, response_format', async () => {
-    const r = await post({ prompt: 'a fox', n: 2, size: '832x1216', seed: 9, quality: 'hd', user: 'me' });
+    const r = await post({ prompt: 'a fox', n: 2, size: '832x1216', seed: 9, quality: 'hd', user: 'me', response_format: 'b64_json' });
     assert.equal(r.status, 200, r.body.toString().slice(0, 300));
     const j = r.json();
     assert.equal(j.data.length, 2);
@@ -291,17 +291,19 @@ describe('OpenAI-style /v1/images/generations on the same engine', () => {
     assert.ok(!('code' in assertErrorShape(await t2i(s.url, { prompt: '' }), 400, 'prompt')));
   });
   test('an OpenAI size we cannot make is made at the nearest aspect ratio, and said so; OpenAI model names are served', async () => {
-    const r = await post({ prompt: 'a fox', size: '1536x1024', model: 'dall-e-3', n: null, quality: null });
+    const r = await post({ prompt: 'a fox', size: '1536x1024', model: 'gpt-image-1', n: null, quality: null });
     assert.equal(r.status, 200, r.body.toString().slice(0, 300));
     assert.equal(r.headers['x-schnell-size'], '1216x832');
     const warning = String(r.headers['x-schnell-warning']);
     assert.match(warning, /size 1536x1024 is not one of .*made 1216x832, the nearest in aspect ratio/);
-    assert.match(warning, /model 'dall-e-3' is OpenAI's/);
+    assert.match(warning, /model 'gpt-image-1' is OpenAI's/);
     const j = r.json();
     assert.equal(j.size, '1216x832');
     const meta = await sharp(Buffer.from(j.data[0].b64_json, 'base64')).metadata();
     assert.deepEqual([meta.width, meta.height], [1216, 832]);
-    const webp = (await post({ prompt: 'a fox', size: '1024x1792', output_format: 'webp', output_compression: 50 })).json();
+    const webp = (await post({ prompt: 'a fox', size: '1024x1792', output_format: 'webp', output_compression: 50, response_format: 'b64_json' })).json();
+    // No response_format and no model (OpenAI's dall-e-2 default) or dall-e-3: a URL, as OpenAI answers.
+    assert.match((await post({ prompt: 'a fox', size: '1024x1024', model: 'dall-e-3' })).json().data[0].url, /^data:image\/png;base64,/);
     const wm = await sharp(Buffer.from(webp.data[0].b64_json, 'base64')).metadata();
     assert.deepEqual([wm.format, wm.width, wm.height, webp.output_format], ['webp', 768, 1344, 'webp']);
   });
