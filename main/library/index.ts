@@ -5,7 +5,10 @@
 //                                               shared with other modules' tables, e.g. model_downloads)
 //   await lib.recordGeneration(input)          → LibraryGeneration: file with metadata, thumbnail, then row
 //   lib.get(id) · lib.search(query) · lib.page(query) → { items, nextCursor }
-//   lib.facets(query) · lib.projects() · lib.lineage(id) → { ancestors, remixes }
+//   lib.facets(query) · lib.lineage(id) → { ancestors, remixes }
+//   lib.projects() → Project[]; lib.catalog.createProject / renameProject / archiveProject /
+//     setProjectCover / setProjectDefaults / deleteProject (catalog/projects.ts)
+//   await lib.exportProject(name, folder) · await lib.importProject(folder, { as?, existing? })
 //   lib.tag(ids, tags) · lib.untag(ids, tags) · lib.setFavorite(ids, on) · lib.rate(ids, 0..5)
 //   lib.setProject(ids, name | null) · lib.trash(ids) · lib.restore(ids)
 //   await lib.purge(ids?)                      trashed rows and, once unreferenced, their files
@@ -33,6 +36,7 @@ import {
   type Jobs,
   type Lineage,
   type Page,
+  type Project,
   type SearchQuery,
   type Source,
 } from '../catalog/index.js';
@@ -43,6 +47,14 @@ import { detectFormat, embedMetadata } from './metadata.js';
 import { pngSize } from './png.js';
 import { scanLibrary, type ScanReport } from './scan.js';
 import { IMAGES, THUMBS } from './store.js';
+import {
+  exportProject,
+  importProject,
+  type ProjectExportOptions,
+  type ProjectExportReport,
+  type ProjectImportOptions,
+  type ProjectImportReport,
+} from './project-transfer.js';
 import { exportGenerations, importImages, type ExportReport, type ImportOptions, type ImportReport } from './transfer.js';
 import { joinInside, resolveInside, UnsafePathError } from '../../runtime/util/paths.js';
 import { CATALOG_FILE, catalogFile, schnellHome, studioLibraryDir } from '../../runtime/settings/index.js';
@@ -51,6 +63,7 @@ export { LibraryError } from './errors.js';
 export type { LibraryGeneration } from './core.js';
 export type { ScanReport } from './scan.js';
 export type { ExportReport, ImportOptions, ImportReport } from './transfer.js';
+export type { ProjectExportOptions, ProjectExportReport, ProjectImportOptions, ProjectImportReport, ProjectProgress } from './project-transfer.js';
 export { exportName } from './transfer.js';
 export { readImageInfo, embedMetadata } from './metadata.js';
 export { formatParameters, parseParameters } from './a1111.js';
@@ -177,8 +190,19 @@ export class Library {
     return this.catalog.facets(query);
   }
 
-  projects(): { name: string; count: number; createdAt: string }[] {
-    return this.catalog.projects();
+  /** Projects with counts, cover and defaults (see catalog/projects.ts); all of them unless `archived` says which. */
+  projects(opts: { archived?: boolean | 'all' } = {}): Project[] {
+    return this.catalog.projects(opts);
+  }
+
+  /** Writes project `name` as a self-contained folder (images + catalog file) another studio imports. */
+  exportProject(name: string, folder: string, opts: ProjectExportOptions = {}): Promise<ProjectExportReport> {
+    return exportProject(this.core, name, folder, opts);
+  }
+
+  /** Adds an exported project folder: prompts, seeds, tags, ratings, favourites and lineage; nothing twice. */
+  importProject(folder: string, opts: ProjectImportOptions = {}): Promise<ProjectImportReport> {
+    return importProject(this.core, folder, opts);
   }
 
   lineage(id: string): Lineage<LibraryGeneration> {

@@ -87,3 +87,33 @@ test('facets over a filter count only the matching rows', () => {
     c.close();
   }
 });
+
+test('a search matching more rows than are counted at once says so, and its counts are lower bounds', () => {
+  const c = openCatalog(path.join(tempDir(), 'c.sqlite'));
+  try {
+    c.insertMany(Array.from({ length: 30 }, (_, i) => generation({ prompt: `red fox ${i}`, project: i % 3 ? 'P' : null, favorite: i % 2 === 0, tags: i % 5 ? [] : ['five'] })));
+    c.insertMany(Array.from({ length: 5 }, () => generation({ prompt: 'blue whale', favorite: true })));
+    const full = facetCounts(c.db, { text: 'fox' }, { sample: 100 });
+    assert.deepEqual([full.exact, full.total, full.counted, full.textMatches], [true, 30, 30, 30]);
+    const capped = facetCounts(c.db, { text: 'fox' }, { sample: 10 });
+    assert.deepEqual([capped.exact, capped.total, capped.counted, capped.textMatches], [false, 10, 10, 30]);
+    // Every capped count is at most the true one, and they add up to what was counted.
+    for (const key of ['projects', 'backends', 'models', 'resolutions', 'tags'] as const) {
+      for (const v of capped[key]) assert.ok(v.count <= (full[key] as { value: unknown; count: number }[]).find((f) => f.value === v.value)!.count, `${key} ${String(v.value)}`);
+    }
+    assert.equal(capped.projects.reduce((n, p) => n + p.count, 0), 10);
+    assert.ok(capped.favorites <= full.favorites);
+    // A filter without text reads one row past the sample to know that there are more.
+    const favs = facetCounts(c.db, { favorite: true }, { sample: 8 });
+    assert.equal(favs.exact, false);
+    assert.equal(facetCounts(c.db, { favorite: true }, { sample: 100 }).total, 20);
+    assert.equal(facetCounts(c.db, { favorite: true }, { sample: 100 }).exact, true);
+    // Text and another filter: the other filter applies to the counted matches.
+    const inP = facetCounts(c.db, { text: 'fox', project: 'P' }, { sample: 100 });
+    assert.deepEqual([inP.exact, inP.total], [true, 20]);
+    // Punctuation alone filters nothing: the whole library's counters answer.
+    assert.deepEqual(facetCounts(c.db, { text: '?!' }).total, 35);
+  } finally {
+    c.close();
+  }
+});

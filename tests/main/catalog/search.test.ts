@@ -95,6 +95,7 @@ test('every filter narrows the result to exactly the rows a plain scan would pic
         tags: i % 4 === 1 ? ['keep', 'x'] : i % 4 === 2 ? ['keep'] : [],
         favorite: i % 6 === 0,
         rating: i % 6,
+        source: i % 8 === 3 ? 'a1111' : 'studio',
         createdAt: 1_700_000_000_000 + i * 60_000,
       }),
     );
@@ -105,6 +106,9 @@ test('every filter narrows the result to exactly the rows a plain scan would pic
       [{ text: 'blue' }, (g) => g.prompt.startsWith('blue')],
       [{ text: 'blue cat' }, (g) => g.prompt.startsWith('blue cat')],
       [{ project: 'alpha' }, (g) => g.project === 'Alpha'], // names match without regard to case
+      [{ project: null }, (g) => g.project === null],
+      [{ source: 'a1111' }, (g) => g.source === 'a1111'],
+      [{ source: 'a1111', project: null, sort: 'favorites' }, (g) => g.source === 'a1111' && g.project === null],
       [{ width: 832, height: 1216 }, (g) => g.width === 832],
       [{ seed: 3 }, (g) => g.seed === 3],
       [{ finishReason: 'CONTENT_FILTERED' }, (g) => g.finishReason === 'CONTENT_FILTERED'],
@@ -120,7 +124,7 @@ test('every filter narrows the result to exactly the rows a plain scan would pic
       [{ text: 'tag:keep' }, () => false],
     ];
     for (const [q, keep] of cases) {
-      const expected = all.filter((g) => g.trashedAt === null && keep(g)).sort(ORDER.newest).map((g) => g.id);
+      const expected = all.filter((g) => g.trashedAt === null && keep(g)).sort(ORDER[q.sort ?? 'newest']).map((g) => g.id);
       assert.deepEqual(allPages(c, { ...q, limit: 17 }).map((g) => g.id), expected, JSON.stringify(q));
     }
     const trashed = all.filter((g) => g.trashedAt !== null).map((g) => g.id).sort();
@@ -128,6 +132,7 @@ test('every filter narrows the result to exactly the rows a plain scan would pic
     assert.deepEqual(c.search({ trashed: true }).items.map((g) => g.id).sort(), trashed);
     assert.throws(() => c.search({ seed: -1 }), /seed/);
     assert.throws(() => c.search({ since: 'not a date' }), /since/);
+    assert.throws(() => c.search({ sort: 'constructor' as SortOrder }), /unknown sort 'constructor'/);
   } finally {
     c.close();
   }
