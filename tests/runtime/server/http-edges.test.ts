@@ -47,7 +47,7 @@ function parseReplies(data: Buffer): RawReply {
 }
 
 /** Opens a socket, lets `script` talk, and resolves with everything received once the server closes. */
-function exchange(script: (sock: net.Socket, received: () => string) => void | Promise<void>): Promise<RawReply> {
+function exchange(script: (sock: net.Socket, received: () => string) => unknown): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const sock = net.connect(port, '127.0.0.1', () => {
