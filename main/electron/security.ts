@@ -46,8 +46,10 @@ export function windowOptions(preload: string, bounds: { x?: number; y?: number;
 
 /** A navigation of the main window: only within the app's own origin (a reload, a route). */
 export function navigationAllowed(url: string): boolean {
+  // Compared by scheme and host: Node's URL gives custom schemes an opaque origin ('null').
   try {
-    return new URL(url).origin === APP_ORIGIN;
+    const u = new URL(url);
+    return u.protocol === `${APP_SCHEME}:` && u.host === 'studio' && !u.username && !u.password;
   } catch {
     return false;
   }
