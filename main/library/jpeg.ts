@@ -14,14 +14,14 @@ export function isJpeg(buf: Buffer): boolean {
   return buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff;
 }
 
-interface Segment {
+export interface Segment {
   marker: number;
   offset: number; // of the 0xFF
   end: number; // one past the segment
   data: Buffer;
 }
 
-function readSegments(buf: Buffer): Segment[] {
+export function readSegments(buf: Buffer): Segment[] {
   if (!isJpeg(buf)) throw new JpegError('not a JPEG file (no SOI marker)');
   const out: Segment[] = [];
   let offset = 2;

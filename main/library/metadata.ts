@@ -4,6 +4,7 @@ import { TEXT_LIMITS } from '../catalog/validate.js';
 import { formatParameters, parseParameters, type Fields } from './a1111.js';
 import { LibraryError } from './errors.js';
 import { asInt, asNumber, asText, parseComfyPrompt, parseInvokeMetadata, parseJsonObject } from './foreign.js';
+import { withExifUserComment } from './exif.js';
 import { isJpeg, JpegError, readJpegComment, withJpegComment } from './jpeg.js';
 import { isPng, pngSize, readPngText, withPngText } from './png.js';
 
@@ -25,7 +26,8 @@ export type ImageFields = Fields;
 /** Embeds the generation into PNG chunks or JPEG comments. */
 export function embedMetadata(bytes: Buffer, g: Generation): Buffer {
   const json = generationJson(g);
-  if (g.format === 'jpeg') return withJpegComment(bytes, json);
+  // JPEG: our JSON in COM segments, and the A1111 text as EXIF UserComment where other tools read it.
+  if (g.format === 'jpeg') return withExifUserComment(withJpegComment(bytes, json), formatParameters(g));
   return withPngText(bytes, [
     { keyword: 'parameters', text: formatParameters(g) },
     { keyword: JSON_KEYWORD, text: json },
