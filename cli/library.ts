@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CATALOG_FILE, catalogFile } from '../runtime/settings/index.js';
-import { CatalogError, type Generation, type SearchQuery, type SortOrder } from '../main/catalog/index.js';
+import { CatalogError, SORT_ORDERS, type Generation, type SearchQuery, type SortOrder } from '../main/catalog/index.js';
+import { PROJECT_USAGE, ProjectUsageError, runProjectCommand } from './library-project.js';
 import { defaultLibraryDir, LibraryError, openLibrary, type Library, type LibraryGeneration } from '../main/library/index.js';
 import { forTerminal, forTerminalLine } from '../runtime/util/terminal.js';
 
@@ -24,6 +25,7 @@ commands:
   export ID… --to DIR        copies with readable names and metadata, plus schnell-export.json
   import PATH… [--project P] [--tag T] [--recursive] [--keep-duplicates]
                              PNG/JPEG files or folders; reads Schnell, A1111, ComfyUI, InvokeAI metadata
+${PROJECT_USAGE}
 
 options:
   --library DIR              the library folder (default: ${defaultLibraryDir()})
@@ -32,7 +34,8 @@ options:
 filters (list, search):
   --project NAME  --size WxH  --seed N  --finish-reason R  --backend local|cloud|imported  --model M
   --tag T (repeatable)  --favorite  --rating N  --min-rating N  --since DATE  --until DATE  --trashed
-  --sort newest|oldest|rating  --limit N (default 50)  --cursor C (from the previous page)`;
+  --source studio|ui|cli|api|a1111|comfyui|invokeai|unknown
+  --sort newest|oldest|rating|favorites  --limit N (default 50)  --cursor C (from the previous page)`;
 
 /** Why `dir` (which has no catalog) is not a library to read, in one clause. */
 function noLibrary(dir: string): string {
@@ -78,6 +81,14 @@ const OPTIONS = {
   to: { type: 'string' },
   recursive: { type: 'boolean' },
   'keep-duplicates': { type: 'boolean' },
+  source: { type: 'string' },
+  as: { type: 'string' },
+  merge: { type: 'boolean' },
+  all: { type: 'boolean' },
+  archived: { type: 'boolean' },
+  clear: { type: 'boolean' },
+  force: { type: 'boolean' },
+  defaults: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -115,6 +126,7 @@ function queryFrom(v: Values, text?: string): SearchQuery {
     q.backend = v.backend as SearchQuery['backend'];
   }
   if (v.model !== undefined) q.model = v.model;
+  if (v.source !== undefined) q.source = v.source as SearchQuery['source'];
   if (v.tag) q.tags = list(v.tag);
   if (v.favorite) q.favorite = true;
   q.rating = int('rating', v.rating);
@@ -123,7 +135,7 @@ function queryFrom(v: Values, text?: string): SearchQuery {
   q.until = date('until', v.until);
   if (v.trashed) q.trashed = true;
   if (v.sort !== undefined) {
-    if (!['newest', 'oldest', 'rating'].includes(v.sort)) throw new UsageError(`--sort must be newest, oldest or rating (got ${JSON.stringify(v.sort)})`);
+    if (!(SORT_ORDERS as readonly string[]).includes(v.sort)) throw new UsageError(`--sort must be ${SORT_ORDERS.join(', ')} (got ${JSON.stringify(v.sort)})`);
     q.sort = v.sort as SortOrder;
   }
   if (v.cursor !== undefined) q.cursor = v.cursor;
@@ -295,6 +307,8 @@ async function runCommand(lib: Library, command: string, args: string[], v: Valu
       );
       return r.failed.length ? 1 : 0;
     }
+    case 'project':
+      return runProjectCommand(lib, args, { ...v, json }, (data, text) => print(json, data, text));
     default:
       throw new UsageError(`unknown library command '${command}'`);
   }
@@ -323,7 +337,8 @@ export async function run(argv: string[]): Promise<number> {
   let lib: Library | undefined;
   const dir = values.library ?? defaultLibraryDir();
   // Only commands that write may create a library: a mistyped --library must not leave an empty one.
-  if (!WRITES.has(command) && !(command === 'scan' && values.repair) && !fs.existsSync(catalogFile(dir))) {
+  const projectWrite = command === 'project' && args[0] !== undefined && args[0] !== 'list' && !(args[0] === 'defaults' && args.length < 3);
+  if (!WRITES.has(command) && !projectWrite && !(command === 'scan' && values.repair) && !fs.existsSync(catalogFile(dir))) {
     console.error(`schnell library ${command}: ${noLibrary(dir)}${values.library === undefined ? ' (the studio library: nothing has been recorded in it yet)' : '; check --library'}`);
     return values.library === undefined ? 1 : 2;
   }
@@ -331,7 +346,7 @@ export async function run(argv: string[]): Promise<number> {
     lib = await openLibrary(dir);
     return await runCommand(lib, command, args, values);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof ProjectUsageError) {
       console.error(`schnell library ${command}: ${err.message}\n\n${USAGE}`);
       return 2;
     }
