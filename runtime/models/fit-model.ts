@@ -28,7 +28,7 @@ export async function defaultDevice(): Promise<DeviceMemory> {
 export async function fitModel(target: string, o: FitModelOptions = {}): Promise<FitResult> {
   const home = o.home ?? schnellHome();
   const device = o.device ?? (await defaultDevice());
-  const est = { device: device.kind, ...(o.width ? { width: o.width } : {}), ...(o.height ? { height: o.height } : {}), ...(o.batch ? { batch: o.batch } : {}) };
+  const est = { device: device.kind, freeBytes: device.freeBytes, ...(o.width ? { width: o.width } : {}), ...(o.height ? { height: o.height } : {}), ...(o.batch ? { batch: o.batch } : {}) };
   const installed = isSlug(target) ? getInstalled(target, home) : undefined;
   const entry = !installed && isSlug(target) ? o.manifest?.models.find((m) => m.id === target) : undefined;
   if (entry) {
@@ -68,7 +68,7 @@ export async function fitModelSet(
   const tensors = (w: ModelSet['transformer']) => w.keys().map((k) => ({ ...w.get(k)!, name: k }));
   const estimate = estimateMemory(
     { transformer: tensors(set.transformer), autoencoder: tensors(set.autoencoder), t5: tensors(set.t5), clip: tensors(set.clip) },
-    { device: device.kind, ...(o.width ? { width: o.width } : {}), ...(o.height ? { height: o.height } : {}) },
+    { device: device.kind, freeBytes: device.freeBytes, ...(o.width ? { width: o.width } : {}), ...(o.height ? { height: o.height } : {}) },
   );
   return checkFit(estimate, device, set.name);
 }

@@ -6,8 +6,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { formatBytes } from './disk.js';
 
-export type DeviceKind = 'cpu' | 'gpu';
-export type ComponentKind = 'transformer' | 'autoencoder' | 't5' | 'clip';
+import {
+  componentFromParams, componentMemory, cpuFp8Residency, estimateStages, FLUX_SHAPE, shapeOf, tensorBytes,
+  type ComponentKind, type ComponentMemory, type DeviceKind, type EstimateInput, type Fp8Residency, type MemoryPlan,
+  type ModelShape, type Stage, type TensorLike,
+} from '../flux/memory.js';
+
+export { FLUX_SHAPE, shapeOf, type ComponentKind, type DeviceKind, type ModelShape, type TensorLike };
 
 export interface DeviceMemory {
   kind: DeviceKind;
@@ -18,31 +23,13 @@ export interface DeviceMemory {
   source: string;
 }
 
-export interface TensorLike {
-  dtype: string;
-  shape: readonly number[];
-}
-
-/** What activations depend on; read from the weights' shapes where possible. */
-export interface ModelShape {
-  /** Transformer width (img_in rows) and attention heads (width / head size). */
-  hidden: number;
-  heads: number;
-  /** Autoencoder decoder channels at full resolution (conv_out input) and in its mid block. */
-  aeChannels: number;
-  aeMidChannels: number;
-  /** T5 width and heads. */
-  t5Width: number;
-  t5Heads: number;
-}
-
-export const FLUX_SHAPE: ModelShape = Object.freeze({ hidden: 3072, heads: 24, aeChannels: 128, aeMidChannels: 512, t5Width: 4096, t5Heads: 64 });
-
 export interface MemoryEstimate {
   device: DeviceKind;
   width: number;
   height: number;
   batch: number;
+  /** FP8 kept as stored (1 byte per value) or widened once at load, as the runtime will choose. */
+  fp8: Fp8Residency;
   weights: Record<ComponentKind, number>;
   weightsBytes: number;
   /** Peak activations of the largest stage (transformer, decoder or T5). */
@@ -50,55 +37,31 @@ export interface MemoryEstimate {
   overheadBytes: number;
   /** Everything resident at once. */
   totalBytes: number;
-  /** If the text encoders are unloaded before the transformer runs (and it before the decoder). */
+  /** The least this needs: text encoders released after encoding, the transformer between requests. */
   sequentialBytes: number;
+  /** Peak resident bytes per stage under `plan` (planned for the memory given, else everything loaded). */
+  stages: Record<Stage, number>;
+  plan: MemoryPlan;
+  /** What the estimate was made from (checkFit plans again for a device's free memory). */
+  input: EstimateInput;
 }
 
-const FLOAT = new Set(['F64', 'F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2']);
-const SIZE: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
-const PRECISION_BYTES: Record<string, number> = { fp8: 1, 'scaled-fp8': 1, int8: 1, bf16: 2, fp16: 2, fp32: 4, fp64: 8, mixed: 2 };
-
-/**
- * Bytes a tensor takes on the device: a GPU keeps the stored dtype (FP8 stays 1 byte per value and
- * is widened per use); the CPU path widens 16-bit floats to float32 (4 bytes per value).
- */
+/** Bytes a tensor takes on the device with FP8 kept as stored (the least the runtime needs). */
 export function bytesOnDevice(t: TensorLike, device: DeviceKind): number {
-  const n = t.shape.reduce((a, b) => a * b, 1);
-  // FP8 on the CPU: the runtime widens it once at load only when that fits, and otherwise keeps it
-  // FP8 (runtime/flux/sessions.ts choosePolicy), so the least it needs is 1 byte per value.
-  if (device === 'cpu' && (t.dtype === 'F8_E4M3' || t.dtype === 'F8_E5M2')) return n;
-  if (device === 'cpu' && FLOAT.has(t.dtype)) return n * 4;
-  return n * (SIZE[t.dtype] ?? 4);
+  return tensorBytes(t, device, 'stored');
 }
 
 const GiB = 1024 ** 3;
 
-function activations(shape: ModelShape, device: DeviceKind, width: number, height: number, batch: number): { transformer: number; autoencoder: number; t5: number } {
-  const e = device === 'cpu' ? 4 : 2;
-  // Transformer: image tokens (2x2 patches of the 1/8 latent) + 256 T5 tokens; the residual and
-  // its projections (qkv, attention out, the 4x MLP) plus one unfused attention score matrix.
-  const tokens = Math.ceil(height / 16) * Math.ceil(width / 16) + 256;
-  const transformer = batch * (tokens * shape.hidden * e * 14 + shape.heads * tokens * tokens * e);
-  // Decoder: a few full-resolution feature maps, or the mid block's single-head attention.
-  const latent = Math.ceil(height / 8) * Math.ceil(width / 8);
-  const autoencoder = batch * Math.max(shape.aeChannels * width * height * e * 4, latent * latent * e + shape.aeMidChannels * latent * e * 4);
-  const t5 = batch * (256 * shape.t5Width * e * 10 + shape.t5Heads * 256 * 256 * e);
-  return { transformer, autoencoder, t5 };
-}
-
-function finish(device: DeviceKind, weights: Record<ComponentKind, number>, shape: ModelShape, o: EstimateOptions): MemoryEstimate {
-  const width = o.width ?? 1024;
-  const height = o.height ?? 1024;
-  const batch = o.batch ?? 1;
-  const act = activations(shape, device, width, height, batch);
-  const overhead = device === 'cpu' ? GiB : GiB; // runtime, graphs, image buffers / CUDA context and workspace
+function finish(input: EstimateInput, o: EstimateOptions): MemoryEstimate {
+  const planned = estimateStages(input, o.freeBytes ?? Infinity);
+  const lean = estimateStages(input, 0);
+  const weights = Object.fromEntries(Object.entries(input.components).map(([k, c]) => [k, c.resident])) as Record<ComponentKind, number>;
   const weightsBytes = weights.transformer + weights.autoencoder + weights.t5 + weights.clip;
-  const activationsBytes = Math.max(act.transformer, act.autoencoder, act.t5);
-  const sequential = Math.max(weights.t5 + weights.clip + act.t5, weights.transformer + act.transformer, weights.autoencoder + act.autoencoder);
   return {
-    device, width, height, batch, weights, weightsBytes, activationsBytes, overheadBytes: overhead,
-    totalBytes: weightsBytes + activationsBytes + overhead,
-    sequentialBytes: sequential + overhead,
+    device: input.device, width: input.width, height: input.height, batch: o.batch ?? 1, fp8: input.fp8,
+    weights, weightsBytes, activationsBytes: Math.max(...Object.values(planned.activations)), overheadBytes: planned.overhead,
+    totalBytes: planned.allLoaded, sequentialBytes: lean.peak, stages: planned.stages, plan: planned.plan, input,
   };
 }
 
@@ -106,56 +69,44 @@ export interface EstimateOptions {
   device: DeviceKind;
   width?: number;
   height?: number;
+  /** Images per request: they run one after another, so memory does not grow with it. */
   batch?: number;
+  /**
+   * Free memory to plan for (what stays loaded between stages), and on the CPU, whether FP8 is
+   * widened once at load (when all weights widened fit in 75 % of it, as the runtime decides).
+   */
+  freeBytes?: number;
+  /** Force a residency instead (tests, benchmarks). */
+  fp8?: Fp8Residency;
 }
 
-/** From the tensors of each component (e.g. a detected checkpoint). */
+function residency(o: EstimateOptions, widened: () => number): Fp8Residency {
+  if (o.fp8) return o.fp8;
+  if (o.device !== 'cpu' || o.freeBytes === undefined) return 'stored';
+  return cpuFp8Residency(widened(), 0.75 * o.freeBytes);
+}
+
+const KINDS: readonly ComponentKind[] = ['transformer', 'autoencoder', 't5', 'clip'];
+
+/** From the tensors of each component (a model folder, a detected checkpoint). */
 export function estimateMemory(components: Partial<Record<ComponentKind, Iterable<TensorLike>>>, o: EstimateOptions): MemoryEstimate {
-  const weights: Record<ComponentKind, number> = { transformer: 0, autoencoder: 0, t5: 0, clip: 0 };
-  for (const kind of Object.keys(weights) as ComponentKind[]) {
-    // Aliases (T5's shared embedding under two names) are one tensor in memory.
-    const seen = new Set<string>();
-    for (const t of components[kind] ?? []) {
-      const at = t as { file?: string; offset?: number; length?: number; name?: string };
-      const id = at.file !== undefined && at.offset !== undefined && at.offset >= 0 ? `${at.file}:${at.offset}:${at.length}` : undefined;
-      if (id !== undefined) {
-        if (seen.has(id)) continue;
-        seen.add(id);
-      }
-      weights[kind] += bytesOnDevice(t, o.device);
-    }
-  }
-  return finish(o.device, weights, shapeOf(components), o);
+  const lists = Object.fromEntries(KINDS.map((k) => [k, [...(components[k] ?? [])]])) as Record<ComponentKind, TensorLike[]>;
+  const of = (fp8: Fp8Residency) => Object.fromEntries(KINDS.map((k) => [k, componentMemory(k, lists[k], o.device, fp8)])) as Record<ComponentKind, ComponentMemory>;
+  const fp8 = residency(o, () => KINDS.reduce((n, k) => n + of('widened')[k].resident, 0));
+  return finish({ device: o.device, fp8, width: o.width ?? 1024, height: o.height ?? 1024, components: of(fp8), shape: shapeOf(lists) }, o);
 }
 
-/** From parameter counts and precisions (a manifest entry, before download). */
+/** The largest layer of FLUX's transformer (single blocks' linear1) and of T5-XXL (wi_0), in values. */
+const LARGEST_LAYER: Partial<Record<ComponentKind, number>> = { transformer: 21504 * 3072, t5: 10240 * 4096 };
+
+/** From parameter counts and precisions (a manifest entry, before download): the same rules as files. */
 export function estimateFromParams(parts: Partial<Record<ComponentKind, { params: number; precision?: string }>>, o: EstimateOptions): MemoryEstimate {
-  const weights: Record<ComponentKind, number> = { transformer: 0, autoencoder: 0, t5: 0, clip: 0 };
-  for (const kind of Object.keys(weights) as ComponentKind[]) {
-    const p = parts[kind];
-    if (!p) continue;
-    weights[kind] = p.params * (o.device === 'cpu' ? 4 : PRECISION_BYTES[p.precision ?? 'fp32'] ?? 4);
-  }
-  return finish(o.device, weights, FLUX_SHAPE, o);
-}
-
-/** Reads the widths that set the activations from canonical tensor names, defaulting to FLUX's. */
-export function shapeOf(components: Partial<Record<ComponentKind, Iterable<TensorLike & { name?: string }>>>): ModelShape {
-  const find = (kind: ComponentKind, suffix: string) => {
-    for (const t of components[kind] ?? []) if ((t as { name?: string }).name?.endsWith(suffix)) return t.shape;
-    return undefined;
-  };
-  const hidden = find('transformer', 'img_in.weight')?.[0] ?? FLUX_SHAPE.hidden;
-  const t5Width = find('t5', 'shared.weight')?.[1] ?? find('t5', 'embed_tokens.weight')?.[1] ?? FLUX_SHAPE.t5Width;
-  return {
-    hidden,
-    // FLUX's head size is 128 (the RoPE axes sum); tiny models have smaller heads, so at least 1.
-    heads: Math.max(1, Math.round(hidden / 128)),
-    aeChannels: find('autoencoder', 'decoder.conv_out.weight')?.[1] ?? FLUX_SHAPE.aeChannels,
-    aeMidChannels: find('autoencoder', 'decoder.mid.attn_1.q.weight')?.[0] ?? FLUX_SHAPE.aeMidChannels,
-    t5Width,
-    t5Heads: Math.max(1, Math.round(t5Width / 64)),
-  };
+  const of = (fp8: Fp8Residency) => Object.fromEntries(KINDS.map((k) => {
+    const p = parts[k];
+    return [k, p ? componentFromParams(p.params, p.precision, o.device, fp8, LARGEST_LAYER[k]) : { resident: 0, perRun: 0 }];
+  })) as Record<ComponentKind, ComponentMemory>;
+  const fp8 = residency(o, () => KINDS.reduce((n, k) => n + of('widened')[k].resident, 0));
+  return finish({ device: o.device, fp8, width: o.width ?? 1024, height: o.height ?? 1024, components: of(fp8), shape: FLUX_SHAPE }, o);
 }
 
 /** This machine's memory as the CPU path sees it. */
@@ -217,26 +168,43 @@ export interface FitResult {
   /** Fits in total memory but not in what is free now. */
   tight: boolean;
   device: DeviceMemory;
+  /** Planned for this device's free memory: per-stage peaks and what stays loaded. */
   estimate: MemoryEstimate;
   /** 'cloud' when it will not fit: offer the Fireworks backend instead. */
   suggestion?: 'cloud';
+  /** The largest square size (multiple of 64) that fits, when the asked one does not. */
+  fitsAt?: { width: number; height: number };
   message: string;
 }
 
+/** Plans the estimate for the device's free memory and says in one sentence whether (and how) it fits. */
 export function checkFit(estimate: MemoryEstimate, device: DeviceMemory, modelName = 'the model'): FitResult {
-  const need = estimate.totalBytes;
-  const seq = estimate.sequentialBytes;
-  const at = `${estimate.width}x${estimate.height}${estimate.batch > 1 ? ` x${estimate.batch}` : ''}`;
+  const planned = finish(estimate.input, { device: estimate.device, freeBytes: device.freeBytes, batch: estimate.batch, fp8: estimate.fp8 });
+  const need = Math.max(...Object.values(planned.stages));
+  const all = planned.totalBytes;
+  const at = `${planned.width}x${planned.height}`;
   const where = `${device.kind === 'cpu' ? 'this computer\'s memory' : device.name} (${formatBytes(device.freeBytes)} free of ${formatBytes(device.totalBytes)})`;
-  const base = { device, estimate };
+  const stages = `text encoders ${formatBytes(planned.stages.text)}, transformer ${formatBytes(planned.stages.denoise)}, decoder ${formatBytes(planned.stages.decode)}`;
+  const base = { device, estimate: planned };
   if (need <= device.freeBytes) {
-    return { ...base, fits: true, sequentialOnly: false, tight: false, message: `${modelName} needs about ${formatBytes(need)} at ${at}; it fits ${where}.` };
+    const sequentialOnly = !planned.plan.keepTextEncoders;
+    const how = sequentialOnly ? '; the text encoders are released after each prompt is encoded' + (planned.plan.keepTransformer ? '' : ' and the transformer between requests') : '';
+    return { ...base, fits: true, sequentialOnly, tight: false, message: `${modelName} needs about ${formatBytes(need)} at ${at} (${stages}); it fits ${where}${how}.` };
   }
-  if (seq <= device.freeBytes) {
-    return { ...base, fits: true, sequentialOnly: true, tight: false, message: `${modelName} needs about ${formatBytes(need)} at ${at} with everything loaded, more than ${where}; it fits (${formatBytes(seq)}) if the text encoders are unloaded before the transformer runs, which is slower per prompt.` };
+  const fitsAt = smallerThatFits(planned, device.freeBytes);
+  const instead = fitsAt ? `generate at ${fitsAt.width}x${fitsAt.height} or smaller, or in the cloud (Fireworks)` : 'generate in the cloud (Fireworks)';
+  const tight = need <= device.totalBytes;
+  const why = tight ? `more than is free in ${where}; close other programs, ${instead}` : `but ${where} is too small; ${instead}`;
+  return {
+    ...base, fits: false, sequentialOnly: false, tight, suggestion: 'cloud', ...(fitsAt ? { fitsAt } : {}),
+    message: `${modelName} needs about ${formatBytes(Math.min(need, all))} at ${at} (${stages}), ${why}.`,
+  };
+}
+
+function smallerThatFits(e: MemoryEstimate, free: number): { width: number; height: number } | undefined {
+  for (let side = Math.min(e.width, e.height) - 64; side >= 256; side -= 64) {
+    const at = finish({ ...e.input, width: side, height: side }, { device: e.device, freeBytes: free, fp8: e.fp8 });
+    if (Math.max(...Object.values(at.stages)) <= free) return { width: side, height: side };
   }
-  if (Math.min(need, seq) <= device.totalBytes) {
-    return { ...base, fits: false, sequentialOnly: false, tight: true, suggestion: 'cloud', message: `${modelName} needs about ${formatBytes(Math.min(need, seq))} at ${at}, more than is free on ${where}; close other programs and try again, or generate in the cloud (Fireworks) instead.` };
-  }
-  return { ...base, fits: false, sequentialOnly: false, tight: false, suggestion: 'cloud', message: `${modelName} needs about ${formatBytes(Math.min(need, seq))} at ${at} but ${where} is too small; generate in the cloud (Fireworks) instead, or use a smaller resolution or a GPU with more memory.` };
+  return undefined;
 }
