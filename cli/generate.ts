@@ -1,118 +1,168 @@
-// `schnell generate … [--library DIR] [--project NAME]`: the runtime's generate command, plus
-// recording every image it makes in the studio library (a catalog row and a file with its
-// parameters embedded). It lives here, at the composition root, because runtime/ never imports
-// main/: the runtime command offers hooks (runGenerate) and this module fills them in.
-import type { GenerationRequest } from '../runtime/api/index.js';
-import { type GenerateCommand, type GenerateOutcome, GenerateUsageError, type ImageExtras, runGenerate } from './generate-images.js';
-import type { Library } from '../main/library/index.js';
+// `schnell generate "prompt" …`: the request goes through the studio core like every other
+// generation (one engine, one model resolution, one device policy), as a job from source 'cli'.
+// With --library/--project the core records each image (file + catalog row); without, it records
+// nothing and only the --out files are written. Files always carry their parameters.
+import path from 'node:path';
+import { ApiError } from '../runtime/api/index.js';
+import { writeFileAtomic } from '../runtime/util/files.js';
+import type { JobOutcome, Studio } from '../main/studio.js';
+import { type GenerateCommand, NO_MODEL, outputPaths, parseGenerateArgs, USAGE } from './generate-args.js';
+import { UsageError } from './options.js';
 
-const OPTIONS = {
-  library: { type: 'string' },
-  project: { type: 'string' },
-} as const;
-
-const USAGE = `
-library (records every image: a catalog row, and the file with its parameters embedded):
-  --library DIR            record in the library in DIR (created if needed)
-  --project NAME           file the images under project NAME; alone, records in the studio
-                           library ($SCHNELL_HOME/library). With --json, each image gets its catalog "id"`;
+const NO_MODEL_OR_KEY = `${NO_MODEL}; or set FIREWORKS_API_KEY to generate in the Fireworks cloud`;
 
 export async function run(argv: string[]): Promise<number> {
-  let recorder: Recorder | undefined;
-  return runGenerate(argv, {
-    extraOptions: OPTIONS,
-    extraUsage: USAGE,
-    async prepare(cmd) {
-      recorder = await Recorder.open(cmd);
-    },
-    afterSave(outcome, files, request) {
-      return recorder?.record(outcome, files, request);
-    },
-    close() {
-      recorder?.close();
-    },
-  });
+  let cmd: GenerateCommand | 'help';
+  try {
+    cmd = parseGenerateArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) return fail(e.message, 2);
+    throw e;
+  }
+  if (cmd === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  let studio: Studio | undefined;
+  try {
+    studio = await openStudio(cmd);
+    return await generate(studio, cmd);
+  } catch (e) {
+    if (e instanceof UsageError) return fail(e.message, 2);
+    // Routing refusals (no key, nothing can serve, the cloud said no) are sentences, not bugs.
+    if (e instanceof ApiError) return fail(e.message, 1);
+    throw e;
+  } finally {
+    await studio?.close();
+  }
 }
 
-/** Records a generation's images in one library; opened before generating so a bad folder or project fails fast. */
-class Recorder {
-  private constructor(
-    private readonly lib: Library,
-    private readonly project: string | null,
-    private readonly quiet: boolean,
-  ) {}
+function fail(message: string, code: number): number {
+  console.error(`schnell generate: ${message}`);
+  return code;
+}
 
-  /** A recorder when --library or --project is given, else undefined (nothing is recorded). */
-  static async open(cmd: GenerateCommand): Promise<Recorder | undefined> {
-    const dir = cmd.values.library;
-    const project = cmd.values.project;
-    if (dir === undefined && project === undefined) return undefined;
-    if (typeof dir === 'string' && dir.trim() === '') throw new GenerateUsageError('--library needs a folder, e.g. --library ~/Pictures/schnell');
-    // Loaded only when recording: a plain generate does not pay for SQLite.
-    const [{ checkName }, { CatalogError }, { defaultLibraryDir, openLibrary }] = await Promise.all([
-      import('../main/catalog/validate.js'),
-      import('../main/catalog/index.js'),
-      import('../main/library/index.js'),
-    ]);
-    let name: string | null = null;
-    if (typeof project === 'string') {
-      try {
-        name = checkName('project', project);
-      } catch (e) {
-        if (e instanceof CatalogError) throw new GenerateUsageError(`${e.message} (--project)`);
-        throw e;
-      }
-    }
-    const folder = typeof dir === 'string' ? dir : defaultLibraryDir();
-    let lib: Library;
+/** A studio for this one command: its own job only (resume: false), the model in this process. */
+async function openStudio(cmd: GenerateCommand): Promise<Studio> {
+  const [{ Studio }, { ModelNotFoundError }] = await Promise.all([import('../main/studio.js'), import('../runtime/models/resolve-model.js')]);
+  if (cmd.project !== undefined) {
+    const [{ checkName }, { CatalogError }] = await Promise.all([import('../main/catalog/validate.js'), import('../main/catalog/index.js')]);
     try {
-      lib = await openLibrary(folder);
+      checkName('project', cmd.project);
     } catch (e) {
-      throw new GenerateUsageError(`the library ${folder} cannot be opened: ${(e as Error).message} (--library)`);
+      if (e instanceof CatalogError) throw new UsageError(`${e.message} (--project)`);
+      throw e;
     }
-    return new Recorder(lib, name, cmd.json);
   }
+  try {
+    return await Studio.open({
+      library: cmd.library === undefined ? false : cmd.library === 'studio' ? undefined : cmd.library,
+      model: cmd.model ?? null,
+      backend: cmd.backend,
+      device: cmd.device,
+      isolate: false,
+      resume: false,
+    });
+  } catch (e) {
+    if (e instanceof ModelNotFoundError) throw new UsageError(e.message.replace(/^the model /, '--model '));
+    if ((e as Error).name === 'LibraryError' || (e as Error).name === 'CatalogError') {
+      const dir = cmd.library === 'studio' ? 'of $SCHNELL_HOME' : cmd.library;
+      throw new UsageError(`the library ${dir} cannot be opened: ${(e as Error).message.replace(/^cannot open the library [^:]*: /, '')} (--library)`);
+    }
+    throw e;
+  }
+}
 
-  /** One catalog row per image, in order; returns each image's catalog id for the --json report. */
-  async record(outcome: GenerateOutcome, files: string[], request: GenerationRequest): Promise<ImageExtras> {
-    const ids: string[] = [];
-    const { model, result } = outcome;
-    for (const img of result.images) {
-      try {
-        const g = await this.lib.recordGeneration({
-          prompt: request.prompt,
-          negativePrompt: request.negativePrompt,
-          width: img.width,
-          height: img.height,
-          steps: request.steps,
-          cfgScale: request.cfgScale,
-          sampler: request.sampler,
-          samples: request.samples,
-          seed: img.seed,
-          sampleIndex: img.index,
-          finishReason: img.finishReason,
-          model: model.name,
-          backend: outcome.backend,
-          device: model.device,
-          durationMs: outcome.durationMs,
-          fallbackReason: model.fallbackReason ?? null,
-          image: Buffer.from(img.bytes.buffer, img.bytes.byteOffset, img.bytes.byteLength),
-          format: img.format,
-          project: this.project,
-        });
-        ids.push(g.id);
-      } catch (e) {
-        // The files are already written; say where, and how far recording got.
-        throw new Error(`the images were written (${files.join(', ')}) but recording them in the library ${this.lib.dir} stopped after ${ids.length} of ${result.images.length}: ${(e as Error).message}`);
-      }
-    }
-    if (!this.quiet) {
-      console.error(`note: recorded ${ids.length} image${ids.length === 1 ? '' : 's'} in the library ${this.lib.dir}${this.project ? ` (project ${this.project})` : ''}: ${ids.join(', ')}`);
-    }
-    return ids.map((id) => ({ id }));
-  }
+async function generate(studio: Studio, cmd: GenerateCommand): Promise<number> {
+  const { request, json } = cmd;
+  const note = (s: string) => {
+    if (!json) console.error(`note: ${s}`);
+  };
+  if (cmd.backend === 'auto' && cmd.model === undefined && !studio.router.cloudReady) throw new UsageError(NO_MODEL_OR_KEY);
+  for (const w of studio.warnings) note(w);
+  // What cannot serve (a model that does not open under local, no key for the cloud) is one
+  // sentence before anything starts; auto's fallback is planned here and said when it served.
+  await studio.router.plan(request, cmd.backend);
+  const local = cmd.backend !== 'cloud' ? await studio.localModel() : null;
+  if (local?.untrained) note(`"${local.name}" is UNTRAINED (random weights): its images are colour noise, not pictures.`);
+  if (!json) console.error(`seed: ${request.seed}`);
 
-  close(): void {
-    this.lib.close();
+  const bar = process.stderr.isTTY && !json ? progressBar() : undefined;
+  const submitted = studio.submit(request, { source: 'cli', ...(cmd.project !== undefined ? { project: cmd.project } : {}) });
+  const off = studio.on('job.progress', ({ jobId, progress }) => {
+    if (jobId === submitted.id) bar?.update({ ...progress, seed: (request.seed + progress.image) % 2 ** 32 });
+  });
+  const onSigint = () => studio.cancel(submitted.id);
+  process.once('SIGINT', onSigint);
+  let outcome: JobOutcome;
+  try {
+    outcome = await submitted.outcome;
+  } catch (e) {
+    bar?.done();
+    if (studio.job(submitted.id)?.status === 'cancelled') return fail('cancelled', 130);
+    throw e;
+  } finally {
+    off();
+    process.removeListener('SIGINT', onSigint);
   }
+  bar?.done();
+
+  const { result, model, images } = outcome;
+  const where = result.backend === 'local' ? `this machine ("${model.name}" on ${model.device})` : `the Fireworks cloud (${studio.router.cloud?.describe().baseUrl ?? 'unknown address'}, model ${result.model})`;
+  note(result.fallback ? `served by ${where}, because the local model could not serve: ${result.fallback.reason}` : `served by ${where}`);
+
+  // Recording without --out: the library's files are the output (nothing lands in the working folder).
+  const recorded = images.every((img) => img.generation !== null);
+  let files: string[];
+  if (recorded && cmd.out === undefined) files = images.map((img) => img.generation!.file);
+  else {
+    files = outputPaths(cmd.out, images, request.outputFormat);
+    try {
+      images.forEach((img, i) => writeFileAtomic(files[i]!, img.bytes, { createFolder: true }));
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (!err.code) throw e;
+      const why = err.message.replace(/^E[A-Z]+: /, '').replace(/,.*$/s, '');
+      return fail(`could not write the image${images.length > 1 ? 's' : ''} to ${path.resolve(cmd.out ?? '.')}: ${why} (${err.code}); choose another --out`, 1);
+    }
+  }
+  if (recorded && images.length) {
+    note(`recorded ${images.length} image${images.length === 1 ? '' : 's'} in the library ${studio.library!.dir}${cmd.project ? ` (project ${cmd.project})` : ''}: ${images.map((i) => i.generation!.id).join(', ')}`);
+  }
+  if (json) {
+    console.log(JSON.stringify({
+      model: model.name, untrained: model.untrained, device: model.device, backend: result.backend,
+      ...(result.fallback ? { fallbackReason: result.fallback.reason } : {}),
+      seed: request.seed,
+      jobId: submitted.id,
+      images: images.map((img, i) => ({
+        index: img.index, seed: img.seed, path: files[i], format: img.format, width: img.width, height: img.height,
+        bytes: img.bytes.length, finishReason: img.finishReason, ...(img.generation ? { id: img.generation.id } : {}),
+      })),
+      timings: result.timings,
+    }, null, 2));
+  } else {
+    for (const [i, img] of images.entries()) console.log(`${files[i]}  (seed ${img.seed})`);
+  }
+  return 0;
+}
+
+/** A one-line progress bar on stderr, redrawn in place (only on a terminal). */
+function progressBar(): { update(p: { step: number; steps: number; image: number; images: number; seed: number; servedBy: string }): void; done(): void } {
+  let shown = false;
+  return {
+    update(p) {
+      const width = 24;
+      const total = p.steps * p.images;
+      const doneSteps = p.image * p.steps + p.step;
+      const filled = Math.max(0, Math.min(width, Math.round((doneSteps / total) * width)));
+      const image = p.images > 1 ? `  image ${p.image + 1}/${p.images}` : '';
+      const where = p.servedBy === 'cloud' ? '  (cloud)' : '';
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] step ${p.step}/${p.steps}${image}  seed ${p.seed}${where}`);
+      shown = true;
+    },
+    done() {
+      if (shown) process.stderr.write('\n');
+    },
+  };
 }

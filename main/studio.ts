@@ -10,6 +10,7 @@
 //   studio.cancel(id) · studio.jobs() · studio.job(id) · await studio.wait(id)
 //   studio.library (search, facets, lineage …) · studio.models() · studio.settings() …
 //   await studio.startApiServer({ port }) · await studio.stopApiServer() · await studio.close()
+import path from 'node:path';
 import { ApiError, type GenerationRequest, resolveSeed } from '../runtime/api/index.js';
 import { Engine } from '../runtime/engine/engine.js';
 import { DEFAULT_MODEL_NAME, createRouter, releaseRouter } from '../runtime/engine/local.js';
@@ -19,6 +20,7 @@ import type { Router } from '../runtime/engine/router.js';
 import { type GenerationResult, type LocalModelInfo, isAbortError } from '../runtime/engine/types.js';
 import type { FireworksOptions } from '../runtime/cloud/fireworks.js';
 import { type InstalledModel, listInstalled } from '../runtime/models/registry.js';
+import { isSlug } from '../runtime/models/paths.js';
 import { resolveModelChoice } from '../runtime/models/resolve-model.js';
 import type { RunningServer } from '../runtime/server/server.js';
 import {
@@ -133,7 +135,7 @@ export class Studio {
       ...(opts.localSpec ? { localSpec: opts.localSpec } : {}),
       ...(opts.cloud ? { cloud: opts.cloud } : {}),
     });
-    if (model === undefined && !opts.localSpec && !router.cloudReady && backend !== 'local') {
+    if (model === undefined && !opts.localSpec && !router.cloudReady && backend === 'auto') {
       warnings.push('no model is configured and no cloud key is set: nothing can generate yet (install a model with `schnell models`, or save a Fireworks key)');
     }
     // The engine's own bound applies to the API; the studio's queue of persisted jobs feeds it one at a time.
@@ -460,9 +462,10 @@ function resolveModel(choice: string | ModelSource | null | undefined, home: str
     return resolveModelChoice(choice, home);
   } catch (err) {
     if (backend === 'local') throw err;
-    // Under auto the cloud may still serve; the router says why local cannot.
+    // Under auto the cloud may still serve: a missing path stays the model, so the router's
+    // fallback names it; an unknown id is a warning.
     warnings.push(`${(err as Error).message}; requests go to the cloud when a key is set`);
-    return undefined;
+    return isSlug(choice.trim()) ? undefined : path.resolve(choice);
   }
 }
 

@@ -5,7 +5,7 @@ import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { ApiError, invalid } from './errors.js';
 import { type HeaderBag, type ImageFormat, type ResponseType, parseOutputHeaders } from './headers.js';
-import { DEFAULT_RESOLUTION, MAX_SIDE, MIN_SIDE, describeResolutions, isSupportedResolution, nearestResolution, parseAspectRatio } from './resolutions.js';
+import { DEFAULT_RESOLUTION, MAX_SIDE, MIN_SIDE, describeResolutions, isSupportedResolution, nearestResolution, parseAspectRatio, LOCAL_MAX_SIDE, LOCAL_MIN_SIDE, LOCAL_SIDE_STEP, isLocalSize } from './resolutions.js';
 
 export type Sampler = 'K_EULER' | 'K_DPMPP_2M';
 export const SAMPLERS: readonly Sampler[] = ['K_EULER', 'K_DPMPP_2M'];
@@ -60,6 +60,8 @@ export interface GenerationRequest {
 export interface RequestLimits {
   /** Most images one request may ask for (api.md: 8 by default). */
   maxSamples?: number;
+  /** Any local size (multiples of 16 from 16 to 4096) instead of the contract's nine: the CLI and the studio on a local model. */
+  localSizes?: boolean;
 }
 
 const show = (v: unknown): string => {
@@ -108,16 +110,18 @@ function codePoints(s: string): number {
   return n;
 }
 
-const schemaCache = new Map<number, z.ZodType<TextToImageRequest>>();
+const schemaCache = new Map<string, z.ZodType<TextToImageRequest>>();
 
-function bodySchema(maxSamples: number): z.ZodType<TextToImageRequest> {
-  let schema = schemaCache.get(maxSamples);
+function bodySchema(maxSamples: number, localSizes: boolean): z.ZodType<TextToImageRequest> {
+  const key = `${maxSamples}:${localSizes}`;
+  const [minSide, maxSide] = localSizes ? [LOCAL_MIN_SIDE, LOCAL_MAX_SIDE] : [MIN_SIDE, MAX_SIDE];
+  let schema = schemaCache.get(key);
   if (!schema) {
     schema = z.strictObject({
       prompt: text('prompt', { required: true }),
       negative_prompt: text('negative_prompt', { required: false }).nullable().optional(),
-      height: intIn('height', MIN_SIDE, MAX_SIDE).optional(),
-      width: intIn('width', MIN_SIDE, MAX_SIDE).optional(),
+      height: intIn('height', minSide, maxSide).optional(),
+      width: intIn('width', minSide, maxSide).optional(),
       cfg_scale: numberIn('cfg_scale', 0, MAX_CFG_SCALE).optional(),
       sampler: z
         .enum(SAMPLERS as [Sampler, ...Sampler[]], { error: (iss) => `sampler must be null, "K_EULER" or "K_DPMPP_2M", got ${show(iss.input)}` })
@@ -134,7 +138,7 @@ function bodySchema(maxSamples: number): z.ZodType<TextToImageRequest> {
       guidance_scale: numberIn('guidance_scale', 0, MAX_CFG_SCALE).optional(),
       num_inference_steps: intIn('num_inference_steps', 1, MAX_STEPS).optional(),
     }) as unknown as z.ZodType<TextToImageRequest>;
-    schemaCache.set(maxSamples, schema);
+    schemaCache.set(key, schema);
   }
   return schema;
 }
@@ -161,7 +165,7 @@ export function parseGenerationBody(
     throw invalid(`the request body must be a JSON object with at least a prompt, got ${Array.isArray(body) ? 'an array' : show(body)}`);
   }
   const maxSamples = opts.maxSamples ?? DEFAULT_MAX_SAMPLES;
-  const parsed = bodySchema(maxSamples).safeParse(body);
+  const parsed = bodySchema(maxSamples, opts.localSizes ?? false).safeParse(body);
   if (!parsed.success) throw toApiError(parsed.error);
   const b = parsed.data;
 
@@ -181,7 +185,10 @@ export function parseGenerationBody(
   } else {
     width = b.width ?? width;
     height = b.height ?? height;
-    if (!isSupportedResolution(width, height)) {
+    if (opts.localSizes) {
+      const param = width % LOCAL_SIDE_STEP !== 0 ? 'width' : 'height';
+      if (!isLocalSize(width, height)) throw invalid(`${param} must be a multiple of ${LOCAL_SIDE_STEP} from ${LOCAL_MIN_SIDE} to ${LOCAL_MAX_SIDE}, got ${param === 'width' ? width : height}`, param);
+    } else if (!isSupportedResolution(width, height)) {
       const param = b.width !== undefined ? 'width' : 'height';
       throw invalid(`width ${width} with height ${height} is not a supported resolution; use one of (width x height) ${describeResolutions()}`, param);
     }

@@ -22,6 +22,18 @@ export const MIN_SIDE = 512;
 export const MAX_SIDE = 1536;
 export const DEFAULT_RESOLUTION: Resolution = { width: 1024, height: 1024 };
 
+/**
+ * Sizes a local model renders (\`schnell generate\`, the studio): any multiple of 16 (one latent
+ * patch) from 16 to 4096 pixels. The server and the cloud keep to the nine sizes above.
+ */
+export const LOCAL_MIN_SIDE = 16;
+export const LOCAL_MAX_SIDE = 4096;
+export const LOCAL_SIDE_STEP = 16;
+
+export function isLocalSize(width: number, height: number): boolean {
+  return [width, height].every((v) => Number.isInteger(v) && v >= LOCAL_MIN_SIDE && v <= LOCAL_MAX_SIDE && v % LOCAL_SIDE_STEP === 0);
+}
+
 export function isSupportedResolution(width: number, height: number): boolean {
   return SUPPORTED_RESOLUTIONS.some((r) => r.width === width && r.height === height);
 }

@@ -20,7 +20,7 @@ export function resolveModelChoice(choice: string, home: string = schnellHome())
   if (isSlug(given) && getInstalled(given, home)) return installedModelSource(given, home);
   const installed = safeList(home);
   throw new ModelNotFoundError(
-    `the model ${given} is neither a model folder, a checkpoint file nor an installed model id` +
+    `the model ${given} does not exist: it is neither a model folder, a checkpoint file nor an installed model id` +
       (installed.length ? ` (installed: ${installed.join(', ')})` : ' (no model is installed: see `schnell models list`)'),
   );
 }

@@ -65,7 +65,7 @@ test('--library DIR --project P records every sample: rows, files and PNG metada
   assert.equal(report.device, 'cpu');
   assert.equal(report.seed, 4294967295);
   assert.deepEqual(report.images.map((i: { seed: number }) => i.seed), [4294967295, 0]);
-  assert.ok(report.timings.sessionRunMs > 0);
+  assert.ok(report.timings.engineMs > 0);
   const ids: string[] = report.images.map((i: { id: string }) => i.id);
   assert.equal(new Set(ids).size, 2);
   for (const id of ids) assert.match(id, /^[0-9A-Z]{26}$/);
