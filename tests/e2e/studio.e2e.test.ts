@@ -8,6 +8,9 @@ import type { Locator, Page } from 'playwright-core';
 import { axe, buildRenderer, launchBrowser, openStudio, screenshots, serious, startStudio, type Browser, type RunningStudio } from './harness.js';
 
 const GENERATION_MS = 240_000;
+/** The page a failed wait photographs (.tmp/screenshots/failed-*.png), so a red run shows what the user saw. */
+let watched: Page | null = null;
+let failures = 0;
 
 async function until<T>(what: string, fn: () => Promise<T | false | null | undefined>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
@@ -19,7 +22,11 @@ async function until<T>(what: string, fn: () => Promise<T | false | null | undef
     } catch (err) {
       last = err;
     }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > end) {
+      const shot = `.tmp/screenshots/failed-${++failures}.png`;
+      await watched?.screenshot({ path: shot }).catch(() => undefined);
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''} (screenshot: ${shot})`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -51,7 +58,7 @@ async function watchProgress(page: Page): Promise<void> {
 }
 
 async function generate(page: Page, prompt: string, opts: { size?: RegExp } = {}): Promise<void> {
-  const box = page.getByRole('textbox', { name: 'Prompt' });
+  const box = page.getByRole('textbox', { name: 'Prompt', exact: true });
   await box.fill(prompt);
   if (opts.size) await page.getByRole('radio', { name: opts.size }).click();
   await page.getByRole('spinbutton', { name: 'Steps' }).fill('2');
@@ -99,6 +106,7 @@ describe('the studio in a browser', { timeout: 15 * 60_000 }, () => {
     studio = await startStudio();
     browser = await launchBrowser();
     ({ page, errors } = await openStudio(browser, studio));
+    watched = page;
   });
 
   after(async () => {
@@ -124,7 +132,7 @@ describe('the studio in a browser', { timeout: 15 * 60_000 }, () => {
 
   test('type a prompt, Generate, see progress, find the image in the gallery', async () => {
     // An empty prompt is refused in place, in one sentence.
-    await page.getByRole('textbox', { name: 'Prompt' }).fill('');
+    await page.getByRole('textbox', { name: 'Prompt', exact: true }).fill('');
     await page.getByRole('button', { name: 'Generate', exact: true }).click();
     assert.equal(await text(page.getByRole('alert').filter({ hasText: 'prompt' })), 'Write a prompt first.');
 

@@ -335,7 +335,16 @@ interface CellProps {
 function Cell({ index, item, x, y, size, selected, active, onClick }: CellProps) {
   const style = { transform: `translate(${x}px, ${y}px)`, width: size, height: size };
   if (!item) return <div style={style} className="cell placeholder" role="presentation" aria-hidden="true"><div className="cell-inner" /></div>;
-  const name = `${item.prompt.slice(0, 80) || 'Untitled'}, ${item.width}×${item.height}, seed ${item.seed ?? 'unknown'}${item.favorite ? ', favourite' : ''}`;
+  const untrained = /untrained/i.test(item.model);
+  const name = [
+    item.prompt.slice(0, 80) || 'Untitled',
+    `${item.width}×${item.height}`,
+    `seed ${item.seed ?? 'unknown'}`,
+    ...(item.favorite ? ['favourite'] : []),
+    ...(item.backend === 'cloud' ? ['cloud'] : []),
+    ...(item.fallbackReason ? ['fallback'] : []),
+    ...(untrained ? ['untrained'] : []),
+  ].join(', ');
   return (
     <div
       style={style}
@@ -350,11 +359,11 @@ function Cell({ index, item, x, y, size, selected, active, onClick }: CellProps)
     >
       <div className="cell-inner">
         <img src={item.thumbnailUrl} alt="" width={256} height={Math.round((256 * item.height) / item.width)} loading="lazy" decoding="async" draggable={false} />
-        <div className="cell-badges">
+        <div className="cell-badges" aria-hidden="true">
           {item.favorite && <span className="badge fav" aria-hidden="true">★</span>}
           {item.backend === 'cloud' && <span className="badge">cloud</span>}
           {item.fallbackReason && <span className="badge warn">fallback</span>}
-          {/untrained/i.test(item.model) && <span className="badge warn">untrained</span>}
+          {untrained && <span className="badge warn">untrained</span>}
         </div>
       </div>
     </div>

@@ -1,7 +1,7 @@
 // Edits the user makes from the grid, the detail view or the keyboard: each calls the contract,
 // says what happened in a toast (with Undo where it can be undone) and lets the gallery re-read.
 import type { GalleryItem } from '../../../main/contract.js';
-import { randomSeed, toSubmit, withParams, type Draft } from '../editor/draft.js';
+import { defaultDraft, randomSeed, toSubmit, withParams, type Draft } from '../editor/draft.js';
 import { app, errorText, toast } from './app-state.js';
 import { bumpLibrary, refreshProjects } from './live.js';
 import { studio } from './studio.js';
@@ -71,25 +71,25 @@ export async function moveToProject(ids: string[], project: string | null): Prom
   void refreshProjects();
 }
 
-/** Loads a generation's parameters into the editor as its child ("remix"). */
+/**
+ * Remix: "remix" and "same seed, edit prompt" load the generation's parameters into the editor as
+ * its child; "vary seed" and "run on the other backend" submit a child straight away and leave the
+ * editor's draft as it was.
+ */
 export async function remix(item: GalleryItem, how: 'remix' | 'vary-seed' | 'same-seed' | 'other-backend'): Promise<void> {
   const got = await attempt('Loading its parameters', () => studio.call('generate.paramsOf', { id: item.id }));
   if (!got) return;
-  const base: Draft = { ...withParams(app.get().draft, got.request), parentId: item.id, project: got.project };
+  const base: Draft = { ...withParams(defaultDraft(), got.request), parentId: item.id, project: got.project, backend: app.get().draft.backend };
   if (how === 'vary-seed') {
-    const draft: Draft = { ...base, seedMode: 'locked', seed: randomSeed() };
-    app.set({ draft });
-    await submit(draft);
+    await submit({ ...base, seedMode: 'locked', seed: randomSeed() }, { remember: false });
     return;
   }
   if (how === 'other-backend') {
-    const draft: Draft = { ...base, backend: item.backend === 'cloud' ? 'local' : 'cloud' };
-    app.set({ draft });
-    await submit(draft);
+    await submit({ ...base, backend: item.backend === 'cloud' ? 'local' : 'cloud' }, { remember: false });
     return;
   }
-  app.set({ draft: base });
-  if (how === 'same-seed' || how === 'remix') focusPrompt();
+  app.set({ draft: how === 'remix' ? { ...base, seedMode: 'random' } : base });
+  focusPrompt();
 }
 
 export function focusPrompt(): void {
@@ -100,11 +100,11 @@ export function focusPrompt(): void {
   });
 }
 
-export async function submit(draft: Draft): Promise<string | undefined> {
+export async function submit(draft: Draft, opts: { remember?: boolean } = {}): Promise<string | undefined> {
   const res = await attempt('Generate', () => studio.call('generate.submit', toSubmit(draft)));
   if (!res) return undefined;
   // Remember the prompt for ↑ recall, newest first, without repeats.
-  rememberPrompt(draft.prompt);
+  if (opts.remember !== false) rememberPrompt(draft.prompt);
   return res.jobId;
 }
 
