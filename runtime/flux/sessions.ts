@@ -101,6 +101,17 @@ export function componentParams<C extends ComponentName>(name: C, w: Weights, cf
   return (BUILDERS[name] as Builder<ParamsOf<C>>).params(w, cfg);
 }
 
+/**
+ * Runs every check loading runs, without loading: the hyperparameters from the shapes, then the
+ * graph as loading builds it (each tensor's shape and dtype against its use), with no session and
+ * no tensor data read. `models import` and `models verify` call this, so a model that passes them
+ * loads. Throws the loader's own sentence, naming the file and the tensor.
+ */
+export function checkComponentLoads(name: ComponentName, w: Weights, cfg: ModelConfig): void {
+  const builder = BUILDERS[name] as Builder<unknown>;
+  builder.build(w, builder.params(w, cfg), CPU_POLICY);
+}
+
 /** Builds (or takes from the cache) the component's graph and loads it on the provider. */
 export async function loadComponent<C extends ComponentName>(
   name: C, w: Weights, cfg: ModelConfig, opts: LoadOptions = {},

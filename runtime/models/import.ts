@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { CheckpointError, openModelSet, type ModelSetSpec } from '../flux/checkpoints/checkpoint.js';
+import { checkModelSetLoads } from './load-check.js';
 import { DEFAULT_MODEL_CONFIG } from '../flux/model-config.js';
 import { findParts, ROLES, ROLE_LABEL, tokenizerFilesOf, type FoundPart, type Role } from './detect.js';
 import { assertSafeFileName, assertSlug, containedPath, modelsRoot, schnellHome } from './paths.js';
@@ -191,6 +192,7 @@ export function planImport(o: Pick<ImportOptions, 'paths' | 'roles' | 'home' | '
     // The same check loading does, plus whether the parts belong together.
     try {
       const set = openModelSet(specOf(parts as Record<Role, FoundPart>, config));
+      notes.push(...checkModelSetLoads(set));
       const tr = set.transformer;
       const width = (w: typeof tr, key: string, dim: number) => w.get(key)?.shape[dim];
       const checks: [string, number | undefined, number | undefined, string][] = [
@@ -391,7 +393,7 @@ export async function importModel(o: ImportOptions): Promise<{ model: InstalledM
     fs.renameSync(staging, final);
     // Loading must work exactly as the studio will do it.
     try {
-      openModelSet(installedModelSource(id, home));
+      checkModelSetLoads(openModelSet(installedModelSource(id, home)));
     } catch (e) {
       fs.renameSync(final, staging);
       throw e instanceof CheckpointError ? new ImportError(`the imported model does not open: ${e.message}`, plan) : e;

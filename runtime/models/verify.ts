@@ -5,6 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CheckpointError, openModelSet } from '../flux/checkpoints/checkpoint.js';
+import { checkModelSetLoads } from './load-check.js';
 import { readSafetensorsHeader } from '../flux/checkpoints/safetensors.js';
 import { containedRelative } from './paths.js';
 import { getInstalled, installedModelSource, RegistryError, writeInstallRecord, INSTALL_RECORD } from './registry.js';
@@ -110,7 +111,7 @@ export async function verifyInstalled(id: string, opts: { home?: string; quick?:
 
   if (rec.kind === 'flux' && problems.length === 0) {
     try {
-      openModelSet(installedModelSource(id, home));
+      notes.push(...checkModelSetLoads(openModelSet(installedModelSource(id, home))));
     } catch (e) {
       if (!(e instanceof CheckpointError) && !(e instanceof RegistryError)) throw e;
       problems.push(e.message.replace(/\.$/, ''));

@@ -61,12 +61,25 @@ function tensorInitializer(g: GraphBuilder, w: Weights, baseName: string, info: 
   return value;
 }
 
+const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2']);
+
+/**
+ * Weights are learned numbers: an integer or boolean tensor where one is expected is not a
+ * quantization we know (a value of 3 is not 3.0 of anything), so it is refused, never converted.
+ */
+function requireFloat(w: Weights, key: string, info: TensorInfo): void {
+  if (!FLOAT_DTYPES.has(info.dtype)) {
+    throw new Error(`${info.file}: tensor '${info.name}' (${key}) has dtype ${info.dtype}, but the ${w.component} needs floating-point weights (F32, F16, BF16 or FP8); integer tensors are not converted`);
+  }
+}
+
 /** The tensor as a value of the policy's compute type (float32 unless asked otherwise). */
 export function weightAsFloat(g: GraphBuilder, w: Weights, key: string, policy: WeightPolicy = CPU_POLICY): string {
   const cacheKey = `${initName(w, key)}:as:${policy.fp8}:${policy.compute}`;
   const seen = memo.get(g)?.get(cacheKey);
   if (seen) return seen;
   const info = w.require(key);
+  requireFloat(w, key, info);
   const to = ONNX_TYPE_ID[policy.compute];
   let value: string;
   if (info.dtype === 'F8_E4M3' || info.dtype === 'F8_E5M2') {
@@ -77,6 +90,7 @@ export function weightAsFloat(g: GraphBuilder, w: Weights, key: string, policy: 
   }
   const scale = w.scaleOf(key);
   if (scale) {
+    requireFloat(w, `${key} scale`, scale);
     const s = tensorInitializer(g, w, `${initName(w, key)}#scale`, scale);
     const sv = DTYPE[scale.dtype] === policy.compute ? s : g.op('Cast', [s], { to });
     value = g.op('Mul', [value, sv]);

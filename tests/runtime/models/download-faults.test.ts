@@ -87,7 +87,9 @@ test('a body cut short is named with its byte counts, not "aborted"', async () =
   server.fault(p, { kind: 'drop', after: 100_000 }, { kind: 'drop', after: 0 }, { kind: 'drop', after: 0 });
   await assert.rejects(downloadFile({ url: server.url(p), dest, sha256: sha256(data), retries: 1, ...fast }), (err: unknown) => {
     assert.ok(err instanceof DownloadError);
-    assert.match(err.message, /the server closed the connection after 100000 of 204800 bytes/);
+    // At most the 100000 bytes sent before the cut (a destroyed socket may lose what it had buffered).
+    const m = /the server closed the connection after (\d+) of 204800 bytes/.exec(err.message);
+    assert.ok(m && Number(m[1]) > 0 && Number(m[1]) <= 100_000, err.message);
     assert.doesNotMatch(err.message, /aborted/);
     return true;
   });
