@@ -13,10 +13,16 @@ import { latentShape, pack, unpack } from './sampling/pack.js';
 import { encodeImage, previewPng, toPixels, type ImageFormat } from './sampling/pixels.js';
 import { SAMPLER_NAMES, type SamplerName } from './sampling/samplers.js';
 import { getSchedule } from './sampling/schedule.js';
-import { choosePolicy, componentParams, loadComponent, type LoadOptions } from './sessions.js';
+import { choosePolicy, componentParams, loadComponent, usableMemory, type ComponentName, type LoadOptions } from './sessions.js';
+import { componentMemory, estimateStages, shapeOf, stagePeaks, type MemoryPlan, type Stage, type StageEstimate } from './memory.js';
+import { assertFinite, formatDuration, formatGB, StageMeter, withHeartbeat, type StageEvent, type StageName, type StageStats } from './run-monitor.js';
+import { SpeedLog } from './speed.js';
 import { decodeLatents, denoise, runClip, runT5, throwIfAborted, type Conditioning } from './stages.js';
 import { loadClipTokenizer, loadT5Tokenizer, type TextTokenizer } from './text/tokenizers.js';
 import type { FluxParams } from './graphs/transformer.js';
+import type { Weights } from '../onnx/tensor-source.js';
+
+export type { StageEvent } from './run-monitor.js';
 
 export interface GenerateParams {
   prompt: string;
@@ -51,6 +57,8 @@ export interface Progress {
 export interface GenerateHooks {
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** What happens now: loading (with sizes), encoding, each step (every ~2 s while it runs), decoding. */
+  onStage?: (e: StageEvent) => void;
 }
 
 export interface GeneratedImage {
@@ -74,6 +82,8 @@ export interface Timings {
   decodeMs: number;
   encodeMs: number;
   transformerRuns: number;
+  /** Per stage: time, peak resident memory and bytes read from disk (Linux), with the estimate. */
+  stages: Partial<Record<StageName, StageStats & { estimateBytes?: number }>>;
 }
 
 export interface GenerateResult {
@@ -85,6 +95,10 @@ export type { Conditioning } from './stages.js';
 
 export interface PipelineOptions extends Omit<LoadOptions, 'policy'> {
   policy?: WeightPolicy;
+  /** What stays loaded between stages and requests; default: planned from free memory (memory.ts). */
+  plan?: MemoryPlan;
+  /** Loading events (each component with its size). */
+  onStage?: (e: StageEvent) => void;
 }
 
 export interface PipelineInfo {
@@ -96,30 +110,44 @@ export interface PipelineInfo {
   policy: WeightPolicy;
   transformer: FluxParams;
   loadMs: number;
+  /** The memory estimate per stage and what stays loaded. */
+  memory: StageEstimate;
 }
 
 const MAX_SIDE = 4096;
 
+type Sessions = Partial<Record<ComponentName, OnnxSession>>;
+type ComponentWeights = Record<ComponentName, Weights>;
+
 export class FluxPipeline {
   private queue: Promise<void> = Promise.resolve();
-  private sessions: { transformer: OnnxSession; t5: OnnxSession; clip: OnnxSession; decoder: OnnxSession } | undefined;
+  private sessions: Sessions | undefined;
+  private readonly speed: SpeedLog;
+  private lastText: { prompt: string; cond: Conditioning } | undefined;
+  private textWasCached = false;
 
   private constructor(
     readonly info: PipelineInfo,
-    sessions: { transformer: OnnxSession; t5: OnnxSession; clip: OnnxSession; decoder: OnnxSession },
+    sessions: Sessions,
     private readonly tokenizers: { clip: TextTokenizer; t5: TextTokenizer },
     private readonly decoderParams: DecoderParams,
+    private readonly weights: ComponentWeights,
+    private readonly model: ModelSet,
+    private readonly opts: PipelineOptions,
   ) {
     this.sessions = sessions;
+    this.speed = new SpeedLog(opts.cacheDir, `${info.provider}:${info.policy.fp8}:${info.policy.compute}`);
   }
 
   /**
-   * Checks that the parts fit together (from shapes alone, before any weight is read), then builds
-   * (or reads from the graph cache) and loads all four sessions, once.
+   * Checks that the parts fit together (from shapes alone, before any weight is read), plans what
+   * stays loaded from the memory estimate, then builds (or reads from the graph cache) and loads the
+   * sessions in the order they run: text encoders, then — when the plan keeps everything — the
+   * transformer and the decoder (else they load when their stage comes).
    */
   static async load(model: ModelSet, opts: PipelineOptions = {}): Promise<FluxPipeline> {
     const start = performance.now();
-    const weights = { transformer: model.transformer, t5: model.t5, clip: model.clip, decoder: model.autoencoder };
+    const weights: ComponentWeights = { transformer: model.transformer, t5: model.t5, clip: model.clip, decoder: model.autoencoder };
     const fp = componentParams('transformer', weights.transformer, model.config);
     const t5p = componentParams('t5', weights.t5, model.config);
     const clipp = componentParams('clip', weights.clip, model.config);
@@ -144,9 +172,14 @@ export class FluxPipeline {
     let provider: Provider = opts.provider ?? 'cpu';
     const all = Object.values(weights);
     let policy = opts.policy ?? choosePolicy(provider, all);
-    const loaded: OnnxSession[] = [];
+    const memory = planMemory(weights, policy, provider, 1024, 1024, opts.plan);
+    const sessions: Sessions = {};
     let fallbackReason: string | undefined;
-    const load = async <C extends keyof typeof weights>(name: C) => {
+    const load = async (name: ComponentName) => {
+      const t0 = performance.now();
+      const bytes = fileBytes(weights[name]);
+      const what = `${LABELS[name]} (${formatGB(bytes)})`;
+      opts.onStage?.({ stage: 'load', component: name, bytes, message: `loading ${what}`, elapsedMs: performance.now() - start });
       let c = await loadComponent(name, weights[name], model.config, { ...opts, provider, policy });
       // A provider that fails is reported once; the rest go straight to the CPU, with the CPU's
       // weight policy (a GPU policy could cost the CPU twice the memory).
@@ -160,18 +193,19 @@ export class FluxPipeline {
           c = await loadComponent(name, weights[name], model.config, { ...opts, provider, policy });
         }
       }
-      loaded.push(c.session);
-      return c.session;
+      sessions[name] = c.session;
+      opts.onStage?.({ stage: 'load', component: name, bytes, done: true, message: `loaded ${what} in ${formatDuration(performance.now() - t0)}`, elapsedMs: performance.now() - start });
     };
     try {
-      const sessions = { transformer: await load('transformer'), t5: await load('t5'), clip: await load('clip'), decoder: await load('decoder') };
+      const order: ComponentName[] = memory.plan.keepTextEncoders ? ['t5', 'clip', 'transformer', 'decoder'] : ['t5', 'clip'];
+      for (const name of order) await load(name);
       const info: PipelineInfo = {
         name: model.name, untrained: model.untrained, provider, policy, transformer: fp,
-        loadMs: performance.now() - start, ...(fallbackReason ? { fallbackReason } : {}),
+        loadMs: performance.now() - start, memory, ...(fallbackReason ? { fallbackReason } : {}),
       };
-      return new FluxPipeline(info, sessions, tokenizers, aep);
+      return new FluxPipeline(info, sessions, tokenizers, aep, weights, model, { ...opts, provider, policy });
     } catch (err) {
-      await Promise.allSettled(loaded.map((s) => s.release()));
+      await Promise.allSettled(Object.values(sessions).map((s) => s.release()));
       throw err;
     }
   }
@@ -194,57 +228,164 @@ export class FluxPipeline {
   private async run(params: GenerateParams, hooks: GenerateHooks): Promise<GenerateResult> {
     const start = performance.now();
     const runBefore = this.sessionRunMs();
-    const runsBefore = this.live().transformer.runs;
-    const { signal, onProgress } = hooks;
+    let transformerRuns = 0;
+    const { signal, onProgress, onStage } = hooks;
     const { width, height, steps, samples } = params;
     const [, channels, h, w] = latentShape(height, width, this.decoderParams.zChannels);
     const timesteps = getSchedule(steps, (h / 2) * (w / 2), { shift: this.info.transformer.guidance_embed });
     const guided = params.cfgScale > 1 && (params.negativePrompt ?? '').trim() !== '';
+    const memory = planMemory(this.weights, this.info.policy, this.info.provider, width, height, this.opts.plan);
+    const stats: Timings['stages'] = {};
+    const elapsed = () => performance.now() - start;
+    const t5Tokens = this.tokenizers.t5.maxLength;
+    const stepFlop = transformerFlop(this.info.transformer, this.weights.transformer, (h / 2) * (w / 2) + t5Tokens);
+    const textFlop = 2 * paramCount(this.weights.t5) * t5Tokens * (guided ? 2 : 1);
+    const runsPerStep = guided ? 2 : 1;
+    const eta = (doneSteps: number) => this.speed.estimateMs({ stepFlop, textFlop, steps: steps * samples * runsPerStep - doneSteps, pixels: width * height * samples, textLeft: doneSteps === 0 });
+    const stage = async <T>(name: StageName, estimate: number | undefined, work: () => Promise<T>): Promise<T> => {
+      const meter = new StageMeter();
+      try {
+        return await work();
+      } finally {
+        const prev = stats[name];
+        const now = meter.stop();
+        stats[name] = prev
+          ? { ms: prev.ms + now.ms, ...maxPeak(prev, now), ...(prev.readBytes !== undefined || now.readBytes !== undefined ? { readBytes: (prev.readBytes ?? 0) + (now.readBytes ?? 0) } : {}), ...(estimate ? { estimateBytes: estimate } : {}) }
+          : { ...now, ...(estimate ? { estimateBytes: estimate } : {}) };
+      }
+    };
+    const estimateMs = eta(0);
+    if (estimateMs !== undefined) {
+      onStage?.({ stage: 'estimate', message: `about ${formatDuration(estimateMs)} on this machine (measured speed)`, etaMs: estimateMs, elapsedMs: 0 });
+    }
 
     throwIfAborted(signal);
-    const positive = await this.encodeText(params.prompt);
-    const negative = guided ? await this.encodeText(params.negativePrompt!) : undefined;
+    const cond = await stage('encode', memory.stages.text, async () => {
+      const t0 = performance.now();
+      await this.ensure(['t5', 'clip'], onStage, start);
+      onStage?.({ stage: 'encode', message: 'encoding the prompt', elapsedMs: elapsed() });
+      const beat = onStage && ((ms: number) => onStage({ stage: 'encode', message: `encoding the prompt (${formatDuration(ms)})`, elapsedMs: elapsed() }));
+      const positive = await this.encodeText(params.prompt, beat);
+      const negative = guided ? await this.encodeText(params.negativePrompt!, beat) : undefined;
+      if (!this.textWasCached) this.speed.record('text', performance.now() - t0, textFlop);
+      onStage?.({ stage: 'encode', done: true, message: `encoded the prompt in ${formatDuration(performance.now() - t0)}`, elapsedMs: elapsed() });
+      return { positive, negative };
+    });
+    if (!memory.plan.keepTextEncoders) await this.release(['t5', 'clip'], onStage, start);
     const textMs = performance.now() - start;
     let denoiseMs = 0, decodeMs = 0, encodeMs = 0;
+    let stepsDone = 0;
 
     const images: GeneratedImage[] = [];
     for (let index = 0; index < samples; index++) {
       const seed = (params.seed + index) % 2 ** 32;
       const t0 = performance.now();
       const noise = pack(randn([1, channels, h, w], seed), channels, h, w);
-      const latents = await denoise(this.live().transformer, this.info.transformer, noise, { h, w }, timesteps, positive, {
-        sampler: params.sampler, cfgScale: params.cfgScale,
-        ...(params.guidance !== undefined ? { guidance: params.guidance } : {}),
-        ...(negative ? { negative } : {}), ...(signal ? { signal } : {}),
-        onStep: onProgress && ((step, x0) => onProgress({
-          sample: index, samples, seed, step, steps,
-          preview: () => previewPng(unpack(x0, channels, h, w), channels, h, w),
-        })),
+      const latents = await stage('denoise', memory.stages.denoise, async () => {
+        await this.ensure(['transformer'], onStage, start);
+        const transformer = this.live().transformer!;
+        const runsBefore = transformer.runs;
+        let stepStart = performance.now();
+        let step = 1;
+        const expected = () => this.speed.stepMs(stepFlop);
+        const report = (ms: number) => {
+          const e = expected();
+          const fraction = e ? Math.min(0.99, ms / (e * runsPerStep)) : undefined;
+          const left = eta(stepsDone);
+          onStage?.({
+            stage: 'denoise', image: index, images: samples, step, steps, elapsedMs: elapsed(),
+            ...(fraction !== undefined ? { fraction } : {}), ...(left !== undefined ? { etaMs: Math.max(0, left - ms) } : {}),
+            message: `image ${index + 1} of ${samples}, step ${step} of ${steps}` + (fraction !== undefined ? `, about ${Math.round(fraction * 100)} % (estimated from this machine's speed)` : `, ${formatDuration(ms)} so far`),
+          });
+        };
+        report(0);
+        const timer = onStage && setInterval(() => report(performance.now() - stepStart), 2000);
+        try {
+          const out = await denoise(transformer, this.info.transformer, noise, { h, w }, timesteps, cond.positive, {
+            sampler: params.sampler, cfgScale: params.cfgScale,
+            ...(params.guidance !== undefined ? { guidance: params.guidance } : {}),
+            ...(cond.negative ? { negative: cond.negative } : {}), ...(signal ? { signal } : {}),
+            onStep: (done, x0) => {
+              this.speed.record('step', (performance.now() - stepStart) / runsPerStep, stepFlop);
+              stepsDone += runsPerStep;
+              stepStart = performance.now();
+              step = Math.min(steps, done + 1);
+              onProgress?.({ sample: index, samples, seed, step: done, steps, preview: () => previewPng(unpack(x0, channels, h, w), channels, h, w) });
+              if (done < steps) report(0);
+            },
+          });
+          transformerRuns += transformer.runs - runsBefore;
+          return out;
+        } finally {
+          if (timer) clearInterval(timer);
+        }
       });
+      assertFinite(latents, 'transformer', index, seed);
       const t1 = performance.now();
       throwIfAborted(signal);
-      const pixels = toPixels(await decodeLatents(this.live().decoder, this.decoderParams, latents, { h, w }, height, width), height, width);
+      const decoded = await stage('decode', memory.stages.decode, async () => {
+        await this.ensure(['decoder'], onStage, start);
+        onStage?.({ stage: 'decode', image: index, images: samples, message: `decoding image ${index + 1} of ${samples}`, elapsedMs: elapsed() });
+        const d0 = performance.now();
+        const beat = onStage && ((ms: number) => onStage({ stage: 'decode', image: index, images: samples, message: `decoding image ${index + 1} of ${samples} (${formatDuration(ms)})`, elapsedMs: elapsed() }));
+        const img = await withHeartbeat(decodeLatents(this.live().decoder!, this.decoderParams, latents, { h, w }, height, width), beat);
+        this.speed.record('decode', performance.now() - d0, width * height);
+        return img;
+      });
+      assertFinite(decoded, 'decoder', index, seed);
+      const pixels = toPixels(decoded, height, width);
       const t2 = performance.now();
       const bytes = await encodeImage(pixels, width, height, params.format, params.jpegQuality);
       denoiseMs += t1 - t0; decodeMs += t2 - t1; encodeMs += performance.now() - t2;
       images.push({ index, seed, bytes, format: params.format, width, height, finishReason: 'SUCCESS' });
     }
+    if (!memory.plan.keepTransformer) await this.release(['transformer'], onStage, start);
+    this.speed.save();
     const wallMs = performance.now() - start;
     const sessionRunMs = this.sessionRunMs() - runBefore;
     return {
       images,
-      timings: {
-        wallMs, sessionRunMs, overheadMs: wallMs - sessionRunMs, textMs, denoiseMs, decodeMs, encodeMs,
-        transformerRuns: this.live().transformer.runs - runsBefore,
-      },
+      timings: { wallMs, sessionRunMs, overheadMs: wallMs - sessionRunMs, textMs, denoiseMs, decodeMs, encodeMs, transformerRuns, stages: stats },
     };
   }
 
-  /** T5 and CLIP features of a prompt (the tokenizers pad and truncate as the reference does). */
-  async encodeText(prompt: string): Promise<Conditioning> {
+  /** T5 and CLIP features of a prompt (the tokenizers pad and truncate as the reference does); the last prompt's are kept. */
+  async encodeText(prompt: string, beat?: (ms: number) => void): Promise<Conditioning> {
+    this.textWasCached = this.lastText?.prompt === prompt;
+    if (this.lastText?.prompt === prompt) return this.lastText.cond;
+    await this.ensure(['t5', 'clip']);
     const s = this.live();
     const t5Ids = this.tokenizers.t5.encode(prompt);
-    return { txt: await runT5(s.t5, t5Ids), txtTokens: t5Ids.length, vec: await runClip(s.clip, this.tokenizers.clip.encode(prompt)) };
+    const txt = await withHeartbeat(runT5(s.t5!, t5Ids), beat);
+    const cond = { txt, txtTokens: t5Ids.length, vec: await runClip(s.clip!, this.tokenizers.clip.encode(prompt)) };
+    this.lastText = { prompt, cond };
+    return cond;
+  }
+
+  /** Loads the components that are not loaded (the plan may have released them). */
+  private async ensure(names: ComponentName[], onStage?: (e: StageEvent) => void, since = performance.now()): Promise<void> {
+    const live = this.live();
+    for (const name of names) {
+      if (live[name]) continue;
+      const bytes = fileBytes(this.weights[name]);
+      const what = `${LABELS[name]} (${formatGB(bytes)})`;
+      const t0 = performance.now();
+      onStage?.({ stage: 'load', component: name, bytes, message: `loading ${what}`, elapsedMs: performance.now() - since });
+      const c = await loadComponent(name, this.weights[name], this.model.config, { ...this.opts, provider: this.info.provider, policy: this.info.policy });
+      live[name] = c.session;
+      onStage?.({ stage: 'load', component: name, bytes, done: true, message: `loaded ${what} in ${formatDuration(performance.now() - t0)}`, elapsedMs: performance.now() - since });
+    }
+  }
+
+  private async release(names: ComponentName[], onStage?: (e: StageEvent) => void, since = performance.now()): Promise<void> {
+    const live = this.live();
+    for (const name of names) {
+      const s = live[name];
+      if (!s) continue;
+      delete live[name];
+      await s.release();
+      onStage?.({ stage: 'release', component: name, message: `released ${LABELS[name]} to make room`, elapsedMs: performance.now() - since });
+    }
   }
 
   /** Releases the sessions; the pipeline cannot generate afterwards. */
@@ -252,7 +393,7 @@ export class FluxPipeline {
     await this.queue; // a running generation finishes (or is cancelled by its signal) first
     const s = this.sessions;
     this.sessions = undefined;
-    if (s) await Promise.allSettled(Object.values(s).map((x) => x.release()));
+    if (s) await Promise.allSettled(Object.values(s).map((x) => x!.release()));
   }
 
   get loaded(): boolean {
@@ -265,9 +406,63 @@ export class FluxPipeline {
   }
 
   private sessionRunMs(): number {
-    return Object.values(this.live()).reduce((sum, s) => sum + s.runMs, 0);
+    return Object.values(this.live()).reduce((sum, s) => sum + s!.runMs, 0);
   }
 }
+
+const LABELS: Record<ComponentName, string> = { transformer: 'the transformer', t5: 'T5', clip: 'CLIP', decoder: 'the decoder' };
+
+/** Bytes of the distinct stored tensors of a component (what loading it reads). */
+function fileBytes(w: Weights): number {
+  const seen = new Set<string>();
+  let n = 0;
+  for (const k of w.keys()) {
+    const t = w.get(k)!;
+    const id = `${t.file}:${t.offset}`;
+    if (!seen.has(id)) seen.add(id), (n += t.length);
+  }
+  return n;
+}
+
+function maxPeak(a: StageStats, b: StageStats): { peakRssBytes?: number } {
+  const p = Math.max(a.peakRssBytes ?? 0, b.peakRssBytes ?? 0);
+  return p ? { peakRssBytes: p } : {};
+}
+
+function paramCount(w: Weights): number {
+  const seen = new Set<string>();
+  let n = 0;
+  for (const k of w.keys()) {
+    const t = w.get(k)!;
+    const id = `${t.file}:${t.offset}`;
+    if (!seen.has(id)) seen.add(id), (n += t.shape.reduce((a, b) => a * b, 1));
+  }
+  return n;
+}
+
+/** FLOP of one transformer evaluation: 2 per weight per token, plus attention (4·T²·width per block). */
+function transformerFlop(p: FluxParams, w: Weights, tokens: number): number {
+  return 2 * paramCount(w) * tokens + 4 * tokens * tokens * p.hidden_size * (p.depth + p.depth_single_blocks);
+}
+
+const tensorsOf = (w: Weights) => w.keys().map((k) => ({ ...w.get(k)!, name: k }));
+
+/** The memory estimate per stage at this size, planned for the memory free now (or the plan given). */
+export function planMemory(weights: ComponentWeights, policy: WeightPolicy, provider: Provider, width: number, height: number, plan?: MemoryPlan): StageEstimate {
+  const device = provider === 'cpu' ? 'cpu' : 'gpu';
+  const fp8 = policy.fp8 === 'cast' ? 'widened' : 'stored';
+  const lists = { transformer: tensorsOf(weights.transformer), autoencoder: tensorsOf(weights.decoder), t5: tensorsOf(weights.t5), clip: tensorsOf(weights.clip) };
+  const components = {
+    transformer: componentMemory('transformer', lists.transformer, device, fp8), autoencoder: componentMemory('autoencoder', lists.autoencoder, device, fp8),
+    t5: componentMemory('t5', lists.t5, device, fp8), clip: componentMemory('clip', lists.clip, device, fp8),
+  };
+  const input = { device, fp8, width, height, components, shape: shapeOf(lists) } as const;
+  const est = estimateStages(input, plan ? Infinity : usableMemory() / 0.75);
+  if (!plan) return est;
+  const stages = stagePeaks(input, plan);
+  return { ...est, plan, stages, peak: Math.max(...Object.values(stages)) };
+}
+
 
 /** Sizes a local model renders: multiples of 16 (one latent patch) from 16 to 4096 pixels. */
 export function checkImageSize(width: number, height: number): void {
