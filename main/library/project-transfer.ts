@@ -58,8 +58,11 @@ export interface ProjectImportReport {
   /** Whether the project was created by this import (false: it existed, and its settings were kept). */
   created: boolean;
   imported: { id: string; file: string }[];
-  /** Already in the library: `existingId` is the row that stands for it (the same id, or the same image). */
-  existing: { id: string; existingId: string; file: string; merged: boolean }[];
+  /**
+   * Already in the library: `existingId` is the row that stands for it (the same id, or the same
+   * image); `relinked` when that row's file had gone missing and the export's copy replaced it.
+   */
+  existing: { id: string; existingId: string; file: string; merged: boolean; relinked: boolean }[];
   failed: { file: string; error: string }[];
   /** Parent links restored after all images were in (remixes that came before their source). */
   linked: number;
@@ -285,14 +288,28 @@ async function importEntry(
   const parentHere = g.parentId === null ? null : standIn.get(g.parentId) ?? (catalog.get(g.parentId) ? g.parentId : undefined);
   const wantedProject = entry.inProject ? project : g.project;
 
-  const knownId = catalog.get(g.id)?.id ?? catalog.findByFile({ hash: entry.sourceHash, format: g.format }, { includeTrashed: true });
+  const readChecked = async () => {
+    const bytes = await readImage(imagePath(root, entry.file, `${PROJECT_LIST} line ${line}`), entry.file);
+    if (sha256(bytes) !== entry.sha256) throw new LibraryError(`${entry.file} does not match its SHA-256 in ${PROJECT_LIST} (changed or damaged); not imported`);
+    const format = detectFormat(bytes);
+    if (format !== g.format) throw new LibraryError(`${entry.file} is ${format ?? 'not an image'}, but the catalog file says ${g.format}; not imported`);
+    return { bytes, format };
+  };
+  const sameId = catalog.get(g.id);
+  if (sameId && !fs.existsSync(core.imageFile(sameId.imageHash, sameId.format))) {
+    // The row is here but its file went missing: the export brings the image back to that row.
+    const { bytes, format } = await readChecked();
+    // (The same bytes as the row names are simply stored again; other bytes become the row's file.)
+    await core.relinkImage(sameId.id, bytes, format);
+    const now = catalog.get(sameId.id)!;
+    const back = fs.existsSync(core.imageFile(now.imageHash, now.format));
+    if (back && now.missingAt !== null) catalog.markMissing([now.id], false);
+    return noteExisting(core, entry, sameId.id, wantedProject, parentHere, opts, report, standIn, lateParents, back);
+  }
+  const knownId = sameId?.id ?? catalog.findByFile({ hash: entry.sourceHash, format: g.format }, { includeTrashed: true });
   if (knownId !== undefined) return noteExisting(core, entry, knownId, wantedProject, parentHere, opts, report, standIn, lateParents);
 
-  const file = imagePath(root, entry.file, `${PROJECT_LIST} line ${line}`);
-  const bytes = await readImage(file, entry.file);
-  if (sha256(bytes) !== entry.sha256) throw new LibraryError(`${entry.file} does not match its SHA-256 in ${PROJECT_LIST} (changed or damaged); not imported`);
-  const format = detectFormat(bytes);
-  if (format !== g.format) throw new LibraryError(`${entry.file} is ${format ?? 'not an image'}, but the catalog file says ${g.format}; not imported`);
+  const { bytes, format } = await readChecked();
   const row = (imageHash: string): NewGeneration => ({
     ...g,
     imageHash,
@@ -322,6 +339,7 @@ function noteExisting(
   report: ProjectImportReport,
   standIn: Map<string, string>,
   lateParents: { id: string; parentId: string }[],
+  relinked = false,
 ): void {
   const catalog = core.catalog;
   const g = entry.generation;
@@ -342,5 +360,5 @@ function noteExisting(
     }
     merged = true;
   }
-  report.existing.push({ id: g.id, existingId, file: entry.file, merged });
+  report.existing.push({ id: g.id, existingId, file: entry.file, merged, relinked });
 }

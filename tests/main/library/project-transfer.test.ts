@@ -76,8 +76,21 @@ test('a project exported from one library arrives in another with every field, i
     // Importing again, or into the library it came from, adds nothing.
     const again = await dest.importProject(folder);
     assert.deepEqual([again.created, again.imported.length, again.existing.length, again.failed.length], [false, 0, 5, 0]);
+    // The library it came from lost the parent's file; its exported copy (rating embedded since, so
+    // other bytes) becomes that row's file.
+    const lostHash = source.get(ids.parent)!.imageHash;
+    fs.rmSync(source.get(ids.parent)!.file);
     const home = await source.importProject(folder);
     assert.deepEqual([home.imported.length, home.existing.length], [0, 5]);
+    assert.deepEqual(home.existing.filter((e) => e.relinked).map((e) => e.existingId), [ids.parent]);
+    assert.notEqual(source.get(ids.parent)!.imageHash, lostHash);
+    assert.ok(fs.existsSync(source.get(ids.parent)!.file));
+    // A row whose file went missing gets the exported copy back, and no second row.
+    fs.rmSync(dest.get(ids.child)!.file);
+    const relink = await dest.importProject(folder);
+    assert.deepEqual(relink.existing.filter((e) => e.relinked).map((e) => e.existingId), [ids.child]);
+    assert.ok(fs.existsSync(dest.get(ids.child)!.file));
+    assert.equal(dest.get(ids.child)!.prompt, 'a fox number 3');
     assert.equal(dest.search({ limit: 1000 }).items.length, 5);
     assert.equal(source.search({ limit: 1000 }).items.length, 6);
   } finally {
