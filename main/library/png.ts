@@ -202,6 +202,27 @@ export function readPngText(buf: Buffer, opts: { keywords?: ReadonlySet<string> 
   return { texts, warnings };
 }
 
+/** The chunks a decoder needs to draw the image (and orient and colour it); everything else is metadata. */
+const PIXEL_CHUNKS = new Set(['IHDR', 'PLTE', 'tRNS', 'gAMA', 'cHRM', 'sRGB', 'sBIT', 'pHYs', 'eXIf', 'IDAT', 'IEND']);
+
+/**
+ * A copy of the PNG without its metadata chunks, for the image decoder (sharp). libvips reads every
+ * text chunk, inflating zTXt/iTXt without a total bound: a 1 MB file of a few hundred small
+ * compressed chunks took 1.7 GB and 44 s to make a thumbnail. Text and unknown chunks, and the
+ * compressed ICC profile (iCCP, a bomb of its own), are left out; the pixels are the same.
+ * A file whose chunk structure cannot be read is returned as it is (the decoder then decides).
+ */
+export function pngForDecoding(buf: Buffer): Buffer {
+  let chunks: PngChunk[];
+  try {
+    chunks = readPngChunks(buf);
+  } catch {
+    return buf;
+  }
+  if (chunks.every((c) => PIXEL_CHUNKS.has(c.type))) return buf;
+  return Buffer.concat([PNG_SIGNATURE, ...chunks.filter((c) => PIXEL_CHUNKS.has(c.type)).map((c) => buf.subarray(c.offset, c.offset + 12 + c.data.length))]);
+}
+
 function makeChunk(type: string, data: Buffer): Buffer {
   const head = Buffer.alloc(8);
   head.writeUInt32BE(data.length, 0);

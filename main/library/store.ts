@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { CatalogDamageError, REPAIR_COMMAND, type ImageFormat } from '../catalog/index.js';
 import { IMAGE_HASH } from '../catalog/rows.js';
 import { writeFileAtomicAsync } from '../../runtime/util/files.js';
+import { isPng, pngForDecoding } from './png.js';
 
 // The content-addressed file store: images/ab/<sha256>.png and thumbs/ab/<sha256>.webp. Every write
 // is a temp file in the target folder, fsync, rename, fsync of the folder (runtime/util/files.ts), so
@@ -64,7 +65,8 @@ export function writeLibraryFile(file: string, bytes: Buffer): Promise<void> {
 /** A 256-pixel WebP of the image (fit inside, never enlarged). */
 export async function makeThumbnail(bytes: Buffer): Promise<Buffer> {
   // failOn 'error': a damaged ancillary chunk is a libpng warning, not a reason to lose the image.
-  return sharp(bytes, { failOn: 'error', limitInputPixels: 16384 * 16384 })
+  // The decoder gets the pixels without the metadata chunks (see pngForDecoding: text bombs).
+  return sharp(isPng(bytes) ? pngForDecoding(bytes) : bytes, { failOn: 'error', limitInputPixels: 16384 * 16384 })
     .rotate()
     .resize(THUMB_SIZE, THUMB_SIZE, { fit: 'inside', withoutEnlargement: true })
     .webp({ quality: 80 })

@@ -8,9 +8,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { test } from 'node:test';
 import { openLibrary } from '../../../main/library/index.js';
-import { crc32, MAX_FILE_TEXT_BYTES, readPngText, withPngText } from '../../../main/library/png.js';
+import sharp from 'sharp';
+import { crc32, MAX_FILE_TEXT_BYTES, pngForDecoding, readPngChunks, readPngText, withPngText } from '../../../main/library/png.js';
 import { readImageInfo } from '../../../main/library/metadata.js';
-import { sha256 } from '../../../main/library/store.js';
+import { makeThumbnail, sha256 } from '../../../main/library/store.js';
 import { MAX_PROMPT_CHARS } from '../../../main/catalog/validate.js';
 import { schnell } from '../../cli/cli-harness.js';
 import { makeJpeg, makePng, tempDir } from '../helpers.js';
@@ -57,6 +58,17 @@ test('a PNG of hundreds of small compressed text chunks reads within the per-fil
   const info = await readImageInfo(bomb, 'bomb.png');
   assert.equal(info.fields.prompt, 'a lighthouse at dusk');
   assert.equal(info.source, 'a1111');
+});
+
+test('the image decoder never sees the text chunks: the thumbnail is made from the pixels alone', async () => {
+  // libvips inflates every zTXt/iTXt it meets, with no total bound (1.7 GB for this file, before).
+  const bomb = await bombPng(40);
+  const bare = pngForDecoding(bomb);
+  assert.deepEqual(readPngChunks(bare).map((c) => c.type).filter((t) => /^(tEXt|zTXt|iTXt|iCCP)$/.test(t)), []);
+  assert.ok(bare.length < 10_000, `${bare.length} bytes left`);
+  const plain = await makePng(16, 16, 7);
+  assert.deepEqual(await sharp(bare).raw().toBuffer(), await sharp(plain).raw().toBuffer());
+  assert.deepEqual(await makeThumbnail(bomb), await makeThumbnail(plain));
 });
 
 test('library import and scan --repair of a decompression-bomb PNG keep the image, on a 160 MB heap', async () => {
