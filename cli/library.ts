@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { CATALOG_FILE, catalogFile } from '../runtime/settings/index.js';
 import { CatalogError, SORT_ORDERS, type Generation, type SearchQuery, type SortOrder } from '../main/catalog/index.js';
 import { PROJECT_USAGE, ProjectUsageError, runProjectCommand } from './library-project.js';
-import { defaultLibraryDir, LibraryError, openLibrary, type Library, type LibraryGeneration } from '../main/library/index.js';
+import { defaultLibraryDir, LibraryError, openLibrary, type Library, type LibraryGeneration, type ScanReport } from '../main/library/index.js';
 import { forTerminal, forTerminalLine } from '../runtime/util/terminal.js';
 
 const USAGE = `usage: schnell library <command> [options]
@@ -51,7 +51,7 @@ function noLibrary(dir: string): string {
 }
 
 /** The commands that change a library; only these may create one where none is. */
-const WRITES = new Set(['tag', 'favorite', 'rate', 'trash', 'restore', 'purge', 'repair', 'import']);
+const WRITES = new Set(['tag', 'favorite', 'rate', 'trash', 'restore', 'purge', 'repair', 'import', 'project']);
 
 const OPTIONS = {
   library: { type: 'string' },
@@ -175,143 +175,170 @@ function requireIds(ids: string[], command: string): string[] {
   return ids;
 }
 
+/** One library command: its arguments after the command name, the parsed options, and how to print. */
+type Handler = (lib: Library, args: string[], v: Values, out: Printer, command: string) => number | Promise<number>;
+type Printer = (data: unknown, text: () => string) => void;
+
+function showPage(out: Printer, page: { items: LibraryGeneration[]; nextCursor: string | null }): number {
+  out(page, () =>
+    page.items.length === 0
+      ? 'no generations match'
+      : [...page.items.map(oneLine), ...(page.nextCursor ? [`… more: add --cursor ${page.nextCursor}`] : [])].join('\n'),
+  );
+  return 0;
+}
+
+function show(lib: Library, args: string[], _v: Values, out: Printer): number {
+  const [id] = requireIds(args, 'show');
+  const g = lib.get(id!);
+  if (!g) throw new LibraryError(`no generation with id ${JSON.stringify(id)} in this library`);
+  const lineage = lib.lineage(g.id);
+  out({ ...g, ancestors: lineage.ancestors.map((a) => a.id), remixes: lineage.remixes.map((r) => ({ id: r.id, depth: r.depth })) }, () =>
+    [
+      details(g),
+      ...lineage.ancestors.map((a, i) => `${i === 0 ? 'remix of' : '    from'}        ${oneLine(a)}`),
+      ...lineage.remixes.map((r) => `remixed as      ${'  '.repeat(r.depth - 1)}${oneLine(r)}`),
+    ].join('\n'),
+  );
+  return 0;
+}
+
+function tag(lib: Library, args: string[], v: Values, out: Printer): number {
+  const ids = requireIds(args, 'tag');
+  const add = list(v.add);
+  const remove = list(v.remove);
+  if (!add.length && !remove.length) throw new UsageError('tag needs --add TAG or --remove TAG');
+  const added = add.length ? lib.tag(ids, add) : 0;
+  const removed = remove.length ? lib.untag(ids, remove) : 0;
+  const items = lib.getMany(ids);
+  out({ added, removed, items }, () => items.map((g) => `${g.id}  tags: ${g.tags.join(', ') || '—'}`).join('\n'));
+  return 0;
+}
+
+function favorite(lib: Library, args: string[], v: Values, out: Printer): number {
+  const ids = requireIds(args, 'favorite');
+  const changed = lib.setFavorite(ids, !v.off);
+  out({ changed, items: lib.getMany(ids) }, () => `${v.off ? 'unmarked' : 'marked'} ${ids.length} as favorite${changed < ids.length ? ` (${ids.length - changed} already were)` : ''}`);
+  return 0;
+}
+
+function rate(lib: Library, args: string[], _v: Values, out: Printer): number {
+  // The rating is the number among the arguments (ids are ULIDs, never numeric); anything
+  // number-like that is not a whole star count is named, not mistaken for an id.
+  const numeric = (a: string) => /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(a.trim());
+  const stars = args.filter(numeric);
+  const ids = args.filter((a) => !numeric(a));
+  if (stars.length !== 1) throw new UsageError('rate needs one rating from 0 to 5, e.g. schnell library rate ID 4');
+  if (!/^[0-5]$/.test(stars[0]!.trim())) throw new UsageError(`a rating must be a whole number from 0 (unrated) to 5 (got ${stars[0]})`);
+  const rating = Number(stars[0]);
+  const changed = lib.rate(requireIds(ids, 'rate'), rating);
+  out({ changed, items: lib.getMany(ids) }, () => `rated ${ids.length} generation${ids.length > 1 ? 's' : ''} ${rating ? `${rating}★` : 'unrated'}`);
+  return 0;
+}
+
+function trashOrRestore(lib: Library, args: string[], _v: Values, out: Printer, command: string): number {
+  const ids = requireIds(args, command);
+  const changed = command === 'trash' ? lib.trash(ids) : lib.restore(ids);
+  out({ changed, ids }, () =>
+    command === 'trash' ? `moved ${changed} to the trash (undo: schnell library restore ${ids.join(' ')})` : `restored ${changed} from the trash`,
+  );
+  return 0;
+}
+
+async function purge(lib: Library, args: string[], _v: Values, out: Printer): Promise<number> {
+  const r = await lib.purge(args.length ? args : undefined);
+  out(r, () => `purged ${r.purged.length} generation${r.purged.length === 1 ? '' : 's'}, removed ${r.filesRemoved} file${r.filesRemoved === 1 ? '' : 's'}`);
+  return 0;
+}
+
+async function scan(lib: Library, args: string[], v: Values, out: Printer, command: string): Promise<number> {
+  if (args.length) throw new UsageError(`${command} takes no arguments`);
+  const r = await lib.scan({ repair: command === 'repair' || v.repair === true, verify: v.verify === true });
+  out(r, () => scanText(r, v.verify === true));
+  return 0;
+}
+
+/** A scan report as lines, ending with advice to repair only when a repair would change something. */
+function scanText(r: ScanReport, verified: boolean): string {
+  const adopted = r.orphans.filter((o) => o.adoptedAs).length;
+  const marked = r.missing.filter((m) => m.marked).length;
+  const lines = [
+    `${r.images} image files, ${r.rows} rows`,
+    `files without a row: ${r.orphans.length}${r.repaired ? ` (adopted ${adopted})` : ''}`,
+    ...r.orphans.filter((o) => o.error).map((o) => `  ${o.file}: ${o.error}`),
+    `rows without a file: ${r.missing.length}${r.repaired && r.missing.length ? ' (marked missing)' : !r.repaired && marked ? ` (${marked === r.missing.length ? 'all' : marked} already marked missing)` : ''}`,
+    ...r.missing.slice(0, 20).map((m) => `  ${m.id}  ${m.file}`),
+    `thumbnails missing: ${r.missingThumbnails.length}, left over: ${r.orphanThumbnails.length}`,
+    `unfinished writes: ${r.tempFiles.length}; not ours (left alone): ${r.strangers.length}`,
+    ...(r.damagedRows.length ? [`rows with a damaged file name: ${r.damagedRows.length} (${r.damagedRows.slice(0, 5).join(', ')})`] : []),
+    ...(r.catalogRepair
+      ? [
+          `catalog: ${r.catalogRepair.values.length} damaged value${r.catalogRepair.values.length === 1 ? '' : 's'} fixed, search index rebuilt (${r.catalogRepair.searchIndexRebuilt} entries), counters recounted`,
+          ...r.catalogRepair.values.slice(0, 20).map((f) => `  ${f.id} ${f.field}: ${f.was} → ${f.now}`),
+        ]
+      : []),
+    ...(verified ? [`damaged (content does not match name): ${r.corrupt.length}`, ...r.corrupt.map((c) => `  ${c}`)] : []),
+  ];
+  // Only what a repair would change: rows an earlier repair already marked missing stay as they
+  // are until their file comes back, so they are no reason to advise one again.
+  const fixable = r.orphans.length + (r.missing.length - marked) + r.returned.length + r.missingThumbnails.length + r.orphanThumbnails.length + r.tempFiles.length + r.damagedRows.length;
+  if (!r.repaired && fixable) lines.push("run 'schnell library scan --repair' to fix these");
+  return lines.join('\n');
+}
+
+async function exportGenerations(lib: Library, args: string[], v: Values, out: Printer): Promise<number> {
+  if (!v.to) throw new UsageError('export needs --to DIR');
+  const r = await lib.exportTo(requireIds(args, 'export'), v.to);
+  out(r, () => [...r.files.map((f) => f.file), `manifest: ${r.manifest}`].join('\n'));
+  return 0;
+}
+
+async function importFiles(lib: Library, args: string[], v: Values, out: Printer): Promise<number> {
+  if (args.length === 0) throw new UsageError('import needs at least one file or folder');
+  const r = await lib.importFrom(args, {
+    ...(v.project !== undefined ? { project: v.project } : {}),
+    tags: list(v.tag),
+    recursive: v.recursive === true,
+    duplicates: v['keep-duplicates'] ? 'keep' : 'skip',
+  });
+  out(r, () =>
+    [
+      `imported ${r.imported.length}, skipped ${r.skipped.length}, failed ${r.failed.length}`,
+      ...r.imported.flatMap((i) => [`  ${i.id}  ${i.file}  (${i.source})`, ...i.warnings.map((w) => `    warning: ${w}`)]),
+      ...r.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`),
+      ...r.failed.map((f) => `  failed ${f.file}: ${f.error}`),
+    ].join('\n'),
+  );
+  return r.failed.length ? 1 : 0;
+}
+
+const HANDLERS: Record<string, Handler> = {
+  list: (lib, args, v, out) => {
+    if (args.length) throw new UsageError(`list takes no arguments (got ${JSON.stringify(args[0])}); did you mean search?`);
+    return showPage(out, lib.page(queryFrom(v)));
+  },
+  search: (lib, args, v, out) => {
+    if (args.length === 0) throw new UsageError('search needs the text to look for');
+    return showPage(out, lib.search(queryFrom(v, args.join(' '))));
+  },
+  show,
+  tag,
+  favorite,
+  rate,
+  trash: trashOrRestore,
+  restore: trashOrRestore,
+  purge,
+  scan,
+  repair: scan,
+  export: exportGenerations,
+  import: importFiles,
+  project: (lib, args, v, out) => runProjectCommand(lib, args, { ...v, json: v.json === true }, out),
+};
+
 async function runCommand(lib: Library, command: string, args: string[], v: Values): Promise<number> {
-  const json = v.json === true;
-  const showPage = (page: { items: LibraryGeneration[]; nextCursor: string | null }) =>
-    print(json, page, () =>
-      page.items.length === 0
-        ? 'no generations match'
-        : [...page.items.map(oneLine), ...(page.nextCursor ? [`… more: add --cursor ${page.nextCursor}`] : [])].join('\n'),
-    );
-  switch (command) {
-    case 'list':
-      if (args.length) throw new UsageError(`list takes no arguments (got ${JSON.stringify(args[0])}); did you mean search?`);
-      showPage(lib.page(queryFrom(v)));
-      return 0;
-    case 'search': {
-      if (args.length === 0) throw new UsageError('search needs the text to look for');
-      showPage(lib.search(queryFrom(v, args.join(' '))));
-      return 0;
-    }
-    case 'show': {
-      const [id] = requireIds(args, 'show');
-      const g = lib.get(id!);
-      if (!g) throw new LibraryError(`no generation with id ${JSON.stringify(id)} in this library`);
-      const lineage = lib.lineage(g.id);
-      print(json, { ...g, ancestors: lineage.ancestors.map((a) => a.id), remixes: lineage.remixes.map((r) => ({ id: r.id, depth: r.depth })) }, () =>
-        [
-          details(g),
-          ...lineage.ancestors.map((a, i) => `${i === 0 ? 'remix of' : '    from'}        ${oneLine(a)}`),
-          ...lineage.remixes.map((r) => `remixed as      ${'  '.repeat(r.depth - 1)}${oneLine(r)}`),
-        ].join('\n'),
-      );
-      return 0;
-    }
-    case 'tag': {
-      const ids = requireIds(args, 'tag');
-      const add = list(v.add);
-      const remove = list(v.remove);
-      if (!add.length && !remove.length) throw new UsageError('tag needs --add TAG or --remove TAG');
-      const added = add.length ? lib.tag(ids, add) : 0;
-      const removed = remove.length ? lib.untag(ids, remove) : 0;
-      const items = lib.getMany(ids);
-      print(json, { added, removed, items }, () => items.map((g) => `${g.id}  tags: ${g.tags.join(', ') || '—'}`).join('\n'));
-      return 0;
-    }
-    case 'favorite': {
-      const ids = requireIds(args, 'favorite');
-      const changed = lib.setFavorite(ids, !v.off);
-      print(json, { changed, items: lib.getMany(ids) }, () => `${v.off ? 'unmarked' : 'marked'} ${ids.length} as favorite${changed < ids.length ? ` (${ids.length - changed} already were)` : ''}`);
-      return 0;
-    }
-    case 'rate': {
-      // The rating is the number among the arguments (ids are ULIDs, never numeric); anything
-      // number-like that is not a whole star count is named, not mistaken for an id.
-      const numeric = (a: string) => /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(a.trim());
-      const stars = args.filter(numeric);
-      const ids = args.filter((a) => !numeric(a));
-      if (stars.length !== 1) throw new UsageError('rate needs one rating from 0 to 5, e.g. schnell library rate ID 4');
-      if (!/^[0-5]$/.test(stars[0]!.trim())) throw new UsageError(`a rating must be a whole number from 0 (unrated) to 5 (got ${stars[0]})`);
-      const rating = Number(stars[0]);
-      const changed = lib.rate(requireIds(ids, 'rate'), rating);
-      print(json, { changed, items: lib.getMany(ids) }, () => `rated ${ids.length} generation${ids.length > 1 ? 's' : ''} ${rating ? `${rating}★` : 'unrated'}`);
-      return 0;
-    }
-    case 'trash':
-    case 'restore': {
-      const ids = requireIds(args, command);
-      const changed = command === 'trash' ? lib.trash(ids) : lib.restore(ids);
-      print(json, { changed, ids }, () =>
-        command === 'trash' ? `moved ${changed} to the trash (undo: schnell library restore ${ids.join(' ')})` : `restored ${changed} from the trash`,
-      );
-      return 0;
-    }
-    case 'purge': {
-      const r = await lib.purge(args.length ? args : undefined);
-      print(json, r, () => `purged ${r.purged.length} generation${r.purged.length === 1 ? '' : 's'}, removed ${r.filesRemoved} file${r.filesRemoved === 1 ? '' : 's'}`);
-      return 0;
-    }
-    case 'repair':
-    case 'scan': {
-      if (args.length) throw new UsageError(`${command} takes no arguments`);
-      const r = await lib.scan({ repair: command === 'repair' || v.repair === true, verify: v.verify === true });
-      print(json, r, () => {
-        const adopted = r.orphans.filter((o) => o.adoptedAs).length;
-        const marked = r.missing.filter((m) => m.marked).length;
-        const lines = [
-          `${r.images} image files, ${r.rows} rows`,
-          `files without a row: ${r.orphans.length}${r.repaired ? ` (adopted ${adopted})` : ''}`,
-          ...r.orphans.filter((o) => o.error).map((o) => `  ${o.file}: ${o.error}`),
-          `rows without a file: ${r.missing.length}${r.repaired && r.missing.length ? ' (marked missing)' : !r.repaired && marked ? ` (${marked === r.missing.length ? 'all' : marked} already marked missing)` : ''}`,
-          ...r.missing.slice(0, 20).map((m) => `  ${m.id}  ${m.file}`),
-          `thumbnails missing: ${r.missingThumbnails.length}, left over: ${r.orphanThumbnails.length}`,
-          `unfinished writes: ${r.tempFiles.length}; not ours (left alone): ${r.strangers.length}`,
-          ...(r.damagedRows.length ? [`rows with a damaged file name: ${r.damagedRows.length} (${r.damagedRows.slice(0, 5).join(', ')})`] : []),
-          ...(r.catalogRepair
-            ? [
-                `catalog: ${r.catalogRepair.values.length} damaged value${r.catalogRepair.values.length === 1 ? '' : 's'} fixed, search index rebuilt (${r.catalogRepair.searchIndexRebuilt} entries), counters recounted`,
-                ...r.catalogRepair.values.slice(0, 20).map((f) => `  ${f.id} ${f.field}: ${f.was} → ${f.now}`),
-              ]
-            : []),
-          ...(v.verify ? [`damaged (content does not match name): ${r.corrupt.length}`, ...r.corrupt.map((c) => `  ${c}`)] : []),
-        ];
-        // Only what a repair would change: rows an earlier repair already marked missing stay as they
-        // are until their file comes back, so they are no reason to advise one again.
-        const fixable = r.orphans.length + (r.missing.length - marked) + r.returned.length + r.missingThumbnails.length + r.orphanThumbnails.length + r.tempFiles.length + r.damagedRows.length;
-        if (!r.repaired && fixable) lines.push("run 'schnell library scan --repair' to fix these");
-        return lines.join('\n');
-      });
-      return 0;
-    }
-    case 'export': {
-      if (!v.to) throw new UsageError('export needs --to DIR');
-      const r = await lib.exportTo(requireIds(args, 'export'), v.to);
-      print(json, r, () => [...r.files.map((f) => f.file), `manifest: ${r.manifest}`].join('\n'));
-      return 0;
-    }
-    case 'import': {
-      if (args.length === 0) throw new UsageError('import needs at least one file or folder');
-      const r = await lib.importFrom(args, {
-        ...(v.project !== undefined ? { project: v.project } : {}),
-        tags: list(v.tag),
-        recursive: v.recursive === true,
-        duplicates: v['keep-duplicates'] ? 'keep' : 'skip',
-      });
-      print(json, r, () =>
-        [
-          `imported ${r.imported.length}, skipped ${r.skipped.length}, failed ${r.failed.length}`,
-          ...r.imported.flatMap((i) => [`  ${i.id}  ${i.file}  (${i.source})`, ...i.warnings.map((w) => `    warning: ${w}`)]),
-          ...r.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`),
-          ...r.failed.map((f) => `  failed ${f.file}: ${f.error}`),
-        ].join('\n'),
-      );
-      return r.failed.length ? 1 : 0;
-    }
-    case 'project':
-      return runProjectCommand(lib, args, { ...v, json }, (data, text) => print(json, data, text));
-    default:
-      throw new UsageError(`unknown library command '${command}'`);
-  }
+  const handler = HANDLERS[command];
+  if (!handler) throw new UsageError(`unknown library command '${command}'`);
+  return handler(lib, args, v, (data, text) => print(v.json === true, data, text), command);
 }
 
 export async function run(argv: string[]): Promise<number> {
