@@ -262,11 +262,11 @@ export class FluxPipeline {
     throwIfAborted(signal);
     const cond = await stage('encode', memory.stages.text, async () => {
       const t0 = performance.now();
-      await this.ensure(['t5', 'clip'], onStage, start);
       onStage?.({ stage: 'encode', message: 'encoding the prompt', elapsedMs: elapsed() });
       const beat = onStage && ((ms: number) => onStage({ stage: 'encode', message: `encoding the prompt (${formatDuration(ms)})`, elapsedMs: elapsed() }));
-      const positive = await this.encodeText(params.prompt, beat);
-      const negative = guided ? await this.encodeText(params.negativePrompt!, beat) : undefined;
+      const load = onStage && { onStage, since: start };
+      const positive = await this.encodeText(params.prompt, beat, load);
+      const negative = guided ? await this.encodeText(params.negativePrompt!, beat, load) : undefined;
       if (!this.textWasCached) this.speed.record('text', performance.now() - t0, textFlop);
       onStage?.({ stage: 'encode', done: true, message: `encoded the prompt in ${formatDuration(performance.now() - t0)}`, elapsedMs: elapsed() });
       return { positive, negative };
@@ -350,10 +350,10 @@ export class FluxPipeline {
   }
 
   /** T5 and CLIP features of a prompt (the tokenizers pad and truncate as the reference does); the last prompt's are kept. */
-  async encodeText(prompt: string, beat?: (ms: number) => void): Promise<Conditioning> {
+  async encodeText(prompt: string, beat?: (ms: number) => void, load?: { onStage: (e: StageEvent) => void; since: number }): Promise<Conditioning> {
     this.textWasCached = this.lastText?.prompt === prompt;
     if (this.lastText?.prompt === prompt) return this.lastText.cond;
-    await this.ensure(['t5', 'clip']);
+    await this.ensure(['t5', 'clip'], load?.onStage, load?.since);
     const s = this.live();
     const t5Ids = this.tokenizers.t5.encode(prompt);
     const txt = await withHeartbeat(runT5(s.t5!, t5Ids), beat);
