@@ -1,27 +1,26 @@
-// `schnell serve`: the Fireworks text_to_image API on this machine.
+// `schnell serve`: the Fireworks text_to_image API on this machine, on a studio core (the same
+// engine path as `schnell generate` and the studio), recording into a library with --library.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BACKEND_POLICIES, type BackendPolicy } from '../runtime/engine/config.js';
-import { Engine } from '../runtime/engine/engine.js';
-import { DEFAULT_MODEL_NAME, createRouter } from '../runtime/engine/local.js';
-import { schnellHome } from '../runtime/models/paths.js';
-import type { SafetyModel } from '../runtime/safety/classifier.js';
+import { BACKEND_POLICIES, type BackendPolicy } from '../runtime/settings/index.js';
+import type { Engine } from '../runtime/engine/engine.js';
+import { DEFAULT_MODEL_NAME } from '../runtime/engine/local.js';
 import { type ServiceReport, serviceReport } from '../runtime/server/health.js';
-import { DEFAULT_PORT, listenOnStablePort } from '../runtime/server/port.js';
-import { type RunningServer, startServer } from '../runtime/server/server.js';
-import { readUserConfig } from '../runtime/settings/config.js';
-import { ensureServerToken, isValidToken } from '../runtime/server/token.js';
+import type { RunningServer } from '../runtime/server/server.js';
+import { isValidToken } from '../runtime/server/token.js';
+import type { Studio } from '../main/studio.js';
 
 const HELP = `usage: schnell serve [--port N] [--host 127.0.0.1] [--token T] [--model PATH] [--model-name NAME]
                     [--backend local|cloud|auto] [--device cpu|cuda|…] [--allow-origin ORIGIN]…
-                    [--allow-host HOST]… [--max-queue N] [--max-samples N] [--json]
+                    [--allow-host HOST]… [--max-queue N] [--max-samples N] [--library DIR] [--no-record] [--json]
 
 Serves POST /inference/v1/workflows/accounts/{account}/models/{model}/text_to_image (the Fireworks
 contract), GET /v1/models, GET /healthz and POST /v1/images/generations (OpenAI style).
 Binds 127.0.0.1 and requires a bearer token: created on first start, printed once, and kept in
 $SCHNELL_HOME/server-token.
 
-  --model PATH        local model set (folder or checkpoint); served as flux-1-schnell-fp8
+  --model PATH|ID     local model: a folder, a checkpoint file or an installed model id (default:
+                      "model" in config.json); served as flux-1-schnell-fp8
   --model-name NAME   serve it under another name
   --backend POLICY    local (never the cloud), cloud (Fireworks only), auto (local, else the
                       cloud when FIREWORKS_API_KEY or a saved key is set; the default)
@@ -34,6 +33,10 @@ $SCHNELL_HOME/server-token.
   --allow-origin O    let browser pages from origin O call the server (CORS); none by default
   --max-queue N       jobs that may wait for the device (default 8); more get 429 + Retry-After
   --max-samples N     most images per request (default 8)
+  --library DIR       record every image the API makes in the library in DIR (a file with its
+                      parameters and a catalog row with source "api"); responses are unchanged
+  --no-record         do not record (with --library, or under \`schnell start\`, which records in
+                      the studio library by default)
   --json              print the address and settings as one JSON line`;
 
 export interface ServeOptions {
@@ -53,6 +56,12 @@ export interface ServeOptions {
   banner?: string;
   /** Stop when the parent process goes away (always on under npm). */
   stopWithParent?: boolean;
+  /** Record the API's images in this library ('studio': the studio library); absent: record nothing. */
+  library?: string | 'studio';
+  /** false: --no-record (a library is opened but nothing is recorded). */
+  record?: boolean;
+  /** Take over the library's queued jobs (the studio's start does; serve does not). */
+  resume?: boolean;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -80,6 +89,8 @@ export function parseServeArgs(argv: string[]): ServeOptions | 'help' {
       'allow-host': { type: 'string', multiple: true },
       'max-queue': { type: 'string' },
       'max-samples': { type: 'string' },
+      library: { type: 'string' },
+      'no-record': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -98,6 +109,11 @@ export function parseServeArgs(argv: string[]): ServeOptions | 'help' {
   if (values['allow-host']) opts.allowedHosts = values['allow-host'];
   if (values['max-queue'] !== undefined) opts.maxQueue = intOption('--max-queue', values['max-queue'], 0, 10_000);
   if (values['max-samples'] !== undefined) opts.maxSamples = intOption('--max-samples', values['max-samples'], 1, 64);
+  if (values.library !== undefined) {
+    if (values.library.trim() === '') throw new Error('--library needs a folder, e.g. --library ~/Pictures/schnell');
+    opts.library = values.library;
+  }
+  if (values['no-record']) opts.record = false;
   return opts;
 }
 
@@ -112,9 +128,13 @@ function policyOption(v: string): BackendPolicy {
   return v as BackendPolicy;
 }
 
-/** Starts the server (used by `serve` and `start`); resolves to the running server. */
+/**
+ * Starts the server (used by `serve` and `start`) on a studio core: one engine, one model
+ * resolution (path, folder, file or installed id), and, with a library, every image recorded.
+ */
 export async function startServing(opts: ServeOptions): Promise<{
   server: RunningServer;
+  studio: Studio;
   engine: Engine;
   tokenCreated: boolean;
   tokenFile: string | null;
@@ -122,56 +142,44 @@ export async function startServing(opts: ServeOptions): Promise<{
   /** Set when the usual port was taken and another one is used. */
   portNote?: string;
 }> {
-  const home = schnellHome();
   const modelName = opts.modelName ?? DEFAULT_MODEL_NAME;
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(modelName)) throw new Error(`--model-name must be letters, digits, '.', '-' or '_', got '${modelName}'`);
-  if (opts.modelPath !== undefined && !fs.existsSync(opts.modelPath)) {
-    if (opts.backend === 'local') throw new Error(`the model ${opts.modelPath} does not exist`);
-    console.error(`schnell serve: warning: the model ${opts.modelPath} does not exist; requests go to the cloud when a key is set`);
-  }
-  let token = opts.token;
-  let tokenCreated = false;
-  let tokenFile: string | null = null;
-  if (token !== undefined) {
-    if (!isValidToken(token)) throw new Error('--token must be 16 to 512 printable characters without spaces');
-  } else {
-    const t = ensureServerToken(home);
-    ({ token, created: tokenCreated, file: tokenFile } = t);
-  }
-  const router = await createRouter({
-    ...(opts.backend ? { backend: opts.backend } : {}),
-    ...(opts.modelPath ? { modelPath: opts.modelPath } : {}),
-    ...(opts.device ? { device: opts.device } : {}),
+  if (opts.token !== undefined && !isValidToken(opts.token)) throw new Error('--token must be 16 to 512 printable characters without spaces');
+  const { Studio } = await import('../main/studio.js');
+  const studio = await Studio.open({
+    library: opts.library === undefined ? false : opts.library === 'studio' ? undefined : opts.library,
+    ...(opts.modelPath !== undefined ? { model: opts.modelPath } : {}),
     modelName,
-    isolate: true,
-    home,
+    ...(opts.backend ? { backend: opts.backend } : {}),
+    ...(opts.device ? { device: opts.device } : {}),
+    ...(opts.maxQueue !== undefined ? { maxQueued: opts.maxQueue } : {}),
+    resume: opts.resume ?? false,
   });
-  const engine = new Engine({ router, ...(opts.maxQueue !== undefined ? { maxQueued: opts.maxQueue } : {}), device: opts.device ?? 'cpu' });
-  const configuredPort = opts.port === undefined ? readUserConfig(home).port : undefined;
-  const { server, note } = await listenOnStablePort(
-    (port) =>
-      startServer({
-        engine,
-        token,
-        modelNames: [modelName],
-        port,
-        ...(opts.host ? { host: opts.host } : {}),
-        ...(opts.allowedOrigins ? { allowedOrigins: opts.allowedOrigins } : {}),
-        ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}),
-        ...(opts.maxSamples ? { maxSamples: opts.maxSamples } : {}),
-      }),
-    {
-      ...(opts.port !== undefined ? { wanted: opts.port } : {}),
-      preferred: configuredPort ?? DEFAULT_PORT,
-      source: configuredPort !== undefined ? '"port" in config.json' : 'the default',
-      host: opts.host ?? '127.0.0.1',
-    },
-  );
-  return { server, engine, tokenCreated, tokenFile, token, ...(note ? { portNote: note } : {}) };
+  for (const w of studio.warnings) console.error(`schnell serve: warning: ${w}`);
+  try {
+    const status = await studio.startApiServer({
+      record: opts.record ?? true,
+      modelNames: [modelName],
+      ...(opts.token !== undefined ? { token: opts.token } : {}),
+      ...(opts.port !== undefined ? { port: opts.port } : {}),
+      ...(opts.host ? { host: opts.host } : {}),
+      ...(opts.allowedOrigins ? { allowedOrigins: opts.allowedOrigins } : {}),
+      ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}),
+      ...(opts.maxSamples ? { maxSamples: opts.maxSamples } : {}),
+    });
+    const token = opts.token ?? fs.readFileSync(status.tokenFile!, 'utf8').trim();
+    return {
+      server: studio.runningApiServer()!, studio, engine: studio.engine, tokenCreated: status.newToken !== null, tokenFile: status.tokenFile, token,
+      ...(status.portNote ? { portNote: status.portNote } : {}),
+    };
+  } catch (err) {
+    await studio.close();
+    throw err;
+  }
 }
 
 export async function serveUntilStopped(opts: ServeOptions): Promise<number> {
-  const { server, engine, tokenCreated, tokenFile, token, portNote } = await startServing(opts);
+  const { server, studio, engine, tokenCreated, tokenFile, token, portNote } = await startServing(opts);
   const router = engine.router;
   // Signal handlers go in before anything is printed: whoever reads our address may stop us at once.
   const stopped = new Promise<number>((resolve) => {
@@ -183,9 +191,8 @@ export async function serveUntilStopped(opts: ServeOptions): Promise<number> {
       }
       stopping = true;
       if (!opts.json) console.error(`schnell serve: ${signal}: finishing running jobs, then stopping (press again to force)`);
-      server
+      studio
         .close({ graceMs: 30_000 })
-        .then(() => (router.safety as SafetyModel | null)?.release())
         .then(() => resolve(0), () => resolve(1))
         .finally(() => {
           process.off('SIGINT', stop);

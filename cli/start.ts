@@ -1,9 +1,8 @@
-// `schnell start`: until the studio exists, the local image server on the configured model
-// ($SCHNELL_HOME/config.json "model"), or on the demo model, generated once and clearly labelled
-// as untrained, when none is set.
+// `schnell start`: until the desktop shell lands, the studio core with its local image server on
+// the configured model ($SCHNELL_HOME/config.json "model": a path or an installed id), or on the
+// demo model, generated once and clearly labelled as untrained, when none is set.
 import fs from 'node:fs';
-import { readUserConfig } from '../runtime/engine/config.js';
-import { schnellHome } from '../runtime/models/paths.js';
+import { readUserConfig, schnellHome } from '../runtime/settings/index.js';
 import { parseServeArgs, serveUntilStopped } from './serve.js';
 
 export const DEMO_BANNER =
@@ -25,6 +24,10 @@ export async function run(argv: string[]): Promise<number> {
       opts.banner = DEMO_BANNER;
     }
   }
+  // The studio's own start: its API records in the studio library (--no-record opts out) and it
+  // takes over the jobs a previous run left queued.
+  opts.library ??= 'studio';
+  opts.resume = true;
   return serveUntilStopped(opts);
 }
 

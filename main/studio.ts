@@ -410,7 +410,8 @@ export class Studio {
   async startApiServer(opts: ApiServerOptions = {}): Promise<ApiServerStatus> {
     if (this.server) return this.server.status;
     const record = (opts.record ?? true) && this.library !== null;
-    const { server, status } = await startStudioServer(this.engine, (r, o) => this.submit(r, o), this.home, {
+    const drain = (graceMs: number) => waitFor(() => ![...this.running.keys()].some((id) => this.store.get(id)?.source === 'api'), graceMs);
+    const { server, status } = await startStudioServer(this.engine, (r, o) => this.submit(r, o), drain, this.home, {
       ...opts,
       record,
       modelNames: opts.modelNames ?? [DEFAULT_MODEL_NAME],
@@ -420,8 +421,13 @@ export class Studio {
     return status;
   }
 
+  /** The running HTTP server itself (its address, its node:http server), or null. */
+  runningApiServer(): RunningServer | null {
+    return this.server?.running ?? null;
+  }
+
   apiServer(): ApiServerStatus {
-    return this.server?.status ?? { running: false, url: null, port: null, tokenFile: null, newToken: null, recording: false };
+    return this.server?.status ?? { running: false, url: null, port: null, tokenFile: null, newToken: null, recording: false, portNote: null };
   }
 
   async stopApiServer(opts: { graceMs?: number } = {}): Promise<void> {

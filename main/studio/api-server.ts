@@ -5,9 +5,11 @@ import type { RunningServer, ServerOptions } from '../../runtime/server/server.j
 import type { Engine } from '../../runtime/engine/engine.js';
 import type { GenerationRequest } from '../../runtime/api/index.js';
 import type { GenerationResult } from '../../runtime/engine/types.js';
+import { readUserConfig } from '../../runtime/settings/index.js';
 import type { SubmittedJob, SubmitOptions } from './types.js';
 
 export interface ApiServerOptions {
+  /** Exactly this port (0: any free one); default "port" in config.json, else 7788, else the next free one. */
   port?: number;
   host?: string;
   /** The bearer token; default: $SCHNELL_HOME/server-token (created on first start). */
@@ -31,15 +33,22 @@ export interface ApiServerStatus {
   /** Set only when the token was created by this start: show it once. */
   newToken: string | null;
   recording: boolean;
+  /** Set when the usual port was taken and another is used. */
+  portNote: string | null;
 }
 
 export async function startStudioServer(
   engine: Engine,
   submit: (request: GenerationRequest, opts: SubmitOptions & { record?: boolean }) => SubmittedJob,
+  drain: (graceMs: number) => Promise<void>,
   home: string,
   opts: ApiServerOptions & { record: boolean; modelNames: string[] },
 ): Promise<{ server: RunningServer; status: ApiServerStatus }> {
-  const [{ startServer }, { ensureServerToken, isValidToken }] = await Promise.all([import('../../runtime/server/server.js'), import('../../runtime/server/token.js')]);
+  const [{ startServer }, { ensureServerToken, isValidToken }, { DEFAULT_PORT, listenOnStablePort }] = await Promise.all([
+    import('../../runtime/server/server.js'),
+    import('../../runtime/server/token.js'),
+    import('../../runtime/server/port.js'),
+  ]);
   let token = opts.token;
   let tokenFile: string | null = null;
   let newToken: string | null = null;
@@ -58,14 +67,20 @@ export async function startStudioServer(
     token,
     modelNames: opts.modelNames,
     generate,
-    ownsEngine: false,
+    drain,
     ...(opts.host !== undefined ? { host: opts.host } : {}),
-    ...(opts.port !== undefined ? { port: opts.port } : {}),
     ...(opts.allowedOrigins ? { allowedOrigins: opts.allowedOrigins } : {}),
     ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}),
     ...(opts.maxSamples !== undefined ? { maxSamples: opts.maxSamples } : {}),
     ...(opts.log ? { log: opts.log } : {}),
   };
-  const server = await startServer(serverOpts);
-  return { server, status: { running: true, url: server.url, port: server.port, tokenFile, newToken, recording: opts.record } };
+  // A port that stays the same from start to start: --port exactly, else config.json's, else 7788 (or the next free one, named).
+  const configured = readUserConfig(home).port;
+  const { server, note } = await listenOnStablePort((port) => startServer({ ...serverOpts, port }), {
+    ...(opts.port !== undefined ? { wanted: opts.port } : {}),
+    preferred: configured ?? DEFAULT_PORT,
+    source: configured !== undefined ? '"port" in config.json' : 'the default',
+    host: opts.host ?? '127.0.0.1',
+  });
+  return { server, status: { running: true, url: server.url, port: server.port, tokenFile, newToken, recording: opts.record, portNote: note ?? null } };
 }

@@ -50,8 +50,11 @@ export interface ServerOptions {
    * so every image the API makes is recorded in the library; the answer is the same result.
    */
   generate?: (request: GenerationRequest, opts: { id: string; signal: AbortSignal }) => Promise<GenerationResult>;
-  /** close() also shuts the engine down (default true; false when the studio owns the engine). */
-  ownsEngine?: boolean;
+  /**
+   * What close() waits for before it drops connections: by default the engine's shutdown (this
+   * server owns it); the studio, which owns its engine, waits for its API jobs instead.
+   */
+  drain?: (graceMs: number) => Promise<void>;
   token: string;
   /** Names this server answers for (the first is the default for the OpenAI route). */
   modelNames: string[];
@@ -364,7 +367,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       closing = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      if (opts.ownsEngine !== false) await engine.shutdown({ graceMs });
+      await (opts.drain ? opts.drain(graceMs) : engine.shutdown({ graceMs }));
       // Answers are written by now; give slow readers a moment, then drop what is left.
       const timer = setTimeout(() => server.closeAllConnections(), Math.min(2000, graceMs));
       server.closeIdleConnections();
