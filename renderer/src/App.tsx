@@ -9,6 +9,7 @@ import { Gallery } from './gallery/Gallery.js';
 import { Sidebar } from './projects/Sidebar.js';
 import { Queue } from './queue/Queue.js';
 import { Settings } from './settings/Settings.js';
+import { undoLast } from './state/actions.js';
 import { app } from './state/app-state.js';
 import { startLive } from './state/live.js';
 import { useStore } from './state/store.js';
@@ -21,6 +22,17 @@ export function App() {
   const showSettings = useStore(app, (s) => s.showSettings);
   const showFirstRun = useStore(app, (s) => s.showFirstRun);
   useEffect(() => startLive(), []);
+  // Ctrl/Cmd+Z outside text fields takes back the last trash (text fields keep their own undo).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.key === 'z' || e.key === 'Z') && (e.ctrlKey || e.metaKey) && !e.shiftKey && !(e.target as HTMLElement).closest('input, textarea, select')) {
+        e.preventDefault();
+        undoLast();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
 
   return (
     <>

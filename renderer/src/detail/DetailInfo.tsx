@@ -91,9 +91,12 @@ export function DetailInfo({ item, lineage, onOpen }: { item: GalleryItem; linea
           <button className="btn small" aria-label="Favourite" aria-pressed={item.favorite} onClick={() => void setFavorite(ids, !item.favorite)}>
             {item.favorite ? '★ Favourite' : '☆ Favourite'}
           </button>
-          <div className="stars" role="radiogroup" aria-label="Rating">
+          <div className="stars" role="radiogroup" aria-label="Rating" onKeyDown={(e) => {
+            if (e.key === 'ArrowRight' || e.key === 'ArrowUp') { e.preventDefault(); void rate(ids, Math.min(5, item.rating + 1)); }
+            if (e.key === 'ArrowLeft' || e.key === 'ArrowDown') { e.preventDefault(); void rate(ids, Math.max(0, item.rating - 1)); }
+          }}>
             {[1, 2, 3, 4, 5].map((n) => (
-              <button key={n} className={`star${n <= item.rating ? ' on' : ''}`} role="radio" aria-checked={n === item.rating} aria-label={`${n} star${n === 1 ? '' : 's'}`} onClick={() => void rate(ids, n === item.rating ? 0 : n)}>
+              <button key={n} className={`star${n <= item.rating ? ' on' : ''}`} role="radio" aria-checked={n === item.rating} tabIndex={n === Math.max(1, item.rating) ? 0 : -1} aria-label={`${n} star${n === 1 ? '' : 's'}`} onClick={() => void rate(ids, n === item.rating ? 0 : n)}>
                 ★
               </button>
             ))}

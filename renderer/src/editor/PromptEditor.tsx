@@ -137,9 +137,9 @@ export function PromptEditor() {
       <div className="field">
         <span className="field-label" id="seed-label">Seed</span>
         <div className="row">
-          <div className="segmented" role="radiogroup" aria-labelledby="seed-label">
+          <div className="segmented" role="radiogroup" aria-labelledby="seed-label" onKeyDown={(e) => arrowRadio(e)}>
             {(['random', 'locked'] as const).map((m) => (
-              <button key={m} role="radio" aria-checked={draft.seedMode === m} onClick={() => setDraft({ seedMode: m, seed: m === 'locked' && !draft.seed ? lastSeed ?? 1 : draft.seed })}>
+              <button key={m} role="radio" aria-checked={draft.seedMode === m} tabIndex={draft.seedMode === m ? 0 : -1} onClick={() => setDraft({ seedMode: m, seed: m === 'locked' && !draft.seed ? lastSeed ?? 1 : draft.seed })}>
                 {m === 'random' ? 'Random' : 'Locked'}
               </button>
             ))}
@@ -177,7 +177,7 @@ export function PromptEditor() {
             <input id="cfg-input" className="input" type="number" min={0} max={20} step={0.5} value={draft.cfgScale} onChange={(e) => setDraft({ cfgScale: Number(e.target.value) })} />
           </div>
         </div>
-        <label className="switch field">
+        <label className="switch">
           <input type="checkbox" checked={draft.safetyCheck} onChange={(e) => setDraft({ safetyCheck: e.target.checked })} />
           Safety check (hides images the classifier flags)
         </label>
@@ -185,9 +185,9 @@ export function PromptEditor() {
 
       <div className="field">
         <span className="field-label" id="backend-label">Run on</span>
-        <div className="segmented" role="radiogroup" aria-labelledby="backend-label">
+        <div className="segmented" role="radiogroup" aria-labelledby="backend-label" onKeyDown={(e) => arrowRadio(e)}>
           {(['auto', 'local', 'cloud'] as BackendChoice[]).map((b) => (
-            <button key={b} role="radio" aria-checked={draft.backend === b} onClick={() => setDraft({ backend: b })}>
+            <button key={b} role="radio" aria-checked={draft.backend === b} tabIndex={draft.backend === b ? 0 : -1} onClick={() => setDraft({ backend: b })}>
               {b === 'auto' ? 'Auto' : b === 'local' ? 'This machine' : 'Cloud'}
             </button>
           ))}

@@ -38,7 +38,7 @@ export function Gallery() {
   const query = useMemo(() => currentQuery({ scope, filters, text, sort }), [scope, filters, text, sort]);
   const queryKey = JSON.stringify(query);
 
-  const [thumb, setThumb] = useState(() => Number(localStorage.getItem('schnell.thumb') ?? 0) || 184);
+  const [thumb, setThumb] = useState(() => Number(localStorage.getItem('schnell.thumb') ?? 0) || (window.innerWidth >= 2000 ? 256 : 184));
   const [total, setTotal] = useState<number | null>(null);
   const [, setTick] = useState(0);
   const [dragging, setDragging] = useState(false);

@@ -144,8 +144,8 @@ export function Settings() {
         <fieldset>
           <legend>Local image API</legend>
           <p className="hint" aria-live="polite">{server ? (server.running ? `Running at ${server.url}` : 'Stopped') : 'Status unknown'}</p>
+          <label htmlFor="s-port" className="field-label">Port</label>
           <div className="row field">
-            <label htmlFor="s-port">Port</label>
             <input id="s-port" className="input grow" type="number" min={0} max={65535} value={port} onChange={(e) => setPort(e.target.value)} onBlur={() => Number(port) !== settings.apiServer.port && void update({ apiServer: { port: Number(port) } })} />
             {server?.running ? (
               <button className="btn small" onClick={() => void serverCall(() => studio.call('apiServer.stop'))}>Stop</button>
@@ -153,14 +153,16 @@ export function Settings() {
               <button className="btn small" onClick={() => void serverCall(() => studio.call('apiServer.start', { port: Number(port) || 0 }))}>Start</button>
             )}
           </div>
-          <label className="switch field">
-            <input type="checkbox" checked={settings.apiServer.enabled} onChange={(e) => void update({ apiServer: { enabled: e.target.checked } })} />
-            Start with the studio
-          </label>
-          <label className="switch field">
-            <input type="checkbox" checked={settings.apiServer.record} onChange={(e) => void update({ apiServer: { record: e.target.checked } })} />
-            Record API requests in the library
-          </label>
+          <div className="field">
+            <label className="switch">
+              <input type="checkbox" checked={settings.apiServer.enabled} onChange={(e) => void update({ apiServer: { enabled: e.target.checked } })} />
+              Start with the studio
+            </label>
+            <label className="switch">
+              <input type="checkbox" checked={settings.apiServer.record} onChange={(e) => void update({ apiServer: { record: e.target.checked } })} />
+              Record API requests in the library
+            </label>
+          </div>
           <div className="row">
             <button className="btn small" onClick={async () => {
               try {

@@ -41,6 +41,16 @@ export async function removeTag(ids: string[], tag: string): Promise<void> {
   bumpLibrary();
 }
 
+/** The last edit Ctrl/Cmd+Z can take back (a trash, for now), and what it says. */
+let undoable: { label: string; run: () => Promise<void> } | null = null;
+
+export function undoLast(): void {
+  const u = undoable;
+  undoable = null;
+  if (u) void u.run();
+  else toast('Nothing to undo.');
+}
+
 export async function trash(ids: string[]): Promise<void> {
   if (!ids.length) return;
   const done = await attempt('Moving to the trash', () => studio.call('library.trash', { ids }));
@@ -50,7 +60,8 @@ export async function trash(ids: string[]): Promise<void> {
     view: s.view.kind === 'detail' && ids.includes(s.view.id) ? { kind: 'gallery' } : s.view,
   }));
   bumpLibrary();
-  toast(`${plural(ids.length, 'image')} moved to the trash.`, { action: { label: 'Undo', run: () => void restore(ids) } });
+  undoable = { label: 'trash', run: () => restore(ids) };
+  toast(`${plural(ids.length, 'image')} moved to the trash (Ctrl+Z undoes).`, { action: { label: 'Undo', run: () => { undoable = null; void restore(ids); } } });
 }
 
 export async function restore(ids: string[]): Promise<void> {

@@ -1,0 +1,210 @@
+// `npm run bench:ui [-- --rows 1000000]`: the gallery of a heavy user's library in a real browser.
+// Seeds a library (tests/bench/seed.ts, the catalog bench's generator), gives every row a real
+// thumbnail file (hard links to one WebP, so the browser decodes images as it would), starts a real
+// `schnell studio` on it, opens headless Chromium at 1280×800 and measures: time to first image,
+// frame times while scrolling the gallery end to end (median, p95, worst, frames over 25 ms),
+// search-to-results (typing to the first matching cell, and the catalog call alone), and the
+// renderer's JS heap after the scroll. Prints a table and writes .tmp/bench-ui.json.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { openCatalog } from '../../main/catalog/index.js';
+import { buildRenderer, launchBrowser, ROOT, startStudio } from '../e2e/harness.js';
+import { seedCatalog } from './seed.js';
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '100000' },
+    /** Rows that get a thumbnail file (the rest show their placeholder, as a missing file would). */
+    thumbs: { type: 'string' },
+    /** Reuse (or keep) a seeded library folder between runs. */
+    library: { type: 'string' },
+    word: { type: 'string', default: 'lighthouse' },
+  },
+});
+const ROWS = Number(values.rows);
+if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error(`--rows must be a whole number (got ${values.rows})`);
+const THUMBS = Math.min(ROWS, Number(values.thumbs ?? 1_000_000));
+
+const q = (xs: number[], p: number) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+};
+const fmt = (n: number | undefined, d = 1) => (n !== undefined && Number.isFinite(n) ? n.toFixed(d) : '—');
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-bench-ui-'));
+const library = values.library ? path.resolve(values.library) : path.join(home, 'library');
+const results: Record<string, unknown> = { rows: ROWS, viewport: '1280x800' };
+
+// 1. The library.
+if (!fs.existsSync(path.join(library, 'catalog.sqlite'))) {
+  fs.mkdirSync(library, { recursive: true });
+  log(`seeding ${ROWS.toLocaleString('en')} generations…`);
+  const seeded = seedCatalog(library, ROWS, { onProgress: (d, t) => process.stderr.isTTY && process.stderr.write(`\r  ${Math.round((100 * d) / t)}%`) });
+  results.seedSeconds = seeded.seconds;
+  log(`\n  ${fmt(seeded.seconds)} s`);
+}
+{
+  const t = performance.now();
+  const thumb = await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 90, g: 110, b: 140 } } }).webp({ quality: 70 }).toBuffer();
+  const master = path.join(library, 'bench-thumb.webp');
+  fs.writeFileSync(master, thumb);
+  const catalog = openCatalog(path.join(library, 'catalog.sqlite'));
+  let made = 0;
+  const dirs = new Set<string>();
+  for (const r of catalog.db.prepare('SELECT image_hash AS h FROM generations ORDER BY created_at DESC LIMIT ?').iterate(THUMBS) as Iterable<{ h: string }>) {
+    const dir = path.join(library, 'thumbs', r.h.slice(0, 2));
+    if (!dirs.has(dir)) {
+      fs.mkdirSync(dir, { recursive: true });
+      dirs.add(dir);
+    }
+    try {
+      fs.linkSync(master, path.join(dir, `${r.h}.webp`));
+      made++;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  catalog.close();
+  log(`thumbnails: ${made.toLocaleString('en')} links in ${fmt((performance.now() - t) / 1000)} s`);
+}
+
+// 2. The studio and the browser.
+buildRenderer();
+const studio = await startStudio({ home, library });
+const browser = await launchBrowser({ width: 1280, height: 800 });
+try {
+  const page = await browser.context.newPage();
+  const cdp = await browser.context.newCDPSession(page);
+  await page.goto(await studio.nextSignIn());
+  const firstImage = await page.evaluate(
+    () =>
+      new Promise<number>((resolve) => {
+        const check = () => {
+          const img = document.querySelector<HTMLImageElement>('.gallery-scroll .cell img');
+          if (img && img.complete && img.naturalWidth > 0) resolve(performance.now());
+          else requestAnimationFrame(check);
+        };
+        check();
+      }),
+  );
+  results.timeToFirstImageMs = firstImage;
+  log(`time to first image: ${fmt(firstImage)} ms after navigation`);
+  await page.keyboard.press('Escape'); // the first-run dialog (no model is set in a fresh home)
+  await page.waitForTimeout(500);
+  const total = await page.getByTestId('result-count').innerText();
+  log(`gallery: ${total}`);
+
+  // 3. Scroll end to end, a fixed distance per frame, recording every frame's duration and how
+  // many visible cells were still placeholders (rows not yet paged in).
+  const scroll = await page.evaluate(async () => {
+    const el = document.querySelector<HTMLElement>('.gallery-scroll')!;
+    const frames: number[] = [];
+    let placeholders = 0;
+    let cellsSeen = 0;
+    const start = performance.now();
+    await new Promise<void>((resolve) => {
+      let last = performance.now();
+      const step = (now: number) => {
+        frames.push(now - last);
+        last = now;
+        const per = Math.max(2000, el.scrollHeight / 1500);
+        const sample = el.querySelectorAll('.cell');
+        cellsSeen += sample.length;
+        placeholders += el.querySelectorAll('.cell.placeholder').length;
+        if (el.scrollTop + el.clientHeight >= el.scrollHeight - 2) return resolve();
+        el.scrollTop += per;
+        requestAnimationFrame(step);
+      };
+      requestAnimationFrame(step);
+    });
+    const scrolled = performance.now() - start;
+    // Then wait for the last rows to be paged in (the keyset walk to the end).
+    const endStart = performance.now();
+    await new Promise<void>((resolve) => {
+      const check = () => (el.querySelectorAll('.cell.placeholder').length === 0 ? resolve() : setTimeout(check, 50));
+      check();
+    });
+    return { frames: frames.slice(1), scrolled, endWait: performance.now() - endStart, scrollHeight: el.scrollHeight, placeholderShare: placeholders / Math.max(1, cellsSeen) };
+  });
+  results.scroll = {
+    frames: scroll.frames.length,
+    medianMs: q(scroll.frames, 0.5),
+    p95Ms: q(scroll.frames, 0.95),
+    worstMs: Math.max(...scroll.frames),
+    over25ms: scroll.frames.filter((f) => f > 25).length,
+    scrollSeconds: scroll.scrolled / 1000,
+    scrollHeightPx: scroll.scrollHeight,
+    placeholderShare: scroll.placeholderShare,
+    lastPageWaitMs: scroll.endWait,
+  };
+  log(`scroll: ${scroll.frames.length} frames, median ${fmt(q(scroll.frames, 0.5))} ms, p95 ${fmt(q(scroll.frames, 0.95))} ms`);
+
+  // 4. Search: typing a word to the first matching cell on screen (includes the box's 150 ms
+  // debounce), and the catalog call alone over HTTP.
+  const word = values.word!;
+  await page.evaluate(() => document.querySelector<HTMLElement>('.gallery-scroll')!.scrollTo({ top: 0 }));
+  const searchMs: number[] = [];
+  const callMs: number[] = [];
+  for (const w of [word, 'castle', 'watercolor fox', 'neon city', 'zzzz-no-match']) {
+    await page.getByRole('searchbox', { name: 'Search' }).fill('');
+    await page.waitForTimeout(400);
+    const t0 = await page.evaluate(() => performance.now());
+    await page.getByRole('searchbox', { name: 'Search' }).fill(w);
+    const t1 = await page.evaluate(
+      (w) =>
+        new Promise<number>((resolve) => {
+          const check = () => {
+            const count = document.querySelector('[data-testid=result-count]')?.textContent ?? '';
+            const first = document.querySelector('.gallery-scroll .cell[role=option]');
+            const empty = document.querySelector('.empty');
+            if (count.includes(`“${w}”`) && (first || empty)) resolve(performance.now());
+            else requestAnimationFrame(check);
+          };
+          check();
+        }),
+      w,
+    );
+    searchMs.push(t1 - t0);
+    callMs.push(
+      await page.evaluate(async (w) => {
+        const t = performance.now();
+        await fetch('api/library.search', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: w, limit: 200 }) }).then((r) => r.json());
+        return performance.now() - t;
+      }, w),
+    );
+  }
+  results.search = { words: 5, toResultsMedianMs: q(searchMs, 0.5), toResultsWorstMs: Math.max(...searchMs), debounceMs: 150, catalogCallMedianMs: q(callMs, 0.5), catalogCallWorstMs: Math.max(...callMs) };
+
+  // 5. The renderer's heap after all that (after a GC).
+  await cdp.send('HeapProfiler.collectGarbage');
+  const heap = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; totalSize: number };
+  results.heapMiB = { used: heap.usedSize / 2 ** 20, total: heap.totalSize / 2 ** 20 };
+} finally {
+  await browser.close();
+  await studio.stop();
+  if (!values.library) fs.rmSync(home, { recursive: true, force: true });
+}
+
+type Numbers<K extends string> = { [k in K]: number };
+const s = results.scroll as Numbers<'frames' | 'medianMs' | 'p95Ms' | 'worstMs' | 'over25ms' | 'scrollHeightPx' | 'placeholderShare' | 'lastPageWaitMs'>;
+const se = results.search as Numbers<'toResultsMedianMs' | 'toResultsWorstMs' | 'catalogCallMedianMs' | 'catalogCallWorstMs'>;
+const h = results.heapMiB as Numbers<'used' | 'total'>;
+const rows: [string, string][] = [
+  ['rows', ROWS.toLocaleString('en')],
+  ['time to first image (navigation → first decoded thumbnail)', `${fmt(results.timeToFirstImageMs as number, 0)} ms`],
+  [`scroll end to end (${fmt(s.scrollHeightPx / 1e6, 1)} M px, ${s.frames} frames)`, `median ${fmt(s.medianMs)} ms, p95 ${fmt(s.p95Ms)} ms, worst ${fmt(s.worstMs)} ms, ${s.over25ms} frames over 25 ms`],
+  ['visible cells still placeholders while flinging', `${fmt(100 * s.placeholderShare)} %`],
+  ['last page shown after the scroll stopped (keyset walk)', `${fmt(s.lastPageWaitMs, 0)} ms`],
+  ['search: typing → first result on screen (incl. 150 ms debounce)', `median ${fmt(se.toResultsMedianMs, 0)} ms, worst ${fmt(se.toResultsWorstMs, 0)} ms`],
+  ['search: library.search over HTTP', `median ${fmt(se.catalogCallMedianMs)} ms, worst ${fmt(se.catalogCallWorstMs)} ms`],
+  ['renderer JS heap after GC', `${fmt(h.used)} MiB used of ${fmt(h.total)} MiB`],
+];
+const width = Math.max(...rows.map((r) => r[0].length));
+console.log(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n'));
+fs.mkdirSync(path.join(ROOT, '.tmp'), { recursive: true });
+fs.writeFileSync(path.join(ROOT, '.tmp/bench-ui.json'), JSON.stringify(results, null, 2));
