@@ -47,7 +47,7 @@ const COMMON_MATCHES = 2000;
  * condition with unary + so SQLite cannot drive the query from the full-text matches and walks the
  * sort index instead.
  */
-export function buildWhere(q: SearchQuery, opts: { commonText?: boolean } = {}): Where {
+export function buildWhere(q: SearchQuery, opts: { commonText?: boolean; commonTags?: boolean } = {}): Where {
   const parts: string[] = [];
   const params: unknown[] = [];
   const add = (sql: string, ...values: unknown[]) => {
@@ -69,7 +69,7 @@ export function buildWhere(q: SearchQuery, opts: { commonText?: boolean } = {}):
   if (q.model !== undefined) add('g.model = ?', checkText('model', q.model));
   if (q.source !== undefined) add('g.source = ?', checkText('source', q.source));
   for (const tag of q.tags ?? []) {
-    add('g.seq IN (SELECT generation_seq FROM generation_tags WHERE tag_id = (SELECT id FROM tags WHERE name = ?))', checkText('tags', tag).trim());
+    add(`${opts.commonTags ? '+' : ''}g.seq IN (SELECT generation_seq FROM generation_tags WHERE tag_id = (SELECT id FROM tags WHERE name = ?))`, checkText('tags', tag).trim());
   }
   // A literal, not a parameter, so SQLite can pick the partial index of favourites.
   if (q.favorite !== undefined) add(q.favorite ? 'g.favorite = 1' : 'g.favorite = 0');
@@ -126,7 +126,16 @@ export function searchGenerations(db: Db, q: SearchQuery = {}): Page<Generation>
     match !== null &&
     (prepared(db, `SELECT count(*) AS n FROM (SELECT 1 FROM generations_fts WHERE generations_fts MATCH ? LIMIT ${COMMON_MATCHES})`).get(match) as { n: number }).n >=
       COMMON_MATCHES;
-  const where = buildWhere(q, { commonText });
+  // Tags the same way: a tag on thousands of rows is found fastest by walking the sort index (the
+  // counters say how many carry it); a rare one by sorting the few rows that carry it.
+  const commonTags =
+    Array.isArray(q.tags) &&
+    q.tags.length > 0 &&
+    q.tags.every((t) => typeof t === 'string') &&
+    ((prepared(db, "SELECT min(coalesce(c.n, 0)) AS n FROM json_each(?) j LEFT JOIN tags t ON t.name = trim(j.value) LEFT JOIN facet_counts c ON c.facet = 'tag' AND c.value = t.id").get(
+      JSON.stringify(q.tags),
+    ) as { n: number | null }).n ?? 0) >= COMMON_MATCHES;
+  const where = buildWhere(q, { commonText, commonTags });
   let inner = `SELECT g.seq AS seq FROM generations g WHERE ${where.sql}`;
   const params = [...where.params];
   if (q.cursor !== undefined && q.cursor !== null && q.cursor !== '') {

@@ -138,11 +138,14 @@ test('every filter narrows the result to exactly the rows a plain scan would pic
   }
 });
 
-test('common words (walked by index) and rare words (driven by the text index) give the same answers', () => {
+test('common words and tags (walked by index) and rare ones (driven by their index) give the same answers', () => {
   const c = fresh();
   try {
     // "common" is in every row: more than the 2000-match threshold; "rare" in a few.
-    c.insertMany(Array.from({ length: 2100 }, (_, i) => generation({ prompt: `common word ${i % 50 === 0 ? 'rare' : 'plain'}`, createdAt: 1_000_000 + (i % 300) })));
+    c.insertMany(Array.from({ length: 2100 }, (_, i) => generation({
+      prompt: `common word ${i % 50 === 0 ? 'rare' : 'plain'}`, createdAt: 1_000_000 + (i % 300), rating: i % 6,
+      tags: i % 50 === 0 ? ['many', 'few'] : ['many'],
+    })));
     const common = allPages(c, { text: 'common', limit: 500 });
     assert.equal(common.length, 2100);
     assert.deepEqual(common.map((g) => g.id), [...common].sort(ORDER.newest).map((g) => g.id));
@@ -150,6 +153,15 @@ test('common words (walked by index) and rare words (driven by the text index) g
     assert.equal(rare.length, 42);
     assert.ok(rare.every((g) => g.prompt.endsWith('rare')));
     assert.deepEqual(rare.map((g) => g.id), [...rare].sort(ORDER.newest).map((g) => g.id));
+    // Tags too: one on every row (walked by the sort index), one on a few (driven by the tag), both.
+    for (const sort of SORT_ORDERS) {
+      const many = allPages(c, { tags: ['many'], sort, limit: 700 });
+      assert.equal(many.length, 2100);
+      assert.deepEqual(many.map((g) => g.id), [...many].sort(ORDER[sort]).map((g) => g.id), sort);
+      const few = allPages(c, { tags: ['many', 'FEW'], sort, limit: 9 });
+      assert.deepEqual(few.map((g) => g.id), [...rare].sort(ORDER[sort]).map((g) => g.id), sort);
+    }
+    assert.deepEqual(c.search({ tags: ['many', 'nobody has this'] }).items, []);
   } finally {
     c.close();
   }
