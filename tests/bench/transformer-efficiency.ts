@@ -1,7 +1,9 @@
 // Graph efficiency of the FLUX transformer graph on the CPU (not a test; prints numbers):
 // FLOPs of one transformer step of a mid-size FLUX configuration ÷ its time, divided by the FLOP
-// rate that the same session options reach on one large MatMul in the same process
-// (../shared/docs/performance.md, "How we measure"). Each round times the MatMul before and after
+// rate of the step's MatMul shapes chained inside one graph with the same session options (the
+// fair ceiling: no output copied to JavaScript per MatMul; matmul-ceiling.ts), and by the best
+// chained-MatMul rate this machine's onnxruntime reaches over a few shapes
+// (../shared/docs/performance.md, "How we measure"). Each round times the chain before and after
 // one step, so load from other processes hits both sides of a ratio. Then, in fresh child processes, resident
 // memory and step time for fp32 weights and for FP8 weights widened once ('cast') or on every run
 // ('dequantize'), so the memory numbers do not include each other.
@@ -15,8 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { GraphBuilder } from '../../runtime/onnx/graph.js';
 import { createSession, type Feed, type OnnxSession } from '../../runtime/onnx/session.js';
+import { bestMatmul, chainedStepMatmuls, withSpread } from './matmul-ceiling.js';
 import type { WeightPolicy } from '../../runtime/onnx/weights.js';
 import { openComponent } from '../../runtime/flux/checkpoints/checkpoint.js';
 import { transformerTensors } from '../../runtime/flux/demo/demo-weights.js';
@@ -32,6 +34,7 @@ const { values: opt } = parseArgs({
     'image-tokens': { type: 'string', default: '1024' },
     'text-tokens': { type: 'string', default: '256' },
     runs: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
     threads: { type: 'string' },
     json: { type: 'string' },
     'no-memory': { type: 'boolean', default: false },
@@ -134,16 +137,6 @@ function stepFeeds(p: FluxParams): Record<string, Feed> {
   return feeds;
 }
 
-/** One large MatMul (tokens × hidden times hidden × 4·hidden) with a constant weight, and its FLOPs. */
-async function matmulSession(): Promise<{ s: OnnxSession; feeds: Record<string, Feed>; flops: number }> {
-  const M = N + L, K = hidden, Nn = 4 * hidden;
-  const g = new GraphBuilder('matmul');
-  const x = g.input('x', 'float32', [M, K]);
-  const w = g.constant({ type: 'float32', dims: [K, Nn], data: rand(K * Nn) }, 'w');
-  g.output(g.op('MatMul', [x, w]), 'y', 'float32', [M, Nn]);
-  const s = await createSession(g.toBytes({ baseDir: os.tmpdir() }), { baseDir: os.tmpdir(), threads, label: 'MatMul' });
-  return { s, feeds: { x: { type: 'float32', dims: [M, K], data: rand(M * K) } }, flops: 2 * M * K * Nn };
-}
 
 const rssMiB = () => process.memoryUsage().rss / 2 ** 20;
 function peakRssMiB(): number {
@@ -210,23 +203,20 @@ async function main() {
     const bytes = { fp32: fs.statSync(files.fp32).size, fp8: fs.statSync(files.fp8).size };
     // Baseline and step alternate, and the ratio is taken per round: these machines are shared,
     // so whatever else runs slows both sides of one round alike.
-    const mm = await matmulSession();
     const v = await loadVariant(files.fp32, VARIANTS.fp32!.policy);
     const feeds = stepFeeds(v.p);
     const flops = stepFlops(v.p, v.parameters);
+    const ceilingOpts = threads ? { threads } : {};
+    const best = await bestMatmul({ tokens: N + L, hidden, mlp: v.p.mlp_hidden_dim }, { ...ceilingOpts, targetFlops: Math.min(flops.exact, 40e9) });
+    const mm = await chainedStepMatmuls(N + L, hidden, v.p.mlp_hidden_dim, flops.exact, ceilingOpts);
     await v.s.run(feeds);
-    await mm.s.run(mm.feeds);
+    await mm.time();
     const rounds: { mmRate: number; stepMs: number; ratio: number }[] = [];
     // A pause before each timing lets the other session's intra-op threads stop spinning.
     const settle = () => new Promise((r) => setTimeout(r, 200));
-    // The MatMul is short: run it back to back (after one wake-up run) so thread wake-ups and
-    // other processes' bursts do not dominate it.
     const mmTime = async () => {
       await settle();
-      await mm.s.run(mm.feeds);
-      const t0 = performance.now();
-      for (let k = 0; k < 3; k++) await mm.s.run(mm.feeds);
-      return (performance.now() - t0) / 3;
+      return mm.time();
     };
     for (let i = 0; i < runs; i++) {
       const before = await mmTime();
@@ -238,7 +228,7 @@ async function main() {
       const mmRate = (2 * mm.flops) / ((before + after) / 1000);
       rounds.push({ mmRate, stepMs, ratio: flops.exact / (stepMs / 1000) / mmRate });
     }
-    await mm.s.release();
+    await mm.session.release();
     await v.s.release();
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const p = v.p;
@@ -261,24 +251,38 @@ async function main() {
       bestStepMs,
       bestMatmulGflops: bestMmRate / 1e9,
       graphEfficiencyBest: bestRatio,
+      fairCeiling: mm.shape,
+      bestMatmul: best,
+      stepOverBestMatmul: flops.exact / (stepMs / 1000) / (best.gflops * 1e9),
       rounds,
     };
-    console.log(`MatMul ${(N + L)}×${hidden}×${4 * hidden}: ${(mmRate / 1e9).toFixed(1)} GFLOP/s (median of ${runs} rounds)`);
+    console.log(`fair ceiling, ${mm.shape} in one graph: ${withSpread(rounds.map((r) => r.mmRate / 1e9), 1)} GFLOP/s (median (range) of ${runs} rounds)`);
+    console.log(`best chained MatMul here: ${best.gflops.toFixed(1)} GFLOP/s (${best.shape}); step ÷ best: ${(report.stepOverBestMatmul as number).toFixed(3)}`);
     console.log(`transformer step (hidden ${hidden}, ${heads} heads, ${p.depth}+${p.depth_single_blocks} blocks, ${N}+${L} tokens): ${stepMs.toFixed(0)} ms, ${(flops.exact / 1e9).toFixed(1)} GFLOP, ${(flops.exact / (stepMs / 1000) / 1e9).toFixed(1)} GFLOP/s`);
     console.log(`graph efficiency: ${ratio.toFixed(3)} median of rounds, ${bestRatio.toFixed(3)} best step ÷ best MatMul (per-round ratios ${rounds.map((r) => r.ratio.toFixed(2)).join(' ')}; with performance.md's 2·P·T formula: ${ratioFormula.toFixed(3)})`);
     if (!opt['no-memory']) {
       const self = fileURLToPath(import.meta.url);
       const mem: Record<string, unknown> = {};
       console.log(`\nweights: fp32 ${(bytes.fp32 / 2 ** 20).toFixed(0)} MiB, fp8 ${(bytes.fp8 / 2 ** 20).toFixed(0)} MiB`);
-      console.log('variant         load ms  step ms   RSS (MiB): after load  peak loading  after runs  peak running');
-      for (const name of Object.keys(VARIANTS)) {
-        const args = ['--import', 'tsx', self, '--child', name, '--dir', dir, '--hidden', String(hidden), '--heads', String(heads), '--image-tokens', String(N), '--text-tokens', String(L), '--runs', String(Math.min(runs, 3)), ...(threads ? ['--threads', String(threads)] : [])];
-        const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-        if (r.status !== 0) throw new Error(`variant ${name} failed: ${r.stderr}`);
-        const m = JSON.parse(r.stdout.trim().split('\n').pop()!);
-        mem[name] = m;
-        const f = (x: number, w: number) => x.toFixed(0).padStart(w);
-        console.log(`${name.padEnd(15)} ${f(m.loadMs, 7)} ${f(m.stepMs, 8)} ${f(m.rssAfterLoadMiB, 22)} ${f(m.peakLoadMiB, 13)} ${f(m.rssAfterRunsMiB, 11)} ${f(m.peakRunsMiB, 13)}`);
+      // The variants alternate over the rounds (order rotated each round), each in a fresh process.
+      const rounds = Math.max(1, num('rounds'));
+      const names = Object.keys(VARIANTS);
+      const runsOf = new Map<string, Record<string, number>[]>(names.map((n) => [n, []]));
+      for (let r = 0; r < rounds; r++) {
+        for (let k = 0; k < names.length; k++) {
+          const name = names[(k + r) % names.length]!;
+          const args = ['--import', 'tsx', self, '--child', name, '--dir', dir, '--hidden', String(hidden), '--heads', String(heads), '--image-tokens', String(N), '--text-tokens', String(L), '--runs', String(Math.min(runs, 3)), ...(threads ? ['--threads', String(threads)] : [])];
+          const res = spawnSync(process.execPath, args, { encoding: 'utf8' });
+          if (res.status !== 0) throw new Error(`variant ${name} failed: ${res.stderr}`);
+          runsOf.get(name)!.push(JSON.parse(res.stdout.trim().split('\n').pop()!));
+        }
+      }
+      console.log(`variant (median (range) of ${rounds} alternating rounds)  load ms · step ms · RSS MiB after load / peak loading / after runs / peak running`);
+      for (const name of names) {
+        const ms = runsOf.get(name)!;
+        const col = (k: string) => withSpread(ms.map((m) => m[k]!));
+        mem[name] = { rounds: ms };
+        console.log(`${name.padEnd(15)} ${col('loadMs')} · ${col('stepMs')} · ${col('rssAfterLoadMiB')} / ${col('peakLoadMiB')} / ${col('rssAfterRunsMiB')} / ${col('peakRunsMiB')}`);
       }
       report.weightsMiB = { fp32: bytes.fp32 / 2 ** 20, fp8: bytes.fp8 / 2 ** 20 };
       report.variants = mem;
