@@ -85,7 +85,9 @@ export const LibraryQuery = z
     since: z.union([z.number(), z.string().max(40)]).optional(),
     until: z.union([z.number(), z.string().max(40)]).optional(),
     trashed: z.boolean().optional(),
-    sort: z.enum(['newest', 'oldest', 'rating']).optional(),
+    /** Where it came from: made here (ui, cli, api, studio) or imported from another tool. */
+    source: z.enum(['ui', 'cli', 'api', 'studio', 'a1111', 'comfyui', 'invokeai', 'unknown']).optional(),
+    sort: z.enum(['newest', 'oldest', 'rating', 'favorites']).optional(),
     cursor: z.string().max(1000).optional(),
     limit: int(1, 1000).optional(),
   })
