@@ -1,48 +1,13 @@
-// One row per image (issue 13, defect 5): two `schnell library import` of the same folder at once,
-// as two processes, give exactly one row per image; a scan racing them adopts nothing twice; an
-// export of a generation whose file went missing, imported back, re-links that row.
+// One row per image (issue 13, defect 5): the catalog's unique constraint, and an export of a
+// generation whose file went missing, imported back, re-linking that row. Two concurrent
+// `schnell library import` processes: tests/cli/library-hostile.e2e.test.ts.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
 import { DuplicateError, openCatalog } from '../../main/catalog/index.js';
 import { openLibrary } from '../../main/library/index.js';
 import { generation, makePng, tempDir } from '../main/helpers.js';
-import { schnell } from './cli-harness.js';
-
-const N = 30;
-
-test(`two library imports of the same ${N}-image folder at once give exactly ${N} rows`, async () => {
-  const home = tempDir();
-  const src = tempDir();
-  for (let i = 0; i < N; i++) fs.writeFileSync(path.join(src, `img-${String(i).padStart(2, '0')}.png`), await makePng(12, 12, i));
-  const lib = path.join(tempDir(), 'lib');
-  (await openLibrary(lib)).close(); // created first, so neither child pays for the migrations alone
-  const [a, b] = await Promise.all([
-    schnell(['library', 'import', src, '--library', lib, '--json'], { home }),
-    schnell(['library', 'import', src, '--library', lib, '--json'], { home }),
-  ]);
-  assert.equal(a.code, 0, a.stderr);
-  assert.equal(b.code, 0, b.stderr);
-  const ra = JSON.parse(a.stdout);
-  const rb = JSON.parse(b.stdout);
-  assert.equal(ra.imported.length + rb.imported.length, N, 'each image imported by exactly one of the two');
-  assert.equal(ra.skipped.length + rb.skipped.length, N, 'and skipped by the other');
-  for (const s of [...ra.skipped, ...rb.skipped]) assert.match(s.reason, /already in the library as \w{26}/);
-  const db = new Database(path.join(lib, 'catalog.sqlite'), { readonly: true });
-  try {
-    assert.equal((db.prepare('SELECT count(*) AS n FROM generations').get() as { n: number }).n, N);
-    assert.equal((db.prepare('SELECT count(DISTINCT image_hash) AS n FROM generations').get() as { n: number }).n, N);
-  } finally {
-    db.close();
-  }
-  // A third import, and a scan, change nothing.
-  const again = await schnell(['library', 'import', src, '--library', lib, '--json'], { home });
-  assert.equal(JSON.parse(again.stdout).imported.length, 0);
-  const scan = await schnell(['library', 'scan', '--repair', '--library', lib, '--json'], { home });
-  assert.equal(JSON.parse(scan.stdout).orphans.length, 0);
-});
 
 test('the catalog itself refuses a second row on a file (unique index), unless a copy is asked for; a job sample is recorded once', () => {
   const c = openCatalog(path.join(tempDir(), 'c.sqlite'));

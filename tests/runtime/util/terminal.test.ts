@@ -8,14 +8,11 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { forTerminal, forTerminalLine, guardTerminalOutput, sanitizeChunk } from '../../../runtime/util/terminal.js';
+import { ACTIVE, HOSTILE } from '../../main/library/hostile-files.js';
 import { openLibrary } from '../../../main/library/index.js';
 import { withPngText } from '../../../main/library/png.js';
-import { schnell } from '../../cli/cli-harness.js';
+import { run } from '../../../cli/library.js';
 import { makePng, tempDir } from '../../main/helpers.js';
-
-const HOSTILE = 'a cat\u001b]0;pwned\u0007 in \u001b[31mred\u001b[0m\rFAKE \u202eevil\u202c \u0000nul \u009b31m c1 \u2066iso\u2069';
-// Nothing a terminal acts on: C0 but \n and \t, DEL, C1, bidi controls, line/paragraph separators.
-const ACTIVE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\u2028\u2029]/;
 
 test('forTerminal shows controls and direction overrides as escapes and keeps ordinary text', () => {
   const shown = forTerminal(HOSTILE);
@@ -45,38 +42,31 @@ test('guardTerminalOutput sanitises every string written to the guarded stream, 
   assert.deepEqual([...all.subarray(all.length - 2)], [0x1b, 0x5b]);
 });
 
-test('library list, show, search and import print a hostile prompt escaped; the catalog keeps it as it was', async () => {
-  const home = tempDir();
+
+test('the library commands print a hostile prompt escaped (in this process); the catalog keeps it as it was', async () => {
   const src = tempDir();
-  const lib = path.join(tempDir(), 'lib');
-  fs.writeFileSync(
-    path.join(src, `evil\u001b[2Jname.png`),
-    // Our JSON chunk: JSON can carry a NUL, which PNG text itself cannot.
-    withPngText(await makePng(8, 8, 5), [
-      { keyword: 'schnell', text: JSON.stringify({ schnell: 1, prompt: HOSTILE, negativePrompt: '\u001b[8mhidden', model: '\u001b]8;;http://x\u0007m', tags: ['\u202etag'] }) },
-    ]),
-  );
-  const imported = await schnell(['library', 'import', src, '--library', lib], { home });
-  assert.equal(imported.code, 0, imported.stderr);
-  assert.doesNotMatch(imported.stdout, ACTIVE);
-  const l = await openLibrary(lib);
-  const g = l.page().items[0]!;
-  l.close();
-  assert.equal(g.prompt, HOSTILE, 'stored text unchanged');
-  assert.equal(g.negativePrompt, '\u001b[8mhidden');
-  for (const argv of [['list'], ['show', g.id], ['search', 'cat'], ['list', '--json'], ['show', g.id, '--json']]) {
-    const r = await schnell(['library', ...argv, '--library', lib], { home });
-    assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
-    assert.doesNotMatch(r.stdout, ACTIVE, argv.join(' '));
-    assert.doesNotMatch(r.stderr, ACTIVE, argv.join(' '));
-    if (argv.includes('--json')) {
-      const parsed = JSON.parse(r.stdout);
-      const item = parsed.items ? parsed.items[0] : parsed;
-      assert.equal(item.prompt, HOSTILE, 'JSON carries the exact text');
-    }
+  const dir = path.join(tempDir(), 'lib');
+  fs.writeFileSync(path.join(src, 'evil.png'), withPngText(await makePng(8, 8, 5), [{ keyword: 'schnell', text: JSON.stringify({ schnell: 1, prompt: HOSTILE, tags: ['\u202etag'] }) }]));
+  const lib = await openLibrary(dir);
+  let id: string;
+  try {
+    id = (await lib.importFrom([src])).imported[0]!.id;
+    assert.equal(lib.get(id)!.prompt, HOSTILE);
+  } finally {
+    lib.close();
   }
-  // An error message quoting file-derived text is escaped too.
-  const bad = await schnell(['library', 'show', `\u001b]0;x\u0007`, '--library', lib], { home });
-  assert.equal(bad.code, 1);
-  assert.doesNotMatch(bad.stderr, ACTIVE);
+  for (const argv of [['list'], ['show', id], ['search', 'cat'], ['show', id, '--json']]) {
+    const out: string[] = [];
+    const { log, error } = console;
+    console.log = (...a: unknown[]) => void out.push(a.join(' '));
+    console.error = (...a: unknown[]) => void out.push(a.join(' '));
+    try {
+      assert.equal(await run([...argv, '--library', dir]), 0, argv.join(' '));
+    } finally {
+      console.log = log;
+      console.error = error;
+    }
+    assert.doesNotMatch(out.join('\n'), ACTIVE, argv.join(' '));
+    if (argv.includes('--json')) assert.equal(JSON.parse(out.join('\n')).prompt, HOSTILE);
+  }
 });
