@@ -3,7 +3,7 @@
 // With --library/--project the core records each image (file + catalog row); without, it records
 // nothing and only the --out files are written. Files always carry their parameters.
 import path from 'node:path';
-import { ApiError } from '../runtime/api/index.js';
+import { ApiError, requestWarnings } from '../runtime/api/index.js';
 import { writeFileAtomic } from '../runtime/util/files.js';
 import type { JobOutcome, Studio } from '../main/studio.js';
 import { type GenerateCommand, NO_MODEL, outputPaths, parseGenerateArgs, USAGE } from './generate-args.js';
@@ -80,6 +80,8 @@ async function generate(studio: Studio, cmd: GenerateCommand): Promise<number> {
   };
   if (cmd.backend === 'auto' && cmd.model === undefined && !studio.router.cloudReady) throw new UsageError(NO_MODEL_OR_KEY);
   for (const w of studio.warnings) note(w);
+  // The same sentence as the server's X-Schnell-Warning (a negative prompt that CFG ≤ 1 ignores), in flag names.
+  for (const w of requestWarnings(request, { negativePrompt: '--negative-prompt', cfgScale: '--cfg-scale' })) note(w);
   // What cannot serve (a model that does not open under local, no key for the cloud) is one
   // sentence before anything starts; auto's fallback is planned here and said when it served.
   await studio.router.plan(request, cmd.backend);
