@@ -51,7 +51,7 @@ function noLibrary(dir: string): string {
 }
 
 /** The commands that change a library; only these may create one where none is. */
-const WRITES = new Set(['tag', 'favorite', 'rate', 'trash', 'restore', 'purge', 'repair', 'import', 'project']);
+const WRITES = new Set(['tag', 'favorite', 'rate', 'trash', 'restore', 'purge', 'repair', 'import']);
 
 const OPTIONS = {
   library: { type: 'string' },
