@@ -55,6 +55,22 @@ export interface ProgressEvent {
   images: number;
   /** Which backend the progress comes from (a fallback restarts progress in the cloud). */
   backend: BackendName;
+  /**
+   * Stage events from the local runtime (absent on plain step events): what it is doing now, at
+   * least every few seconds. `step` then counts the steps finished so far.
+   */
+  stage?: 'estimate' | 'load' | 'release' | 'encode' | 'denoise' | 'decode';
+  /** A sentence for a terminal or the studio: "loading T5 (4.9 GB)", "image 1 of 2, step 3 of 4, about 40 % (estimated …)". */
+  message?: string;
+  /** The component being loaded or released, and its bytes on disk. */
+  component?: string;
+  bytes?: number;
+  /** 0..1 within the running step, estimated from this machine's measured speed (one runtime call cannot report its blocks). */
+  fraction?: number;
+  /** Estimated milliseconds left for the request, from this machine's measured speed. */
+  etaMs?: number;
+  /** Milliseconds since the request started on the backend. */
+  elapsedMs?: number;
 }
 
 export interface GenerateOptions {

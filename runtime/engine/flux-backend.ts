@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { GenerationRequest } from '../api/index.js';
 import { type ModelSet, openModelSet } from '../flux/checkpoints/checkpoint.js';
-import type { FluxPipeline } from '../flux/pipeline.js';
+import type { FluxPipeline, StageEvent } from '../flux/pipeline.js';
 import { BackendError, type BackendOutput, type LocalBackend, type LocalCheck, type LocalModelInfo, type ProgressEvent, abortError } from './types.js';
 import type { FluxBackendOptions } from './local.js';
 import { type ModelSource, modelSourcePath, resolveModelSource } from './model-source.js';
@@ -98,6 +98,8 @@ export class FluxBackend implements LocalBackend {
   }
 
   private fitted = new Set<string>();
+  /** Where the pipeline's loading events go while a request waits for the load. */
+  private onStage: ((e: StageEvent) => void) | undefined;
 
   /** Before loading (and per new size): will the model fit the device? If not, say so — the router offers the cloud. */
   private async checkFit(width: number, height: number): Promise<void> {
@@ -119,7 +121,7 @@ export class FluxBackend implements LocalBackend {
         const { FluxPipeline } = await import('../flux/pipeline.js');
         let pipeline: FluxPipeline;
         try {
-          pipeline = await FluxPipeline.load(set, { provider: this.device as Provider });
+          pipeline = await FluxPipeline.load(set, { provider: this.device as Provider, onStage: (e) => this.onStage?.(e) });
         } catch (err) {
           throw classifyLoadError(err);
         }
@@ -140,7 +142,14 @@ export class FluxBackend implements LocalBackend {
   ): Promise<BackendOutput> {
     if (opts.signal?.aborted) throw abortError();
     await this.checkFit(request.width, request.height);
-    const pipeline = await this.load();
+    const stageEvent = (e: StageEvent) => opts.onProgress?.({
+      step: e.step !== undefined ? e.step - 1 : 0, steps: request.steps, image: e.image ?? 0, images: request.samples,
+      stage: e.stage, message: e.message, elapsedMs: e.elapsedMs,
+      ...(e.component ? { component: e.component } : {}), ...(e.bytes !== undefined ? { bytes: e.bytes } : {}),
+      ...(e.fraction !== undefined ? { fraction: e.fraction } : {}), ...(e.etaMs !== undefined ? { etaMs: e.etaMs } : {}),
+    });
+    this.onStage = stageEvent;
+    const pipeline = await this.load().finally(() => (this.onStage = undefined));
     const result = await pipeline.generate(
       {
         prompt: request.prompt,
@@ -157,7 +166,7 @@ export class FluxBackend implements LocalBackend {
       },
       {
         ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.onProgress ? { onProgress: (p) => opts.onProgress!({ step: p.step, steps: p.steps, image: p.sample, images: p.samples }) } : {}),
+        ...(opts.onProgress ? { onProgress: (p) => opts.onProgress!({ step: p.step, steps: p.steps, image: p.sample, images: p.samples }), onStage: stageEvent } : {}),
       },
     );
     return {

@@ -5,7 +5,9 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { GenerationRequest } from '../api/index.js';
-import { BackendError, type BackendOutput, type FailureKind, type LocalBackend, type LocalCheck, type LocalModelInfo, abortError } from './types.js';
+import { BackendError, type BackendOutput, type FailureKind, type LocalBackend, type LocalCheck, type LocalModelInfo, type ProgressEvent, abortError } from './types.js';
+
+type LocalProgress = Omit<ProgressEvent, 'backend'>;
 
 /** How the child builds its backend: `(await import(module))[factory](options)`. */
 export interface BackendSpec {
@@ -25,7 +27,7 @@ type ToChild =
 
 export type FromChild =
   | { type: 'ready' }
-  | { type: 'progress'; id: number; event: { step: number; steps: number; image: number; images: number } }
+  | { type: 'progress'; id: number; event: LocalProgress }
   | { type: 'result'; id: number; output: BackendOutput }
   | { type: 'error'; id: number; error: { kind?: FailureKind; message: string; aborted?: boolean; status?: number } }
   | { type: 'fatal'; error: { kind?: FailureKind; message: string } };
@@ -33,7 +35,9 @@ export type FromChild =
 interface Pending {
   resolve: (o: BackendOutput) => void;
   reject: (e: unknown) => void;
-  onProgress?: ((e: { step: number; steps: number; image: number; images: number }) => void) | undefined;
+  onProgress?: ((e: LocalProgress) => void) | undefined;
+  /** The last thing the runtime said it was doing ("loading T5 (4.9 GB)"), for the message if it is killed. */
+  doing?: string;
 }
 
 /** The worker process as ProcessBackend uses it: Node's ChildProcess, or an adapter (Electron's utilityProcess). */
@@ -127,8 +131,7 @@ export class ProcessBackend implements LocalBackend {
         this.child = null;
         this.ready = null;
       }
-      const err = new BackendError('crashed', `the local runtime stopped unexpectedly (${describeExit(code, signal)})`);
-      for (const p of this.pending.values()) p.reject(err);
+      for (const p of this.pending.values()) p.reject(new BackendError('crashed', stoppedMessage(code, signal, p.doing)));
       this.pending.clear();
     });
     child.send({ type: 'init', spec: this.spec } satisfies ToChild);
@@ -136,7 +139,11 @@ export class ProcessBackend implements LocalBackend {
   }
 
   private onMessage(m: FromChild): void {
-    if (m.type === 'progress') this.pending.get(m.id)?.onProgress?.(m.event);
+    if (m.type === 'progress') {
+      const p = this.pending.get(m.id);
+      if (p && m.event.stage !== 'estimate') p.doing = activity(m.event);
+      p?.onProgress?.(m.event);
+    }
     else if (m.type === 'result' || m.type === 'error') {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -149,7 +156,7 @@ export class ProcessBackend implements LocalBackend {
 
   async generate(
     request: GenerationRequest,
-    opts: { signal?: AbortSignal; onProgress?: (e: { step: number; steps: number; image: number; images: number }) => void } = {},
+    opts: { signal?: AbortSignal; onProgress?: (e: LocalProgress) => void } = {},
   ): Promise<BackendOutput> {
     if (opts.signal?.aborted) throw abortError();
     try {
@@ -202,4 +209,23 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
   if (signal === 'SIGKILL') return 'killed with SIGKILL, possibly by the system for lack of memory';
   if (signal) return `killed by ${signal}`;
   return `exit code ${code}`;
+}
+
+/** "loading T5 (4.9 GB)" stays; a step becomes "running step 2 of 4 of image 1". */
+function activity(e: LocalProgress): string {
+  if (e.stage === 'release') return 'releasing memory';
+  if (e.stage && e.stage !== 'denoise' && e.message) return e.message.replace(/ \(\d+ s\)$/, '');
+  // A step event says which step finished; the next one is running (or the decoder, after the last).
+  if (e.step >= e.steps) return `decoding image ${e.image + 1}`;
+  return `running step ${e.step + 1} of ${e.steps} of image ${e.image + 1}`;
+}
+
+/**
+ * Why the child went away, in one sentence. Killed by SIGKILL (what Linux's out-of-memory killer
+ * sends; exit 137 is the same seen through a shell) while it was doing something we know: say
+ * what, and that memory is the likely cause. Never silent.
+ */
+export function stoppedMessage(code: number | null, signal: NodeJS.Signals | null, doing?: string): string {
+  if (signal === 'SIGKILL' || code === 137) return `the local runtime was stopped by the system${doing ? ` while ${doing}` : ''}, most likely for memory`;
+  return `the local runtime stopped unexpectedly${doing ? ` while ${doing}` : ''} (${describeExit(code, signal)})`;
 }

@@ -72,6 +72,12 @@ export function createFaultBackend(opts: FaultBackendOptions): LocalBackend {
         if (fault === 'provider') throw new Error('CUDA execution provider failed to load: libcudart.so.12 not found');
         loaded = true;
       }
+      if (fault === 'killed-loading') {
+        // What the system's out-of-memory killer does to a runtime loading a large component.
+        g.onProgress?.({ step: 0, steps: request.steps, image: 0, images: request.samples, stage: 'load', component: 't5', bytes: 4.9e9, message: 'loading T5 (4.9 GB)' });
+        setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);
+        await sleep(3_600_000, g.signal);
+      }
       if (fault === 'oom') throw new Error('Failed to allocate memory for requested buffer of size 4294967296');
       if (fault === 'throw') throw new Error('tensor shape mismatch in node Add_7');
       const images = [];

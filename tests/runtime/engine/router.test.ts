@@ -78,9 +78,9 @@ test('the local runtime killed mid-request: auto falls back to the cloud and say
   const r = await router('auto').generate(req({ steps: 4 }), { onProgress: killOnFirstStep() });
   assert.equal(r.backend, 'cloud');
   assert.equal(r.fallback?.kind, 'crashed');
-  assert.match(r.fallback!.reason, /stopped unexpectedly.*SIGKILL/);
+  assert.match(r.fallback!.reason, /^the local runtime was stopped by the system while running step 2 of 4 of image 1, most likely for memory$/);
 
-  await fails503(router('local').generate(req({ steps: 4 }), { onProgress: killOnFirstStep() }), /local runtime stopped unexpectedly/);
+  await fails503(router('local').generate(req({ steps: 4 }), { onProgress: killOnFirstStep() }), /local runtime was stopped by the system/);
 
   setFault('none');
   const again = await router('local').generate(req());
@@ -92,8 +92,16 @@ test('a native crash inside the runtime (the process dies by itself) is the same
   const r = await router('auto').generate(req());
   assert.equal(r.backend, 'cloud');
   assert.equal(r.fallback?.kind, 'crashed');
-  await fails503(router('local').generate(req()), /stopped unexpectedly/);
+  await fails503(router('local').generate(req()), /local runtime was stopped by the system/);
   setFault('none');
+});
+
+test('a runtime killed by the system while loading says what it was loading, never exits silently', async () => {
+  setFault('killed-loading');
+  await fails503(router('local').generate(req()), /^the local runtime was stopped by the system while loading T5 \(4\.9 GB\), most likely for memory$/);
+  setFault('none');
+  const again = await router('local').generate(req());
+  assert.equal(again.backend, 'local', 'a new runtime process serves the next request');
 });
 
 test('the model removed from disk: auto goes to the cloud without trying; local names the missing file', async () => {
