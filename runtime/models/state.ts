@@ -28,26 +28,58 @@ export interface DownloadRow {
   updated_at: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS model_downloads (
-  dest            TEXT PRIMARY KEY,
-  url             TEXT NOT NULL,
-  model_id        TEXT,
-  file_id         TEXT,
-  expected_sha256 TEXT,
-  expected_bytes  INTEGER,
-  total_bytes     INTEGER,
-  validator       TEXT,
-  received_bytes  INTEGER NOT NULL DEFAULT 0,
-  status          TEXT NOT NULL,
-  error           TEXT,
-  sha256          TEXT,
-  owner_pid       INTEGER,
-  created_at      TEXT NOT NULL,
-  updated_at      TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS model_downloads_model ON model_downloads(model_id);
-`;
+// The downloader's own tables, versioned like the catalog's: one row per component in the shared
+// schema_versions table (main/catalog/db.ts keeps 'catalog' there), so each module migrates what it
+// owns and never touches the other's. Version 1 adopts a table an unversioned release created.
+const COMPONENT = 'model-downloads';
+const MIGRATIONS: { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE IF NOT EXISTS model_downloads (
+        dest            TEXT PRIMARY KEY,
+        url             TEXT NOT NULL,
+        model_id        TEXT,
+        file_id         TEXT,
+        expected_sha256 TEXT,
+        expected_bytes  INTEGER,
+        total_bytes     INTEGER,
+        validator       TEXT,
+        received_bytes  INTEGER NOT NULL DEFAULT 0,
+        status          TEXT NOT NULL,
+        error           TEXT,
+        sha256          TEXT,
+        owner_pid       INTEGER,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS model_downloads_model ON model_downloads(model_id);
+    `,
+  },
+];
+export const DOWNLOADS_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** Brings the downloader's tables up to date, each step in its own write transaction. */
+export function migrateDownloadState(db: Database.Database): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_versions (
+    component TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  )`);
+  const version = () => (db.prepare('SELECT version FROM schema_versions WHERE component = ?').get(COMPONENT) as { version: number } | undefined)?.version ?? 0;
+  if (version() > DOWNLOADS_SCHEMA_VERSION) {
+    throw new Error(`the download state in ${db.name} was written by a newer Schnell Studio (version ${version()}; this one knows up to ${DOWNLOADS_SCHEMA_VERSION}); update the studio`);
+  }
+  for (const m of MIGRATIONS) {
+    db.transaction(() => {
+      if (version() >= m.version) return;
+      db.exec(m.sql);
+      db.prepare(
+        'INSERT INTO schema_versions(component, version, updated_at) VALUES (?, ?, ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at',
+      ).run(COMPONENT, m.version, Date.now());
+    }).immediate();
+  }
+}
 
 /** Opens (creating) a standalone state database in WAL mode: the studio's catalog, `$SCHNELL_HOME/library/catalog.sqlite`, by default. */
 export function openStateDatabase(file: string = catalogFile(studioLibraryDir())): Database.Database {
@@ -74,7 +106,7 @@ export class DownloadState {
   readonly db: Database.Database;
   constructor(db: Database.Database) {
     this.db = db;
-    db.exec(SCHEMA);
+    migrateDownloadState(db);
   }
 
   get(dest: string): DownloadRow | undefined {
