@@ -57,6 +57,13 @@ export interface JobProgress {
   image: number;
   images: number;
   servedBy: ServedBy;
+  /** What the local runtime is doing now (loading a component, denoising, decoding), when it says. */
+  stage?: 'estimate' | 'load' | 'release' | 'encode' | 'denoise' | 'decode';
+  /** A sentence for the queue: "loading T5 (4.9 GB)", "image 1 of 2, step 3 of 4, about 40 %". */
+  message?: string;
+  /** 0..1 within the running step, and milliseconds left, estimated from this machine's speed. */
+  fraction?: number;
+  etaMs?: number;
 }
 
 export interface Project {

@@ -178,8 +178,8 @@ export class StudioHost {
       on('job.failed', ({ jobId, error, fallback }) => {
         this.previews.delete(jobId);
         this.emit('job.failed', { jobId, error, fallback });
-        // The local runtime runs in its own process; the next job starts a fresh one.
-        if (/local runtime stopped/i.test(error)) this.emit('runtime.restarted', { reason: error });
+        // The local runtime runs in its own process: when it died, the next job starts a fresh one.
+        if (/local runtime/i.test(error) && runtimeGone(studio)) this.emit('runtime.restarted', { reason: error });
         this.afterJob();
       }),
       on('job.cancelled', ({ jobId }) => {
@@ -207,4 +207,10 @@ export class StudioHost {
   libraryDir(): string {
     return this.current.library ? this.current.library.dir : path.resolve('.');
   }
+}
+
+/** Whether the local runtime's process is gone (a ProcessBackend between a crash and the next job). */
+function runtimeGone(studio: Studio): boolean {
+  const local = studio.router.local as { pid?: number } | null;
+  return local !== null && 'pid' in Object.getPrototypeOf(local) ? local.pid === undefined : false;
 }
