@@ -28,7 +28,7 @@ test(`load: ${TOTAL} requests at ${CONCURRENCY} concurrent, demo model`, async (
   try {
     // One request first, so the model load is not counted as overhead.
     assert.equal((await t2i(serve.url, { prompt: 'warm up', seed: 1 }, { Accept: 'image/jpeg' })).status, 200);
-    const before = (await request(serve.url, { method: 'GET', path: '/healthz', auth: null })).json().jobs;
+    const before = (await request(serve.url, { method: 'GET', path: '/healthz' })).json().jobs;
 
     let next = 0;
     const answers: { i: number; status: number; wallMs: number; engineMs: number; queueMs: number; retryAfter?: string; id?: string; seed?: string }[] = [];
@@ -64,7 +64,7 @@ test(`load: ${TOTAL} requests at ${CONCURRENCY} concurrent, demo model`, async (
     assert.ok(ok.every((a) => a.seed === String(1000 + a.i)), 'each answer is the image of its own request');
     assert.equal(new Set(answers.map((a) => a.id)).size, TOTAL, 'request ids are unique');
 
-    const after = (await request(serve.url, { method: 'GET', path: '/healthz', auth: null })).json().jobs;
+    const after = (await request(serve.url, { method: 'GET', path: '/healthz' })).json().jobs;
     assert.equal(after.submitted - before.submitted, TOTAL);
     assert.equal(after.completed - before.completed, ok.length, 'no job lost, none run twice');
     assert.equal(after.rejected - before.rejected, busy.length);
