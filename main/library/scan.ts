@@ -5,6 +5,7 @@ import type { LibraryCore } from './core.js';
 import { readImageInfo } from './metadata.js';
 import { formatOfExtension, IMAGES, isStoredName, makeThumbnail, sha256, STORED_NAME, THUMB_NAME, THUMBS, writeLibraryFile } from './store.js';
 import { TEMP_PREFIX, tempFileOwner } from '../../runtime/util/files.js';
+import { NotRegularFileError, openRegularFile } from '../../runtime/util/regular-file.js';
 
 // The reconcile scan: compares the folder with the catalog in both directions.
 //   - files without a row (a crash between file and row, or a catalog restored from backup):
@@ -181,10 +182,19 @@ export async function scanLibrary(core: LibraryCore, opts: { repair?: boolean; v
 }
 
 async function adopt(core: LibraryCore, file: string, hash: string, format: ImageFormat, setWarnings: (w: string[]) => void): Promise<string | undefined> {
-  const stat = await fs.promises.lstat(file);
-  if (!stat.isFile()) throw new Error('not a regular file; left alone');
-  if (stat.size > MAX_ADOPT_BYTES) throw new Error(`over ${MAX_ADOPT_BYTES} bytes; left alone`);
-  const bytes = await fs.promises.readFile(file);
+  // Opened without blocking and checked on the descriptor: a FIFO put in the store is refused, not waited on.
+  const fh = await openRegularFile(file, 'stored image', fs.constants.O_NOFOLLOW ?? 0).catch((err: Error) => {
+    throw new Error(`${err instanceof NotRegularFileError ? 'not a regular file' : err.message}; left alone`);
+  });
+  let bytes: Buffer;
+  let stat: fs.Stats;
+  try {
+    stat = await fh.stat();
+    if (stat.size > MAX_ADOPT_BYTES) throw new Error(`over ${MAX_ADOPT_BYTES} bytes; left alone`);
+    bytes = await fh.readFile();
+  } finally {
+    await fh.close();
+  }
   if (sha256(bytes) !== hash) throw new Error("its content does not match its name (damaged); left alone, run 'scan --verify' to list such files");
   const info = await readImageInfo(bytes, file);
   if (info.format !== format) throw new Error(`it is a ${info.format} file named .${format === 'jpeg' ? 'jpg' : 'png'}; left alone`);

@@ -18,6 +18,7 @@ import { loadComponent, type ComponentName, type LoadOptions } from './sessions.
 import { decodeLatents, denoise, runClip, runT5, runTransformer } from './stages.js';
 import { runTokenizerCases } from './text/tokenizers.js';
 import type { TensorInfo, Weights } from '../onnx/tensor-source.js';
+import { readRegularFileSync } from '../util/regular-file.js';
 
 export interface CaseResult {
   ok: boolean;
@@ -109,7 +110,7 @@ async function runGoldens(root: string, goldensFile: string, opts: LoadOptions &
   try {
     // Seeds beyond 2^53 (torch takes any 64-bit seed) would lose precision as JSON numbers: keep
     // them as strings, and the noise uses their low 32 bits exactly as torch does.
-    const text = fs.readFileSync(goldensFile, 'utf8').replace(/("seed"\s*:\s*)(-?\d{16,})/g, '$1"$2"');
+    const text = readRegularFileSync(goldensFile, 'goldens file', 'utf8').replace(/("seed"\s*:\s*)(-?\d{16,})/g, '$1"$2"');
     spec = JSON.parse(text) as Json;
   } catch (e) {
     report.cases.goldens = { ok: false, error: `${goldensFile} is not valid JSON: ${(e as Error).message}` };
@@ -334,7 +335,7 @@ class Context {
 
 function readJson(file: string): Record<string, unknown> {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    return JSON.parse(readRegularFileSync(file, 'file', 'utf8')) as Record<string, unknown>;
   } catch (e) {
     throw new Error(`${file} cannot be read as JSON: ${(e as Error).message}`);
   }

@@ -15,6 +15,7 @@ import { MODEL_SET_MANIFEST } from '../checkpoints/model-set.js';
 import { DEFAULT_MODEL_CONFIG, type ModelConfig } from '../model-config.js';
 import { writeSafetensors } from '../checkpoints/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/files.js';
+import { readRegularFileSync } from '../../util/regular-file.js';
 
 export const DEMO_MODEL_NAME = 'demo (untrained)';
 /** Bump when the demo's files change, so ensureDemoModel rewrites older copies. */
@@ -126,7 +127,7 @@ export function ensureDemoModel(dir: string): string {
 
 function readDemoManifest(file: string): { demo_version?: unknown } | undefined {
   try {
-    const m = JSON.parse(fs.readFileSync(file, 'utf8')) as { untrained?: unknown; demo_version?: unknown };
+    const m = JSON.parse(readRegularFileSync(file, 'model description', 'utf8')) as { untrained?: unknown; demo_version?: unknown };
     return m.untrained === true && m.demo_version !== undefined ? m : undefined;
   } catch {
     return undefined;

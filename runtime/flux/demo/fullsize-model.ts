@@ -17,6 +17,7 @@ import { DEFAULT_MODEL_CONFIG } from '../model-config.js';
 import { streamSafetensors, type StreamedTensor } from './stream-writer.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/files.js';
 import type { SafetensorsDtype } from '../../onnx/tensor-source.js';
+import { readRegularFileSync } from '../../util/regular-file.js';
 
 /** FLUX.1 [schnell]'s shapes (BFL's flux1-schnell, Google's T5 v1.1 XXL, OpenAI's CLIP ViT-L/14). */
 export const FULL_SHAPES = {
@@ -130,7 +131,7 @@ class RecordingSet extends TensorSet {
 
 function isUntrainedSet(file: string): boolean {
   try {
-    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { untrained?: unknown }).untrained === true;
+    return (JSON.parse(readRegularFileSync(file, 'model description', 'utf8')) as { untrained?: unknown }).untrained === true;
   } catch {
     return false;
   }
