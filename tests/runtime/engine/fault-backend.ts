@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import type { GenerationRequest } from '../../../runtime/api/index.js';
 import { BackendError, type LocalBackend, abortError } from '../../../runtime/engine/types.js';
 
-export type Fault = 'none' | 'provider' | 'oom' | 'exit' | 'throw' | 'hang' | 'bad-image';
+export type Fault = 'none' | 'provider' | 'oom' | 'exit' | 'throw' | 'hang' | 'bad-image' | 'killed-loading';
 
 export interface FaultBackendOptions {
   /** Stands in for the model file: removing it is "model missing". */
