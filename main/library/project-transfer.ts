@@ -66,6 +66,8 @@ export interface ProjectImportReport {
   failed: { file: string; error: string }[];
   /** Parent links restored after all images were in (remixes that came before their source). */
   linked: number;
+  /** What was imported differently from the list, and why. */
+  warnings: string[];
 }
 
 const PAGE = 1000;
@@ -216,7 +218,7 @@ export async function importProject(core: LibraryCore, folder: string, opts: Pro
     createProject(catalog.db, name, { defaults: header.project.defaults });
     created = true;
   });
-  const report: ProjectImportReport = { project: getProject(catalog.db, name)!.name, created, imported: [], existing: [], failed: [], linked: 0 };
+  const report: ProjectImportReport = { project: getProject(catalog.db, name)!.name, created, imported: [], existing: [], failed: [], linked: 0, warnings: [] };
   /** Exported id → the id that stands for it here, where they differ (same image under another id). */
   const standIn = new Map<string, string>();
   const lateParents: { id: string; parentId: string }[] = [];
@@ -233,10 +235,14 @@ export async function importProject(core: LibraryCore, folder: string, opts: Pro
   }
   for (const { id, parentId } of lateParents) {
     const parent = standIn.get(parentId) ?? parentId;
-    if (parent !== id && catalog.get(parent) && catalog.get(id)?.parentId === null) {
-      catalog.setParent(id, parent);
-      report.linked++;
+    if (parent === id || !catalog.get(parent) || catalog.get(id)?.parentId !== null) continue;
+    // An edited list can make two generations each other's parent: never close a loop.
+    if (catalog.lineage(parent).ancestors.some((a) => a.id === id)) {
+      report.warnings.push(`generation ${id} names ${parentId} as its parent, which would make a loop of remixes; left without a parent`);
+      continue;
     }
+    catalog.setParent(id, parent);
+    report.linked++;
   }
   if (created) {
     const cover = header.project.coverId === null ? null : standIn.get(header.project.coverId) ?? header.project.coverId;

@@ -230,6 +230,19 @@ test('hostile or damaged project folders are refused with a sentence, before any
     await refused(f, /generations.jsonl is missing/);
     await refused(path.join(tempDir(), 'nothing-here'), /does not exist/);
 
+    // An edited list that makes the original a remix of its own grandchild: the loop is not closed.
+    f = copy();
+    const lines = list(f);
+    const lastId = JSON.parse(lines[lines.length - 2]!).generation.id; // the grandchild (the JPEG is last)
+    edit(f, 0, (e) => { e.generation.parentId = lastId; });
+    const loop = await dest.importProject(f);
+    assert.equal(loop.imported.length, 5);
+    assert.match(loop.warnings.join('\n'), /would make a loop of remixes/);
+    const first0 = JSON.parse(lines[0]!).generation.id;
+    assert.deepEqual(dest.lineage(first0).ancestors, []);
+    for (const g of dest.search({ limit: 1000 }).items) dest.trash([g.id]);
+    await dest.purge();
+
     // A changed image (the list intact) fails that image alone, saying why; the rest arrive.
     f = copy();
     const first = JSON.parse(list(f)[0]!);
