@@ -15,6 +15,7 @@ import type { ModelConfig } from './model-config.js';
 import { buildT5Encoder, t5Params, T5_BUILDER_VERSION, type T5Params } from './graphs/t5.js';
 import { buildTransformer, transformerParams, TRANSFORMER_BUILDER_VERSION, type FluxParams } from './graphs/transformer.js';
 import type { Weights } from '../onnx/tensor-source.js';
+import { linuxMemAvailable } from '../util/memory.js';
 
 export type ComponentName = 'transformer' | 't5' | 'clip' | 'decoder';
 
@@ -168,14 +169,8 @@ export function choosePolicy(provider: Provider, weights: readonly Weights[], me
  * counts reclaimable cache), never more than 75% of all memory; activations need the rest.
  */
 export function usableMemory(): number {
-  let available = os.totalmem();
-  try {
-    const m = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
-    if (m) available = Math.min(available, Number(m[1]) * 1024);
-  } catch {
-    // Not Linux: os.freemem() leaves out the file cache on macOS and Windows, so it would be too strict.
-  }
-  return 0.75 * available;
+  // Not Linux: all memory, since os.freemem() leaves out the file cache on macOS and Windows and would be too strict.
+  return 0.75 * (linuxMemAvailable() ?? os.totalmem());
 }
 
 /**

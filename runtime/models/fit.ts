@@ -2,8 +2,8 @@
 // loaded, so a model that cannot fit fails with a sentence (and an offer of the cloud) instead of
 // halfway through a 17 GB load. Estimates are deliberately simple and a little pessimistic.
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
+import { availableMemory } from '../util/memory.js';
 import { formatBytes } from './disk.js';
 
 import {
@@ -114,16 +114,6 @@ export function cpuMemory(): DeviceMemory {
   return { kind: 'cpu', name: `${os.cpus()[0]?.model?.trim() || 'CPU'} (${os.cpus().length} threads)`, totalBytes: os.totalmem(), freeBytes: availableMemory(), source: 'os' };
 }
 
-/** Linux's MemAvailable (free + reclaimable page cache, where weights are mapped), else os.freemem(). */
-function availableMemory(): number {
-  try {
-    const m = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
-    if (m) return Math.min(os.totalmem(), Number(m[1]) * 1024);
-  } catch {
-    /* not Linux */
-  }
-  return os.freemem();
-}
 
 /** A GPU's memory as someone reported it (the studio, a flag, nvidia-smi). */
 export function reportedGpu(totalBytes: number, freeBytes: number = totalBytes, name = 'GPU'): DeviceMemory {
