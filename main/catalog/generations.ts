@@ -1,6 +1,6 @@
 import { prepared, type Db } from './db.js';
 import { newId } from './ids.js';
-import { GENERATION_COLUMNS, GENERATION_FROM, IMAGE_HASH, toGeneration, type GenerationRow } from './rows.js';
+import { GENERATION_COLUMNS, GENERATION_FROM, IMAGE_HASH, storedDate, toGeneration, type GenerationRow } from './rows.js';
 import { DuplicateError } from './errors.js';
 import { CatalogError, type Generation, type ImageFormat, type Lineage } from './types.js';
 import { checkName, type CheckedGeneration } from './validate.js';
@@ -311,5 +311,5 @@ export function projectCounts(db: Db): { name: string; count: number; createdAt:
        (SELECT count(*) FROM generations g WHERE g.project_id = p.id AND g.trashed_at IS NULL) AS count
      FROM projects p ORDER BY p.name`,
   ).all() as { name: string; count: number; created_at: number }[];
-  return rows.map((r) => ({ name: r.name, count: r.count, createdAt: new Date(r.created_at).toISOString() }));
+  return rows.map((r) => ({ name: r.name, count: r.count, createdAt: storedDate(r.created_at, `project ${r.name}`)! }));
 }

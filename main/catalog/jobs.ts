@@ -2,6 +2,7 @@ import { prepared, type Db } from './db.js';
 import { ensureProject } from './generations.js';
 import { isId, newId } from './ids.js';
 import { CatalogError, type Job, type JobStatus } from './types.js';
+import { storedDate } from './rows.js';
 
 // Jobs that outlive the process. The queue is the table: a job is claimed by flipping queued →
 // running in one statement, and a restart finds anything left running by a process that died.
@@ -26,7 +27,7 @@ const JOB_SELECT = `SELECT j.*, p.name AS project,
   (SELECT group_concat(g.id, ',') FROM generations g WHERE g.job_id = j.id) AS generation_ids
   FROM jobs j LEFT JOIN projects p ON p.id = j.project_id`;
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
 
 function toJob(r: JobRow): Job {
   return {
@@ -37,9 +38,9 @@ function toJob(r: JobRow): Job {
     parentId: r.parent_id,
     attempts: r.attempts,
     error: r.error,
-    createdAt: iso(r.created_at)!,
-    startedAt: iso(r.started_at),
-    finishedAt: iso(r.finished_at),
+    createdAt: storedDate(r.created_at, `job ${r.id}`)!,
+    startedAt: storedDate(r.started_at, `job ${r.id}`),
+    finishedAt: storedDate(r.finished_at, `job ${r.id}`),
     generationIds: r.generation_ids ? r.generation_ids.split(',').sort() : [],
     source: r.source,
     backend: r.backend,

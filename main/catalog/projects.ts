@@ -4,6 +4,7 @@ import { describeResolutions, isSupportedResolution } from '../../runtime/api/re
 import { prepared, type Db } from './db.js';
 import { CatalogError, type ImageFormat } from './types.js';
 import { checkName } from './validate.js';
+import { storedDate } from './rows.js';
 
 // Projects: named views of the library, each with a cover, an archive flag and the editor's
 // default settings for new generations in it (schema v5). Names are the key the rest of the studio
@@ -89,7 +90,7 @@ interface ProjectRow {
   settings_json: string;
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const iso = (ms: number | null) => storedDate(ms, 'a project');
 
 function parseDefaults(row: ProjectRow): ProjectDefaults {
   try {

@@ -67,6 +67,10 @@ function fixValue(column: string, kind: ColumnKind, v: unknown, seq: number, now
   }
 }
 
+function columnExists(db: Db, table: string, column: string): boolean {
+  return (db.prepare(`SELECT 1 FROM pragma_table_info(?) WHERE name = ?`).get(table, column) as unknown) !== undefined;
+}
+
 /** Replaces every damaged value of the generations table (COLUMN_KINDS says what is damaged). */
 export function repairValues(db: Db, now = Date.now()): CatalogRepairReport['values'] {
   const stored = COLUMN_KINDS.filter(([column]) => column !== 'project' && column !== 'tags');
@@ -89,7 +93,13 @@ export function repairValues(db: Db, now = Date.now()): CatalogRepairReport['val
   // Names shown in menus, and the dates of projects, are read the same way.
   db.exec(`UPDATE projects SET name = CAST(name AS TEXT) WHERE typeof(name) != 'text'`);
   db.exec(`UPDATE tags SET name = CAST(name AS TEXT) WHERE typeof(name) != 'text'`);
-  db.prepare(`UPDATE projects SET created_at = ? WHERE typeof(created_at) != 'integer' OR created_at < 0 OR created_at > ${MAX_DATE_MS}`).run(now);
+  const badDate = (c: string) => `typeof(${c}) != 'integer' OR ${c} < 0 OR ${c} > ${MAX_DATE_MS}`;
+  db.prepare(`UPDATE projects SET created_at = ? WHERE ${badDate('created_at')}`).run(now);
+  for (const c of ['updated_at', 'archived_at']) {
+    if (columnExists(db, 'projects', c)) db.prepare(`UPDATE projects SET ${c} = ? WHERE ${c} IS NOT NULL AND (${badDate(c)})`).run(now);
+  }
+  db.prepare(`UPDATE jobs SET created_at = ? WHERE ${badDate('created_at')}`).run(now);
+  for (const c of ['started_at', 'finished_at']) db.prepare(`UPDATE jobs SET ${c} = ? WHERE ${c} IS NOT NULL AND (${badDate(c)})`).run(now);
   // A journalled deletion must name one of our files, or it is dropped (it could only name one outside).
   db.prepare(`DELETE FROM file_deletions WHERE NOT (typeof(image_hash) = 'text' AND length(image_hash) = 64 AND image_hash NOT GLOB '*[^0-9a-f]*' AND image_format IN ('png', 'jpeg'))`).run();
   return fixes.map((f) => ({ id: f.id, field: f.field, was: show(f.was), now: show(f.now) }));

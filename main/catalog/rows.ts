@@ -104,6 +104,16 @@ export function checkRow(r: GenerationRow): void {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
+/**
+ * A stored date as ISO text, for tables whose rows are read elsewhere (jobs, projects): a value that
+ * is not a date is damage, named with the repair command, never JavaScript's "Invalid time value".
+ */
+export function storedDate(ms: unknown, what: string): string | null {
+  if (ms === null) return null;
+  if (!validValue('date', ms)) throw new CatalogDamageError(`the catalog is damaged: ${what} has ${describe(ms)} as a date; run '${REPAIR_COMMAND}' to fix it`);
+  return new Date(ms as number).toISOString();
+}
+
 export function toGeneration(r: GenerationRow): Generation {
   checkRow(r);
   return {

@@ -193,3 +193,32 @@ test('scan --repair runs the same catalog repair', async () => {
     lib.close();
   }
 });
+
+test('a bad date in a job or a project is named with the repair command too, and repaired', async () => {
+  const { dir, ids } = await seeded(1);
+  let jobId: string;
+  const lib = await openLibrary(dir);
+  try {
+    jobId = lib.jobs.enqueue({ prompt: 'x' }).id;
+    lib.setProject(ids, 'Harbour');
+  } finally {
+    lib.close();
+  }
+  tamper(dir, "UPDATE jobs SET created_at = 'soon' WHERE id = ?", jobId);
+  tamper(dir, 'UPDATE projects SET created_at = ? WHERE name = ?', Buffer.from('xx'), 'Harbour');
+  const broken = await openLibrary(dir);
+  try {
+    assert.throws(() => broken.jobs.get(jobId), damage);
+    assert.throws(() => broken.projects(), damage);
+  } finally {
+    broken.close();
+  }
+  assert.equal((await cli('repair', '--library', dir)).code, 0);
+  const fixed = await openLibrary(dir);
+  try {
+    assert.ok(Number.isFinite(Date.parse(fixed.jobs.get(jobId)!.createdAt)));
+    assert.equal(fixed.projects().find((p) => p.name === 'Harbour')?.count, 1);
+  } finally {
+    fixed.close();
+  }
+});
