@@ -25,6 +25,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import {
   CatalogError,
+  DuplicateError,
   newId,
   openCatalog,
   type Backend,
@@ -163,7 +164,14 @@ export class Library {
       tags: [...checked.tags].sort((a, b) => a.localeCompare(b)),
     };
     const bytes = embedMetadata(image, described);
-    await this.core.addImage(bytes, format, (imageHash) => ({ ...fields, ...size, id, format, imageHash, createdAt: checked.createdAt, source }));
+    try {
+      await this.core.addImage(bytes, format, (imageHash) => ({ ...fields, ...size, id, format, imageHash, createdAt: checked.createdAt, source }));
+    } catch (err) {
+      // A job's sample is recorded once (schema v4): a job run again after a crash gets the row
+      // its first run made, not a second one.
+      if (err instanceof DuplicateError && err.kind === 'job-sample') return this.get(err.existingId)!;
+      throw err;
+    }
     return this.get(id)!;
   }
 

@@ -73,3 +73,20 @@ test('an export of a generation whose file went missing, imported back, re-links
     lib.close();
   }
 });
+
+test('a job run again after a crash records each sample once: the second recording returns the first row', async () => {
+  const lib = await openLibrary(path.join(tempDir(), 'lib'));
+  try {
+    const first = await lib.recordGeneration({ prompt: 'a harbour', seed: 5, sampleIndex: 0, samples: 2, model: 'm', backend: 'local', image: await makePng(8, 8, 1), jobId: 'job-7' });
+    const again = await lib.recordGeneration({ prompt: 'a harbour', seed: 5, sampleIndex: 0, samples: 2, model: 'm', backend: 'local', image: await makePng(8, 8, 2), jobId: 'job-7' });
+    assert.equal(again.id, first.id);
+    const second = await lib.recordGeneration({ prompt: 'a harbour', seed: 6, sampleIndex: 1, samples: 2, model: 'm', backend: 'local', image: await makePng(8, 8, 3), jobId: 'job-7' });
+    assert.notEqual(second.id, first.id);
+    assert.equal(lib.search().items.length, 2);
+    // The second run's file was not left behind.
+    const images = fs.readdirSync(path.join(lib.dir, 'images'), { recursive: true }).filter((f) => String(f).endsWith('.png'));
+    assert.equal(images.length, 2);
+  } finally {
+    lib.close();
+  }
+});
