@@ -3,7 +3,7 @@
 // With --library/--project the core records each image (file + catalog row); without, it records
 // nothing and only the --out files are written. Files always carry their parameters.
 import path from 'node:path';
-import { ApiError, requestWarnings } from '../runtime/api/index.js';
+import { ApiError, imageSeed, requestWarnings } from '../runtime/api/index.js';
 import { writeFileAtomic } from '../runtime/util/files.js';
 import type { JobOutcome, Studio } from '../main/studio.js';
 import { type GenerateCommand, NO_MODEL, outputPaths, parseGenerateArgs, USAGE } from './generate-args.js';
@@ -92,7 +92,7 @@ async function generate(studio: Studio, cmd: GenerateCommand): Promise<number> {
   const bar = process.stderr.isTTY && !json ? progressBar() : undefined;
   const submitted = studio.submit(request, { source: 'cli', ...(cmd.project !== undefined ? { project: cmd.project } : {}) });
   const off = studio.on('job.progress', ({ jobId, progress }) => {
-    if (jobId === submitted.id) bar?.update({ ...progress, seed: (request.seed + progress.image) % 2 ** 32 });
+    if (jobId === submitted.id) bar?.update({ ...progress, seed: imageSeed(request.seed, progress.image) });
   });
   const onSigint = () => studio.cancel(submitted.id);
   process.once('SIGINT', onSigint);

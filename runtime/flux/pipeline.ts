@@ -4,6 +4,7 @@
 // unload. The stages are functions in stages.ts, so `schnell conformance` runs the same code on
 // reference inputs.
 import { invalid } from '../api/errors.js';
+import { imageSeed } from '../api/request.js';
 import type { OnnxSession, Provider } from '../onnx/session.js';
 import type { WeightPolicy } from '../onnx/weights.js';
 import type { DecoderParams } from './graphs/autoencoder.js';
@@ -278,7 +279,7 @@ export class FluxPipeline {
 
     const images: GeneratedImage[] = [];
     for (let index = 0; index < samples; index++) {
-      const seed = (params.seed + index) % 2 ** 32;
+      const seed = imageSeed(params.seed, index);
       const t0 = performance.now();
       const noise = pack(randn([1, channels, h, w], seed), channels, h, w);
       const latents = await stage('denoise', memory.stages.denoise, async () => {

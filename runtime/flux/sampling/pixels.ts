@@ -2,8 +2,9 @@
 // `uint8(127.5·(x + 1))` with truncation, as torch's `.byte()`), and PNG/JPEG through sharp. Also
 // the cheap step preview: a fixed linear map from latent channels to RGB, no decoder run.
 import sharp from 'sharp';
+import type { ImageFormat } from '../../api/headers.js';
 
-export type ImageFormat = 'png' | 'jpeg';
+export type { ImageFormat };
 
 /** [1, 3, H, W] floats → H·W·3 bytes (HWC). Arithmetic in float32 like torch's, so bytes match. */
 export function toPixels(decoded: Float32Array, height: number, width: number): Uint8Array {

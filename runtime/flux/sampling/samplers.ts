@@ -2,8 +2,9 @@
 // v = noise − x0 and is integrated from t = 1 to t = 0. A sampler knows nothing of the model: the
 // pipeline asks the model for v at (x, t[i]) and hands it to `step(x, v, i)`, which moves x to t[i+1].
 
-export const SAMPLER_NAMES = ['K_EULER', 'K_DPMPP_2M'] as const;
-export type SamplerName = (typeof SAMPLER_NAMES)[number];
+// The names are the API's (one list for the schema, the pipeline and the CLI).
+export { SAMPLERS as SAMPLER_NAMES, type Sampler as SamplerName } from '../../api/request.js';
+import { SAMPLERS as SAMPLER_NAMES, type Sampler as SamplerName } from '../../api/request.js';
 
 export interface Sampler {
   readonly name: SamplerName;
