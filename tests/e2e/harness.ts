@@ -114,6 +114,9 @@ export async function launchBrowser(viewport: { width: number; height: number } 
     viewport,
     deviceScaleFactor: 1,
   });
+  // tsx (esbuild, keepNames) wraps named functions inside page.evaluate callbacks in __name(...),
+  // which the page does not define; an init script (not subject to the page's CSP) supplies it.
+  await context.addInitScript('globalThis.__name = globalThis.__name || ((f) => f);');
   return {
     context,
     async close() {

@@ -57,6 +57,7 @@ export function Filters() {
       {Select({ id: 'f-resolution', label: 'Resolution', value: filters.resolution ?? '', options: withCurrent(counted(facets?.resolutions, (v) => v.replace('x', '×')), filters.resolution), onChange: (v) => set({ resolution: v || undefined }) })}
       {Select({ id: 'f-backend', label: 'Backend', value: filters.backend ?? '', options: withCurrent(counted(facets?.backends), filters.backend), onChange: (v) => set({ backend: (v || undefined) as FilterState['backend'] }) })}
       {Select({ id: 'f-finish', label: 'Finish reason', value: filters.finishReason ?? '', options: withCurrent(counted(facets?.finishReasons), filters.finishReason), onChange: (v) => set({ finishReason: v || undefined }) })}
+      {Select({ id: 'f-source', label: 'Source', value: filters.source ?? '', options: withCurrent(counted(facets?.sources, sourceLabel), filters.source), onChange: (v) => set({ source: (v || undefined) as FilterState['source'] }) })}
       {Select({ id: 'f-model', label: 'Model', value: filters.model ?? '', options: withCurrent(counted(facets?.models), filters.model), onChange: (v) => set({ model: v || undefined }) })}
       {Select({ id: 'f-tag', label: 'Tag', value: filters.tag ?? '', options: withCurrent(counted(facets?.tags), filters.tag), onChange: (v) => set({ tag: v || undefined }) })}
       {Select({
@@ -73,6 +74,9 @@ export function Filters() {
     </section>
   );
 }
+
+const SOURCES: Record<string, string> = { ui: 'Made here', cli: 'Command line', api: 'Local API', studio: 'Made here (older)', a1111: 'AUTOMATIC1111', comfyui: 'ComfyUI', invokeai: 'InvokeAI', unknown: 'Imported' };
+const sourceLabel = (v: string) => SOURCES[v] ?? v;
 
 /** Keeps the chosen value listed even when the counts no longer include it. */
 function withCurrent(options: { value: string; label: string }[], current: string | undefined) {

@@ -17,6 +17,7 @@ export interface Filters {
   minRating?: number;
   tag?: string;
   favorite?: boolean;
+  source?: NonNullable<LibraryQuery['source']>;
 }
 
 export interface LiveJob extends QueueJob {
@@ -103,6 +104,7 @@ export function currentQuery(s: Pick<AppState, 'scope' | 'filters' | 'text' | 's
   if (f.minRating) q.minRating = f.minRating;
   if (f.tag) q.tags = [f.tag];
   if (f.favorite) q.favorite = true;
+  if (f.source) q.source = f.source;
   const text = s.text.trim();
   if (text) q.text = text;
   return q;

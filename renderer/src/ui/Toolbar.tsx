@@ -49,6 +49,7 @@ export function Toolbar() {
           <option value="newest">Newest first</option>
           <option value="oldest">Oldest first</option>
           <option value="rating">Highest rated</option>
+          <option value="favorites">Favourites first</option>
         </select>
       </label>
       <span className="grow" style={{ flex: 1 }} />
