@@ -183,7 +183,7 @@ export async function fit(ctx: ModelsContext, args: string[]): Promise<number> {
 }
 
 export async function login(ctx: ModelsContext, args: string[]): Promise<number> {
-  const { out, home } = ctx;
+  const { out } = ctx;
   const { values } = parse(args, {});
   if (values.help) return help(ctx);
   if (ctx.io.stdin.isTTY) ctx.io.stderr.write('Paste your Hugging Face token (https://huggingface.co/settings/tokens; input hidden) and press Enter: ');

@@ -4,24 +4,10 @@
 // unless origins are configured, bodies capped, one generation at a time per device.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  ApiError,
-  type GenerationRequest,
-  WARNING_HEADER,
-  checkContentType,
-  encodeError,
-  encodeImages,
-  encodeOpenAIError,
-  header,
-  negotiateResponseType,
-  parseOpenAIImageRequest,
-  parseTextToImage,
-  requestWarnings,
-  toOpenAIImageResponse,
-} from '../api/index.js';
+import type { Duplex } from 'node:stream';
+import { ApiError, type GenerationRequest, encodeError, encodeOpenAIError } from '../api/index.js';
 import type { Engine } from '../engine/engine.js';
 import type { GenerationResult } from '../engine/types.js';
-import { serviceReport } from './health.js';
 import {
   BodyTooLarge,
   bearerToken,
@@ -29,19 +15,15 @@ import {
   conflictingHeader,
   headerSafe,
   hostAllowed,
-  jsonResponse,
   newRequestId,
   rawErrorResponse,
-  readBody,
   send,
   tokenMatches,
-  toWebp,
   watchHalfClose,
 } from './http.js';
-import { describeModels } from './models.js';
+import { type Context, MAX_BODY_BYTES, type Route, apiRoutes } from './routes.js';
 
-export const MAX_BODY_BYTES = 1024 * 1024;
-export const TEXT_TO_IMAGE_PATH = /^\/inference\/v1\/workflows\/accounts\/([^/]+)\/models\/([^/]+)\/text_to_image$/;
+export { MAX_BODY_BYTES, TEXT_TO_IMAGE_PATH } from './routes.js';
 
 export interface ServerOptions {
   engine: Engine;
@@ -83,230 +65,158 @@ export interface RunningServer {
   close(opts?: { graceMs?: number }): Promise<void>;
 }
 
-interface Route {
-  methods: string[];
-  /** true: the token is required; 'optional': the answer says more to a caller who sends it. */
-  auth: boolean | 'optional';
-  /** Whose error shape this route answers in (OpenAI's clients parse OpenAI's). */
-  errors?: 'openai';
-  handle(ctx: Context): Promise<void>;
-}
+type RouteTable = { path: RegExp; route: Route }[];
 
-interface Context {
-  req: IncomingMessage;
-  res: ServerResponse;
-  requestId: string;
-  params: string[];
-  /** Aborted when the client goes away before its answer is written. */
-  signal: AbortSignal;
-  extra: Record<string, string>;
-  /** The caller sent the right token (routes with optional auth say more). */
-  authorized: boolean;
-  /** The client sent `Expect: 100-continue` and waits for our go before sending the body. */
-  expectsContinue: boolean;
+/** The request's gatekeeping, the same for every route: who may ask, from where, and how. */
+interface Gate {
+  token: string;
+  origins: Set<string>;
+  extraHosts: string[];
+  log: (line: string) => void;
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const host = opts.host ?? '127.0.0.1';
-  const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
-  const limits = { maxSamples: opts.maxSamples ?? 8 };
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const origins = new Set(opts.allowedOrigins ?? []);
-  const extraHosts = [...(opts.allowedHosts ?? []), ...(host !== '0.0.0.0' && host !== '::' ? [host] : [])].map((h) => h.toLowerCase());
   const engine = opts.engine;
   const run = opts.generate ?? ((request: GenerationRequest, o: { id: string; signal: AbortSignal }) => engine.generate(request, o));
   let closing = false;
-
-  const unknownModel = (name: string) =>
-    new ApiError(404, `model '${name.slice(0, 100)}' is not installed here; installed: ${opts.modelNames.join(', ')}`, 'model');
-
-  const imageHeaders = (result: GenerationResult): Record<string, string> => {
-    const h: Record<string, string> = {
-      'X-Schnell-Backend': result.backend,
-      'Server-Timing': [
-        `engine;dur=${result.timings.engineMs.toFixed(1)}`,
-        `safety;dur=${result.timings.safetyMs.toFixed(1)}`,
-        `queue;dur=${(result.timings.queueMs ?? 0).toFixed(1)}`,
-        `total;dur=${result.timings.totalMs.toFixed(1)}`,
-      ].join(', '),
-    };
-    if (result.fallback) h['X-Schnell-Fallback'] = headerSafe(`${result.fallback.kind}: ${result.fallback.reason}`);
-    return h;
+  const routes = apiRoutes({
+    engine, run, modelNames: opts.modelNames, maxBody: opts.maxBodyBytes ?? MAX_BODY_BYTES, limits: { maxSamples: opts.maxSamples ?? 8 }, isClosing: () => closing,
+  });
+  const gate: Gate = {
+    token: opts.token,
+    origins: new Set(opts.allowedOrigins ?? []),
+    extraHosts: [...(opts.allowedHosts ?? []), ...(host !== '0.0.0.0' && host !== '::' ? [host] : [])].map((h) => h.toLowerCase()),
+    log: opts.log ?? ((line: string) => process.stderr.write(`${line}\n`)),
   };
-
-  const warn = (ctx: Context, warnings: string[]) => {
-    if (warnings.length > 0) ctx.res.setHeader(WARNING_HEADER, warnings.map((w) => headerSafe(w, 400)));
+  const server = createHttpServer(opts, (req, res, expectsContinue) => {
+    handleRequest(gate, routes, req, res, expectsContinue).catch((err) => {
+      gate.log(`internal error outside a request: ${(err as Error)?.stack ?? String(err)}`);
+      if (!res.headersSent) send(res, encodeError(new ApiError(500, 'internal error; the server log has the details')));
+      else res.destroy();
+    });
+  });
+  await listen(server, opts.port ?? 0, host);
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    port: address.port,
+    host: address.address,
+    server,
+    async close({ graceMs = 30_000 } = {}) {
+      if (closing) return;
+      closing = true;
+      await closeServer(server, graceMs, () => (opts.drain ? opts.drain(graceMs) : engine.shutdown({ graceMs })));
+    },
   };
-  const requestNotes = (request: GenerationRequest) => requestWarnings(request);
+}
 
-  const readJson = async (ctx: Context): Promise<unknown> => {
-    if (ctx.expectsContinue) {
-      // The client waits for `100 Continue` before it sends the body: a body declared over the cap
-      // gets its 413 now, before a byte of it travels.
-      const declared = Number(ctx.req.headers['content-length']);
-      if (Number.isFinite(declared) && declared > maxBody) throw new BodyTooLarge(maxBody, false);
-      ctx.res.writeContinue();
+/** One request: gatekeeping, then its route; any error becomes an answer in the route's error shape. */
+async function handleRequest(gate: Gate, routes: RouteTable, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+  const requestId = newRequestId();
+  res.setHeader('X-Request-Id', requestId);
+  const controller = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  // A client that half-closes (shuts its sending side after the request) still gets its answer;
+  // one that is really gone is noticed by the probes this sends, and its job is cancelled.
+  watchHalfClose(req, res);
+  const ctx: Context = { req, res, requestId, params: [], signal: controller.signal, extra: {}, authorized: false, expectsContinue };
+  let errorStyle: Route['errors'];
+  try {
+    checkHeaders(gate, req);
+    if (answerCors(gate, ctx)) return;
+    const { route, path } = findRoute(routes, req, ctx);
+    errorStyle = route.errors;
+    authorize(gate, route, req, ctx);
+    if (!route.methods.includes(req.method ?? '')) {
+      res.setHeader('Allow', route.methods.join(', '));
+      throw new ApiError(405, `${req.method} is not allowed on ${path}; use ${route.methods.join(' or ')}`);
     }
-    const body = await readBody(ctx.req, maxBody);
-    let text = body.toString('utf8');
-    // RFC 8259 lets a parser ignore a byte order mark; some Windows tools write one.
-    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new ApiError(400, body.length === 0 ? 'the request body is empty; send a JSON object with at least a prompt' : 'the request body is not valid JSON');
-    }
-  };
+    await route.handle(ctx);
+  } catch (err) {
+    if (controller.signal.aborted) return; // the client is gone; nobody to answer
+    answerError(gate, ctx, err, errorStyle);
+  }
+}
 
-  const routes: { path: RegExp; route: Route }[] = [
-    {
-      path: /^\/healthz$/,
-      route: {
-        methods: ['GET', 'HEAD'],
-        auth: 'optional',
-        async handle(ctx) {
-          // Liveness for anyone (a probe needs no secret); what serves and the counters only with the token.
-          const report = await serviceReport(engine.router);
-          const status = closing ? 'stopping' : 'ok';
-          const body = ctx.authorized
-            ? { status, ready: report.ready, models: opts.modelNames, backends: report.backends, problems: report.problems, jobs: engine.stats() }
-            : { status, ready: report.ready };
-          send(ctx.res, jsonResponse(200, body), ctx.extra);
-        },
-      },
-    },
-    {
-      path: /^\/v1\/models$/,
-      route: {
-        methods: ['GET'],
-        auth: true,
-        async handle(ctx) {
-          send(ctx.res, jsonResponse(200, { object: 'list', data: await describeModels(engine.router, opts.modelNames) }), ctx.extra);
-        },
-      },
-    },
-    {
-      path: TEXT_TO_IMAGE_PATH,
-      route: {
-        methods: ['POST'],
-        auth: true,
-        async handle(ctx) {
-          let model: string;
-          try {
-            model = decodeURIComponent(ctx.params[1]!);
-          } catch {
-            model = ctx.params[1]!;
-          }
-          if (!opts.modelNames.includes(model)) throw unknownModel(model);
-          // Header checks come before the body is read: a 406 or 415 costs no upload.
-          negotiateResponseType(header(ctx.req.headers, 'accept'));
-          checkContentType(ctx.req.headers['content-type']);
-          const body = await readJson(ctx);
-          const { request, responseType } = parseTextToImage(body, ctx.req.headers, limits);
-          warn(ctx, requestNotes(request));
-          const result = await run(request, { id: ctx.requestId, signal: ctx.signal });
-          send(ctx.res, encodeImages(result, responseType, imageHeaders(result)), ctx.extra);
-        },
-      },
-    },
-    {
-      path: /^\/v1\/images\/generations$/,
-      route: {
-        methods: ['POST'],
-        auth: true,
-        errors: 'openai',
-        async handle(ctx) {
-          checkContentType(ctx.req.headers['content-type']);
-          const parsed = parseOpenAIImageRequest(await readJson(ctx), limits);
-          if (parsed.model !== undefined && !opts.modelNames.includes(parsed.model)) throw unknownModel(parsed.model);
-          warn(ctx, [...parsed.warnings, ...requestNotes(parsed.request)]);
-          let result = await run(parsed.request, { id: ctx.requestId, signal: ctx.signal });
-          if (parsed.webp) result = { ...result, images: await Promise.all(result.images.map(async (img) => ({ ...img, bytes: await toWebp(img.bytes, parsed.webp!.quality) }))) };
-          const headers = { ...imageHeaders(result), 'Finish-Reason': result.finishReason, Seed: String(result.seed), 'X-Schnell-Size': parsed.size };
-          const format = parsed.webp ? 'webp' : parsed.request.outputFormat;
-          send(ctx.res, jsonResponse(200, toOpenAIImageResponse(result, parsed.responseFormat, { size: parsed.size, format }), headers), ctx.extra);
-        },
-      },
-    },
-  ];
+/** Headers that make a request suspect, whatever the route: repeated with other values, a foreign Host. */
+function checkHeaders(gate: Gate, req: IncomingMessage): void {
+  // Node keeps only the first of repeated Content-Type, Authorization, Host… headers; two
+  // different values mean two readers may disagree about the request, so it is refused.
+  const conflict = conflictingHeader(req.rawHeaders);
+  if (conflict) throw new ApiError(400, `the ${conflict.name} header is given ${conflict.count} times with different values; send it once`, conflict.name);
+  if (!hostAllowed(req.headers.host, gate.extraHosts)) {
+    throw new ApiError(403, `Host '${headerSafe(req.headers.host ?? '', 80)}' is not allowed: this server answers only to loopback names (localhost, 127.0.0.1, [::1])`, 'Host');
+  }
+}
 
-  const corsHeaders = (origin: string): Record<string, string> => ({
+/** A browser's Origin must be allowed; its CORS preflight is answered here (true: answered). */
+function answerCors(gate: Gate, ctx: Context): boolean {
+  const origin = ctx.req.headers.origin;
+  if (origin === undefined) return false;
+  if (!gate.origins.has(origin)) throw new ApiError(403, `Origin '${headerSafe(origin, 80)}' is not allowed to call this server`, 'Origin');
+  ctx.extra = {
     'Access-Control-Allow-Origin': origin,
     Vary: 'Origin',
     'Access-Control-Expose-Headers': 'Seed, Finish-Reason, X-Request-Id, Retry-After, X-Schnell-Backend, X-Schnell-Fallback, X-Schnell-Warning, X-Schnell-Size',
+  };
+  if (ctx.req.method !== 'OPTIONS') return false;
+  ctx.res.writeHead(204, {
+    ...ctx.extra,
+    'Access-Control-Allow-Methods': 'GET, POST',
+    'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Jpeg-Quality, Json-Return-Image-Accept',
+    'Access-Control-Max-Age': '600',
   });
+  ctx.res.end();
+  return true;
+}
 
-  async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue = false): Promise<void> {
-    const requestId = newRequestId();
-    res.setHeader('X-Request-Id', requestId);
-    const controller = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) controller.abort();
-    });
-    // A client that half-closes (shuts its sending side after the request) still gets its answer;
-    // one that is really gone is noticed by the probes this sends, and its job is cancelled.
-    watchHalfClose(req, res);
-    const ctx: Context = { req, res, requestId, params: [], signal: controller.signal, extra: {}, authorized: false, expectsContinue };
-    let errorStyle: Route['errors'];
-    try {
-      // Node keeps only the first of repeated Content-Type, Authorization, Host… headers; two
-      // different values mean two readers may disagree about the request, so it is refused.
-      const conflict = conflictingHeader(req.rawHeaders);
-      if (conflict) throw new ApiError(400, `the ${conflict.name} header is given ${conflict.count} times with different values; send it once`, conflict.name);
-      if (!hostAllowed(req.headers.host, extraHosts)) {
-        throw new ApiError(403, `Host '${headerSafe(req.headers.host ?? '', 80)}' is not allowed: this server answers only to loopback names (localhost, 127.0.0.1, [::1])`, 'Host');
-      }
-      const origin = req.headers.origin;
-      if (origin !== undefined) {
-        if (!origins.has(origin)) throw new ApiError(403, `Origin '${headerSafe(origin, 80)}' is not allowed to call this server`, 'Origin');
-        ctx.extra = corsHeaders(origin);
-        if (req.method === 'OPTIONS') {
-          res.writeHead(204, {
-            ...ctx.extra,
-            'Access-Control-Allow-Methods': 'GET, POST',
-            'Access-Control-Allow-Headers': 'Authorization, Content-Type, Accept, Jpeg-Quality, Json-Return-Image-Accept',
-            'Access-Control-Max-Age': '600',
-          });
-          res.end();
-          return;
-        }
-      }
-      const path = (req.url ?? '/').split('?')[0]!;
-      const match = routes.map((r) => ({ r, m: r.path.exec(path) })).find((x) => x.m);
-      if (!match) throw new ApiError(404, `no such endpoint: ${req.method} ${headerSafe(path, 100)}`);
-      ctx.params = match.m!.slice(1);
-      const { route } = match.r;
-      errorStyle = route.errors;
-      const given = bearerToken(req);
-      ctx.authorized = given !== null && tokenMatches(given, opts.token);
-      if (route.auth === true && !ctx.authorized) {
-        if (given === null) throw new ApiError(401, 'missing bearer token: send Authorization: Bearer <token> (schnell serve printed it; it is stored in $SCHNELL_HOME/server-token)', 'Authorization');
-        throw new ApiError(401, 'the bearer token is wrong', 'Authorization');
-      }
-      if (!route.methods.includes(req.method ?? '')) {
-        res.setHeader('Allow', route.methods.join(', '));
-        throw new ApiError(405, `${req.method} is not allowed on ${path}; use ${route.methods.join(' or ')}`);
-      }
-      await route.handle(ctx);
-    } catch (err) {
-      if (controller.signal.aborted) return; // the client is gone; nobody to answer
-      let apiError: ApiError;
-      if (err instanceof ApiError) apiError = err;
-      else {
-        log(`[${requestId}] internal error: ${(err as Error)?.stack ?? String(err)}`);
-        apiError = new ApiError(500, `internal error (request id ${requestId}); the server log has the details`);
-      }
-      if (apiError.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
-      // A client waiting for 100 Continue has not sent its body: close rather than read it as the next request.
-      if (ctx.expectsContinue && !req.complete) res.setHeader('Connection', 'close');
-      if (err instanceof BodyTooLarge) {
-        res.setHeader('Connection', 'close');
-        if (!err.drained) res.once('finish', () => req.destroy());
-      }
-      send(res, errorStyle === 'openai' ? encodeOpenAIError(apiError) : encodeError(apiError), ctx.extra);
-    }
+function findRoute(routes: RouteTable, req: IncomingMessage, ctx: Context): { route: Route; path: string } {
+  const path = (req.url ?? '/').split('?')[0]!;
+  const match = routes.map((r) => ({ r, m: r.path.exec(path) })).find((x) => x.m);
+  if (!match) throw new ApiError(404, `no such endpoint: ${req.method} ${headerSafe(path, 100)}`);
+  ctx.params = match.m!.slice(1);
+  return { route: match.r.route, path };
+}
+
+/** The bearer token: required by most routes; optional ones say more to a caller who sends it. */
+function authorize(gate: Gate, route: Route, req: IncomingMessage, ctx: Context): void {
+  const given = bearerToken(req);
+  ctx.authorized = given !== null && tokenMatches(given, gate.token);
+  if (route.auth === true && !ctx.authorized) {
+    if (given === null) throw new ApiError(401, 'missing bearer token: send Authorization: Bearer <token> (schnell serve printed it; it is stored in $SCHNELL_HOME/server-token)', 'Authorization');
+    throw new ApiError(401, 'the bearer token is wrong', 'Authorization');
   }
+}
 
+/** An error as the API's answer (or OpenAI's shape on its route); anything unexpected is a 500 with a log line. */
+function answerError(gate: Gate, ctx: Context, err: unknown, errorStyle: Route['errors']): void {
+  const { req, res, requestId } = ctx;
+  let apiError: ApiError;
+  if (err instanceof ApiError) apiError = err;
+  else {
+    gate.log(`[${requestId}] internal error: ${(err as Error)?.stack ?? String(err)}`);
+    apiError = new ApiError(500, `internal error (request id ${requestId}); the server log has the details`);
+  }
+  if (apiError.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+  // A client waiting for 100 Continue has not sent its body: close rather than read it as the next request.
+  if (ctx.expectsContinue && !req.complete) res.setHeader('Connection', 'close');
+  if (err instanceof BodyTooLarge) {
+    res.setHeader('Connection', 'close');
+    if (!err.drained) res.once('finish', () => req.destroy());
+  }
+  send(res, errorStyle === 'openai' ? encodeOpenAIError(apiError) : encodeError(apiError), ctx.extra);
+}
+
+/**
+ * node:http set up for this API: request and header timeouts, `Expect: 100-continue` decided by the
+ * handler, half-closed clients still answered, CONNECT and unparseable requests answered in the
+ * API's error shape.
+ */
+function createHttpServer(opts: ServerOptions, serveRequest: (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => void): http.Server {
   const requestTimeout = opts.requestTimeoutMs ?? 120_000;
   // Headers must arrive within the whole request's limit (Node refuses a longer one); 0 disables the request limit only.
   const headersTimeout = requestTimeout > 0 ? Math.min(opts.headersTimeoutMs ?? 30_000, requestTimeout) : (opts.headersTimeoutMs ?? 30_000);
@@ -321,59 +231,45 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
     (req, res) => serveRequest(req, res, false),
   );
-  function serveRequest(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
-    handle(req, res, expectsContinue).catch((err) => {
-      log(`internal error outside a request: ${(err as Error)?.stack ?? String(err)}`);
-      if (!res.headersSent) send(res, encodeError(new ApiError(500, 'internal error; the server log has the details')));
-      else res.destroy();
-    });
-  }
   // Without this Node answers `Expect: 100-continue` with 100 at once; the handler sends it only
   // once the headers pass (auth, route, Content-Type) and the declared body fits the cap.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => serveRequest(req, res, true));
   // Node's default is to end the socket when the client half-closes, dropping the answer (see watchHalfClose).
   (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // CONNECT (a proxy tunnel) is not for this server; without a listener Node drops the socket unanswered.
-  server.on('connect', (req: IncomingMessage, socket: import('node:stream').Duplex) => {
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => undefined);
     socket.end(rawErrorResponse(405, `CONNECT is not supported: this is an image API, not a proxy; use GET or POST`, { Allow: 'GET, POST, HEAD, OPTIONS' }));
   });
-  // Requests Node's parser refuses (bad framing, oversized headers, too slow) never reach handle();
-  // they still get the API's error shape and a request id.
+  // Requests Node's parser refuses (bad framing, oversized headers, too slow) never reach the
+  // handler; they still get the API's error shape and a request id.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     const pending = (socket as { _httpMessage?: ServerResponse })._httpMessage;
     const text = socket.writable && !(pending?.headersSent ?? false) ? clientErrorResponse(err, pending?.getHeader('x-request-id')) : null;
     if (text) socket.end(text);
     else socket.destroy();
   });
+  return server;
+}
 
-  await new Promise<void>((resolve, reject) => {
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  const address = server.address() as AddressInfo;
-  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-
-  return {
-    url: `http://${urlHost}:${address.port}`,
-    port: address.port,
-    host: address.address,
-    server,
-    async close({ graceMs = 30_000 } = {}) {
-      if (closing) return;
-      closing = true;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await (opts.drain ? opts.drain(graceMs) : engine.shutdown({ graceMs }));
-      // Answers are written by now; give slow readers a moment, then drop what is left.
-      const timer = setTimeout(() => server.closeAllConnections(), Math.min(2000, graceMs));
-      server.closeIdleConnections();
-      await stopped;
-      clearTimeout(timer);
-    },
-  };
 }
 
+/** Stops accepting, lets the running jobs finish (`drain`), then closes what connections are left. */
+async function closeServer(server: http.Server, graceMs: number, drain: () => Promise<void>): Promise<void> {
+  const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await drain();
+  // Answers are written by now; give slow readers a moment, then drop what is left.
+  const timer = setTimeout(() => server.closeAllConnections(), Math.min(2000, graceMs));
+  server.closeIdleConnections();
+  await stopped;
+  clearTimeout(timer);
+}
