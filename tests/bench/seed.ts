@@ -6,10 +6,13 @@
 //   const seeded = seedCatalog(dir, 1_000_000, { onProgress })   → dir/catalog.sqlite
 //
 // `dir` is a library folder (the studio and `schnell library … --library dir` open it); the rows
-// point at image files that do not exist (hashes are synthetic), so a scan would mark them missing.
+// point at image files that do not exist (hashes are synthetic), so a scan would mark them missing;
+// `thumbnails` gives the newest rows a thumbnail file so a gallery shows pictures.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { openCatalog, type NewGeneration } from '../../main/catalog/index.js';
+import { thumbRelPath } from '../../main/library/store.js';
 
 export const SUBJECTS = ['cat', 'dog', 'fox', 'owl', 'robot', 'castle', 'forest', 'city', 'mountain', 'ocean', 'dragon', 'astronaut', 'lighthouse', 'garden', 'train', 'library', 'market', 'bridge', 'desert', 'glacier'];
 export const STYLES = ['watercolor', 'oil painting', 'photograph', 'pixel art', 'studio lighting', 'cinematic', 'isometric', 'ukiyo-e', 'charcoal sketch', 'low poly', 'film grain', 'golden hour', 'neon', 'minimalist', 'baroque'];
@@ -65,7 +68,7 @@ export function makeSynthetic(rand: () => number, start: number): (i: number) =>
   return (i) => {
     const [width, height] = pick(SIZES);
     const createdAt = start + i * SPACING_MS;
-    const hash = (BigInt(i + 1) * 0x9e3779b97f4a7c15n).toString(16).padStart(64, '0').slice(-64);
+    const hash = createHash('sha256').update(`synthetic ${i}`).digest('hex');
     const tags = rand() < 0.3 ? Array.from({ length: 1 + Math.floor(rand() * 3) }, () => pick(TAGS)) : [];
     // One in ten is a remix of one of the previous 50 rows: chains form where remixes are remixed.
     const parent = i > 0 && rand() < 0.1 ? Math.max(0, i - 1 - Math.floor(rand() * 50)) : -1;
@@ -114,7 +117,16 @@ export interface SeedReport {
 export function seedCatalog(
   dir: string,
   rows: number,
-  opts: { batch?: number; seed?: number; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    batch?: number;
+    seed?: number;
+    onProgress?: (done: number, total: number) => void;
+    /**
+     * A WebP (or any image) written as the thumbnail of the newest `count` rows (thumbs/ab/<hash>.webp),
+     * so a gallery has real pictures to show without a million files on disk.
+     */
+    thumbnails?: { bytes: Buffer; count: number };
+  } = {},
 ): SeedReport {
   if (!Number.isInteger(rows) || rows < 0) throw new Error(`seedCatalog: rows must be a whole number (got ${rows})`);
   const batch = opts.batch ?? 5000;
@@ -127,7 +139,16 @@ export function seedCatalog(
     const cpu = process.cpuUsage();
     for (let i = 0; i < rows; i += batch) {
       const n = Math.min(batch, rows - i);
-      catalog.insertMany(Array.from({ length: n }, (_, k) => next(i + k)));
+      const gs = Array.from({ length: n }, (_, k) => next(i + k));
+      catalog.insertMany(gs);
+      if (opts.thumbnails) {
+        gs.forEach((g, k) => {
+          if (i + k < rows - opts.thumbnails!.count) return;
+          const file = path.join(dir, thumbRelPath(g.imageHash));
+          fs.mkdirSync(path.dirname(file), { recursive: true });
+          fs.writeFileSync(file, opts.thumbnails!.bytes);
+        });
+      }
       opts.onProgress?.(i + n, rows);
     }
     catalog.db.pragma('optimize');
