@@ -56,6 +56,8 @@ export interface ServeOptions {
   banner?: string;
   /** Stop when the parent process goes away (always on under npm). */
   stopWithParent?: boolean;
+  /** Also serve something over the same studio (`schnell start`: the studio UI); its closer runs on stop. */
+  attach?: (studio: Studio) => Promise<() => Promise<void>>;
   /** Record the API's images in this library ('studio': the studio library); absent: record nothing. */
   library?: string | 'studio';
   /** false: --no-record (a library is opened but nothing is recorded). */
@@ -181,6 +183,13 @@ export async function startServing(opts: ServeOptions): Promise<{
 export async function serveUntilStopped(opts: ServeOptions): Promise<number> {
   const { server, studio, engine, tokenCreated, tokenFile, token, portNote } = await startServing(opts);
   const router = engine.router;
+  let detach: (() => Promise<void>) | null = null;
+  try {
+    detach = opts.attach ? await opts.attach(studio) : null;
+  } catch (err) {
+    await studio.close();
+    throw err;
+  }
   // Signal handlers go in before anything is printed: whoever reads our address may stop us at once.
   const stopped = new Promise<number>((resolve) => {
     let stopping = false;
@@ -193,6 +202,7 @@ export async function serveUntilStopped(opts: ServeOptions): Promise<number> {
       if (!opts.json) console.error(`schnell serve: ${signal}: finishing running jobs, then stopping (press again to force)`);
       studio
         .close({ graceMs: 30_000 })
+        .then(() => detach?.())
         .then(() => resolve(0), () => resolve(1))
         .finally(() => {
           process.off('SIGINT', stop);

@@ -60,9 +60,26 @@ export const BROWSER_SHELL: Shell = {
 };
 
 export async function startHeadlessStudio(opts: HeadlessOptions = {}): Promise<HeadlessStudio> {
+  return serveHost(() => Studio.open(opts.studio ?? {}), opts);
+}
+
+/**
+ * The web transport over a studio someone else opened (`schnell start` opens it for its API server);
+ * `reopen` opens it again after a settings change that needs a fresh engine.
+ */
+export async function attachWebStudio(studio: Studio, reopen: () => Promise<Studio>, opts: Omit<HeadlessOptions, 'studio'> = {}): Promise<HeadlessStudio> {
+  let first: Studio | null = studio;
+  return serveHost(async () => {
+    const s = first ?? (await reopen());
+    first = null;
+    return s;
+  }, { ...opts, studio: { home: studio.home } });
+}
+
+async function serveHost(open: () => Promise<Studio>, opts: HeadlessOptions): Promise<HeadlessStudio> {
   const home = opts.studio?.home ?? schnellHome(opts.studio?.env);
   const host = await StudioHost.open({
-    open: () => Studio.open(opts.studio ?? {}),
+    open,
     shell: BROWSER_SHELL,
     secrets: new FileSecretStore(homePaths.secrets(home)),
     version: studioVersion(),
