@@ -104,7 +104,12 @@ export class Catalog {
   }
 
   facets(query: SearchQuery = {}): Facets {
-    return facetCounts(this.db, query);
+    try {
+      return facetCounts(this.db, query);
+    } catch (err) {
+      if (isCorruption(err)) throw searchIndexDamaged((err as Error).message);
+      throw err;
+    }
   }
 
   lineage(id: string): Lineage {
