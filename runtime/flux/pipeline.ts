@@ -4,7 +4,8 @@
 // unload. The stages are functions in stages.ts, so `schnell conformance` runs the same code on
 // reference inputs.
 import { invalid } from '../api/errors.js';
-import { imageSeed } from '../api/request.js';
+import { imageSeed, MAX_CFG_SCALE, MAX_SEED, MAX_STEPS } from '../api/request.js';
+import { isLocalSize, LOCAL_MAX_SIDE, LOCAL_MIN_SIDE, LOCAL_SIDE_STEP } from '../api/resolutions.js';
 import type { OnnxSession, Provider } from '../onnx/session.js';
 import type { WeightPolicy } from '../onnx/weights.js';
 import type { DecoderParams } from './graphs/autoencoder.js';
@@ -16,7 +17,7 @@ import { SAMPLER_NAMES, type SamplerName } from './sampling/samplers.js';
 import { getSchedule } from './sampling/schedule.js';
 import { choosePolicy, componentParams, loadComponent, usableMemory, type ComponentName, type LoadOptions } from './sessions.js';
 import { componentMemory, estimateStages, shapeOf, stagePeaks, type MemoryPlan, type Stage, type StageEstimate } from './memory.js';
-import { assertFinite, formatDuration, formatGB, StageMeter, withHeartbeat, type StageEvent, type StageName, type StageStats } from './run-monitor.js';
+import { assertFinite, formatDuration, formatGB, StageMeter, type StageEvent, type StageName, type StageStats } from './run-monitor.js';
 import { SpeedLog } from './speed.js';
 import { decodeLatents, denoise, runClip, runT5, throwIfAborted, type Conditioning } from './stages.js';
 import { loadClipTokenizer, loadT5Tokenizer, type TextTokenizer } from './text/tokenizers.js';
@@ -115,7 +116,6 @@ export interface PipelineInfo {
   memory: StageEstimate;
 }
 
-const MAX_SIDE = 4096;
 
 type Sessions = Partial<Record<ComponentName, OnnxSession>>;
 type ComponentWeights = Record<ComponentName, Weights>;
@@ -264,10 +264,9 @@ export class FluxPipeline {
     const cond = await stage('encode', memory.stages.text, async () => {
       const t0 = performance.now();
       onStage?.({ stage: 'encode', message: 'encoding the prompt', elapsedMs: elapsed() });
-      const beat = onStage && ((ms: number) => onStage({ stage: 'encode', message: `encoding the prompt (${formatDuration(ms)})`, elapsedMs: elapsed() }));
       const load = onStage && { onStage, since: start };
-      const positive = await this.encodeText(params.prompt, beat, load);
-      const negative = guided ? await this.encodeText(params.negativePrompt!, beat, load) : undefined;
+      const positive = await this.encodeText(params.prompt, load);
+      const negative = guided ? await this.encodeText(params.negativePrompt!, load) : undefined;
       if (!this.textWasCached) this.speed.record('text', performance.now() - t0, textFlop);
       onStage?.({ stage: 'encode', done: true, message: `encoded the prompt in ${formatDuration(performance.now() - t0)}`, elapsedMs: elapsed() });
       return { positive, negative };
@@ -289,18 +288,19 @@ export class FluxPipeline {
         let stepStart = performance.now();
         let step = 1;
         const expected = () => this.speed.stepMs(stepFlop);
-        const report = (ms: number) => {
+        // onnxruntime-node runs a session on this thread, so nothing here can speak during a step:
+        // each step's start carries how long it should take, and the process hosting the runtime
+        // (runtime/engine/process-backend.ts) reports progress every 2 s from that.
+        const report = () => {
           const e = expected();
-          const fraction = e ? Math.min(0.99, ms / (e * runsPerStep)) : undefined;
           const left = eta(stepsDone);
           onStage?.({
             stage: 'denoise', image: index, images: samples, step, steps, elapsedMs: elapsed(),
-            ...(fraction !== undefined ? { fraction } : {}), ...(left !== undefined ? { etaMs: Math.max(0, left - ms) } : {}),
-            message: `image ${index + 1} of ${samples}, step ${step} of ${steps}` + (fraction !== undefined ? `, about ${Math.round(fraction * 100)} % (estimated from this machine's speed)` : `, ${formatDuration(ms)} so far`),
+            ...(e !== undefined ? { expectedMs: e * runsPerStep } : {}), ...(left !== undefined ? { etaMs: left } : {}),
+            message: `image ${index + 1} of ${samples}, step ${step} of ${steps}`,
           });
         };
-        report(0);
-        const timer = onStage && setInterval(() => report(performance.now() - stepStart), 2000);
+        report();
         try {
           const out = await denoise(transformer, this.info.transformer, noise, { h, w }, timesteps, cond.positive, {
             sampler: params.sampler, cfgScale: params.cfgScale,
@@ -312,13 +312,13 @@ export class FluxPipeline {
               stepStart = performance.now();
               step = Math.min(steps, done + 1);
               onProgress?.({ sample: index, samples, seed, step: done, steps, preview: () => previewPng(unpack(x0, channels, h, w), channels, h, w) });
-              if (done < steps) report(0);
+              if (done < steps) report();
             },
           });
           transformerRuns += transformer.runs - runsBefore;
           return out;
         } finally {
-          if (timer) clearInterval(timer);
+          /* nothing to stop */
         }
       });
       assertFinite(latents, 'transformer', index, seed);
@@ -328,8 +328,7 @@ export class FluxPipeline {
         await this.ensure(['decoder'], onStage, start);
         onStage?.({ stage: 'decode', image: index, images: samples, message: `decoding image ${index + 1} of ${samples}`, elapsedMs: elapsed() });
         const d0 = performance.now();
-        const beat = onStage && ((ms: number) => onStage({ stage: 'decode', image: index, images: samples, message: `decoding image ${index + 1} of ${samples} (${formatDuration(ms)})`, elapsedMs: elapsed() }));
-        const img = await withHeartbeat(decodeLatents(this.live().decoder!, this.decoderParams, latents, { h, w }, height, width), beat);
+        const img = await decodeLatents(this.live().decoder!, this.decoderParams, latents, { h, w }, height, width);
         this.speed.record('decode', performance.now() - d0, width * height);
         return img;
       });
@@ -351,13 +350,13 @@ export class FluxPipeline {
   }
 
   /** T5 and CLIP features of a prompt (the tokenizers pad and truncate as the reference does); the last prompt's are kept. */
-  async encodeText(prompt: string, beat?: (ms: number) => void, load?: { onStage: (e: StageEvent) => void; since: number }): Promise<Conditioning> {
+  async encodeText(prompt: string, load?: { onStage: (e: StageEvent) => void; since: number }): Promise<Conditioning> {
     this.textWasCached = this.lastText?.prompt === prompt;
     if (this.lastText?.prompt === prompt) return this.lastText.cond;
     await this.ensure(['t5', 'clip'], load?.onStage, load?.since);
     const s = this.live();
     const t5Ids = this.tokenizers.t5.encode(prompt);
-    const txt = await withHeartbeat(runT5(s.t5!, t5Ids), beat);
+    const txt = await runT5(s.t5!, t5Ids);
     const cond = { txt, txtTokens: t5Ids.length, vec: await runClip(s.clip!, this.tokenizers.clip.encode(prompt)) };
     this.lastText = { prompt, cond };
     return cond;
@@ -465,21 +464,24 @@ export function planMemory(weights: ComponentWeights, policy: WeightPolicy, prov
 }
 
 
-/** Sizes a local model renders: multiples of 16 (one latent patch) from 16 to 4096 pixels. */
+/** Sizes a local model renders: the API's local sizes (multiples of 16 from 16 to 4096). */
 export function checkImageSize(width: number, height: number): void {
   for (const [v, name] of [[width, 'width'], [height, 'height']] as const) {
-    if (!Number.isInteger(v) || v < 16 || v > MAX_SIDE || v % 16 !== 0) throw invalid(`${name} must be a multiple of 16 from 16 to ${MAX_SIDE}, got ${v}`, name);
+    if (!isLocalSize(v, v)) throw invalid(`${name} must be a multiple of ${LOCAL_SIDE_STEP} from ${LOCAL_MIN_SIDE} to ${LOCAL_MAX_SIDE}, got ${v}`, name);
   }
 }
 
-/** The pipeline's own preconditions (the API schema is stricter; the CLI and tests rely on these). */
+/**
+ * The pipeline's preconditions, with the API schema's limits (runtime/api): the same numbers for
+ * every caller, so a request the schema accepts is never refused here with another rule.
+ */
 function checkParams(p: GenerateParams): void {
   checkImageSize(p.width, p.height);
   if (typeof p.prompt !== 'string') throw invalid('prompt must be a string', 'prompt');
-  if (!Number.isInteger(p.steps) || p.steps < 1 || p.steps > 1000) throw invalid(`steps must be an integer from 1 to 1000, got ${p.steps}`, 'steps');
+  if (!Number.isInteger(p.steps) || p.steps < 1 || p.steps > MAX_STEPS) throw invalid(`steps must be an integer from 1 to ${MAX_STEPS}, got ${p.steps}`, 'steps');
   if (!Number.isInteger(p.samples) || p.samples < 1) throw invalid(`samples must be a positive integer, got ${p.samples}`, 'samples');
-  if (!Number.isInteger(p.seed) || p.seed < 0 || p.seed > 0xffff_ffff) throw invalid(`seed must be an integer from 0 to 4294967295, got ${p.seed}`, 'seed');
+  if (!Number.isInteger(p.seed) || p.seed < 0 || p.seed > MAX_SEED) throw invalid(`seed must be an integer from 0 to ${MAX_SEED}, got ${p.seed}`, 'seed');
   if (!SAMPLER_NAMES.includes(p.sampler)) throw invalid(`sampler must be ${SAMPLER_NAMES.join(' or ')}, got ${JSON.stringify(p.sampler)}`, 'sampler');
-  if (!Number.isFinite(p.cfgScale) || p.cfgScale < 0) throw invalid(`cfgScale must be a number ≥ 0, got ${p.cfgScale}`, 'cfg_scale');
+  if (!Number.isFinite(p.cfgScale) || p.cfgScale < 0 || p.cfgScale > MAX_CFG_SCALE) throw invalid(`cfgScale must be a number from 0 to ${MAX_CFG_SCALE}, got ${p.cfgScale}`, 'cfg_scale');
   if (p.format !== 'png' && p.format !== 'jpeg') throw invalid(`format must be png or jpeg, got ${JSON.stringify(p.format)}`, 'format');
 }
