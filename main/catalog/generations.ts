@@ -303,13 +303,3 @@ export function lineage(db: Db, id: string): Lineage {
     remixes: remixes.map((r) => ({ ...toGeneration(r), depth: r.depth })),
   };
 }
-
-export function projectCounts(db: Db): { name: string; count: number; createdAt: string }[] {
-  const rows = prepared(
-    db,
-    `SELECT p.name AS name, p.created_at AS created_at,
-       (SELECT count(*) FROM generations g WHERE g.project_id = p.id AND g.trashed_at IS NULL) AS count
-     FROM projects p ORDER BY p.name`,
-  ).all() as { name: string; count: number; created_at: number }[];
-  return rows.map((r) => ({ name: r.name, count: r.count, createdAt: storedDate(r.created_at, `project ${r.name}`)! }));
-}
