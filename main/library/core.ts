@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { CatalogError, type Catalog, type Generation, type ImageFormat, type InsertOptions, type NewGeneration, type StoredFile } from '../catalog/index.js';
 import { checkName } from '../catalog/validate.js';
 import { LibraryError } from './errors.js';

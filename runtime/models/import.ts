@@ -12,7 +12,7 @@ import { Transform } from 'node:stream';
 import { CheckpointError, openModelSet, type ModelSetSpec } from '../flux/checkpoints/checkpoint.js';
 import { checkModelSetLoads } from './load-check.js';
 import { DEFAULT_MODEL_CONFIG } from '../flux/model-config.js';
-import { findParts, ROLES, ROLE_LABEL, tokenizerFilesOf, type FoundPart, type Role } from './detect.js';
+import { findParts, ROLES, ROLE_LABEL, type FoundPart, type Role } from './detect.js';
 import { assertSafeFileName, assertSlug, containedPath, modelsRoot, schnellHome } from './paths.js';
 import {
   getInstalled, installedModelSource, listInstalled, writeInstallRecord, writeModelJson,

@@ -1,7 +1,6 @@
 // The model manifest (resources/models.json): which files make up each installable model, where
 // they come from, what they are for, and how to verify them. Checked with zod on load, and then
 // for references between entries, because a manifest names paths on the user's disk.
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
