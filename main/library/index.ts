@@ -71,11 +71,6 @@ export { formatParameters, parseParameters } from './a1111.js';
 
 export { CATALOG_FILE };
 
-/** The studio's home folder (runtime/settings): $SCHNELL_HOME, else ~/.schnell-studio. */
-export function studioHome(): string {
-  return schnellHome();
-}
-
 /** The studio library: "library" in config.json, else $SCHNELL_HOME/library. */
 export function defaultLibraryDir(home: string = schnellHome()): string {
   return studioLibraryDir(home);

@@ -14,11 +14,6 @@ export async function huggingFaceToken(store?: SecretStore, env: NodeJS.ProcessE
   return stored || undefined;
 }
 
-/** Hugging Face user tokens look like `hf_` + 30-40 letters; reject anything that would break a header. */
-export function checkTokenShape(token: string): void {
-  if (!/^[\x21-\x7e]{8,512}$/.test(token)) throw new Error('the token contains spaces or control characters; paste it again');
-}
-
 /** A Hugging Face access token looks like hf_ and then letters and digits (34 of them today). */
 export function checkHuggingFaceTokenShape(token: string): void {
   if (/\s/.test(token) || /[\x00-\x1f\x7f]/.test(token)) throw new Error('the token contains spaces or control characters; paste it again');
