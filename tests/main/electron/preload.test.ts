@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
+import vm from 'node:vm';
+import ts from 'typescript';
 import { fileURLToPath } from 'node:url';
 import * as ipcMainSide from '../../../main/electron/ipc.js';
 import { CALL_CHANNEL, createBridge, DRAG_CHANNEL, EVENT_CHANNEL, type PreloadIpc } from '../../../main/electron/preload.cjs';
@@ -81,4 +83,30 @@ test('the preload is a self-contained sandboxed script, and its channels match t
   assert.equal(CALL_CHANNEL, ipcMainSide.CALL_CHANNEL);
   assert.equal(EVENT_CHANNEL, ipcMainSide.EVENT_CHANNEL);
   assert.equal(DRAG_CHANNEL, ipcMainSide.DRAG_CHANNEL);
+});
+
+test('compiled as the build compiles it, the preload runs in the sandbox wrapper and exposes only window.schnell', () => {
+  const file = fileURLToPath(new URL('../../../main/electron/preload.cts', import.meta.url));
+  const config = ts.readConfigFile(fileURLToPath(new URL('../../../tsconfig.build.json', import.meta.url)), (f) => fs.readFileSync(f, 'utf8'));
+  const options = ts.parseJsonConfigFileContent(config.config, ts.sys, fileURLToPath(new URL('../../..', import.meta.url))).options;
+  const js = ts.transpileModule(fs.readFileSync(file, 'utf8'), { compilerOptions: { ...options, sourceMap: false }, fileName: 'preload.cts' }).outputText;
+  const exposed: [string, unknown][] = [];
+  const required: string[] = [];
+  const electron = {
+    contextBridge: { exposeInMainWorld: (key: string, api: unknown) => exposed.push([key, api]) },
+    ipcRenderer: { invoke: async () => ({ ok: true, result: 1 }), on: () => undefined, removeListener: () => undefined, send: () => undefined },
+    webUtils: { getPathForFile: () => '' },
+  };
+  // Electron's sandboxed preload wrapper: a limited require, no import(), no Node built-ins.
+  const wrapper = vm.runInNewContext(`(function (require, process, Buffer, global, setImmediate, clearImmediate, exports, module) {${js}\n})`, { console });
+  const module = { exports: {} };
+  const require = (id: string) => {
+    required.push(id);
+    if (id !== 'electron') throw new Error(`module not found: ${id}`);
+    return electron;
+  };
+  wrapper(require, { contextIsolated: true }, Buffer, {}, setImmediate, clearImmediate, module.exports, module);
+  assert.deepEqual(required, ['electron']);
+  assert.deepEqual(exposed.map(([k]) => k), ['schnell']);
+  assert.deepEqual(Object.keys(exposed[0]![1] as object).sort(), ['call', 'on', 'pathForFile', 'shell', 'startDrag']);
 });
