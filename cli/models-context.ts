@@ -10,6 +10,7 @@ import { progressLine } from '../runtime/models/progress.js';
 import { RegistryError } from '../runtime/models/registry.js';
 import type { FileSecretStore } from '../runtime/models/secrets.js';
 import { DownloadState, openStateDatabase } from '../runtime/models/state.js';
+import { catalogFile, studioLibraryDir } from '../runtime/settings/index.js';
 import { argsErrorMessage, UsageError } from './usage.js';
 
 export interface ModelsIO {
@@ -66,8 +67,8 @@ export function parse<T extends Record<string, { type: 'string' | 'boolean'; sho
 }
 
 export function openState(file: string | undefined, home: string): { db: Database.Database; state: DownloadState } {
-  // One database for the studio: the catalog's file, $SCHNELL_HOME/library/catalog.sqlite.
-  const where = file ?? path.join(home, 'library', 'catalog.sqlite');
+  // One database for the studio: the catalog's file in the studio library (runtime/settings names it).
+  const where = file ?? catalogFile(studioLibraryDir(home));
   let db: Database.Database | undefined;
   try {
     db = openStateDatabase(where);

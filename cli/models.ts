@@ -3,7 +3,6 @@
 // to resume), and keep their state in the catalog database so a resume survives a restart. This
 // module dispatches and turns errors into one sentence and an exit code (2: the command line was
 // wrong, 1: it failed, 130: paused); the commands are in models-download.ts and models-manage.ts.
-import path from 'node:path';
 import { CheckpointError } from '../runtime/flux/checkpoints/checkpoint.js';
 import { DownloadError } from '../runtime/models/download.js';
 import { ImportError } from '../runtime/models/import.js';
@@ -11,6 +10,7 @@ import { ManifestError } from '../runtime/models/manifest.js';
 import { schnellHome, UnsafePathError } from '../runtime/models/paths.js';
 import { RegistryError } from '../runtime/models/registry.js';
 import { FileSecretStore, redact } from '../runtime/models/secrets.js';
+import { homePaths } from '../runtime/settings/index.js';
 import { type ModelsContext, type ModelsIO, USAGE } from './models-context.js';
 import { download } from './models-download.js';
 import { fit, importModels, list, login, logout, remove, verify } from './models-manage.js';
@@ -37,7 +37,7 @@ export async function run(argv: string[], io: ModelsIO = processIO()): Promise<n
   const err = (s: string) => void io.stderr.write(`${s}\n`);
   const [command, ...rest] = argv;
   const home = schnellHome(io.env);
-  const ctx: ModelsContext = { io, home, secrets: new FileSecretStore(path.join(home, 'secrets.json')), out, err };
+  const ctx: ModelsContext = { io, home, secrets: new FileSecretStore(homePaths.secrets(home)), out, err };
   try {
     switch (command) {
       case 'list': return await list(ctx, rest);
