@@ -81,7 +81,8 @@ export class Catalog {
 
   /**
    * A damaged search index fails with the repair command instead of a SQLite message or, when it
-   * lost rows, an empty page: an empty text search checks the index is whole before answering.
+   * lost rows, an empty or short page: a text search's first page checks the index first (a few
+   * index lookups, repair.ts searchIndexProblem).
    */
   search(query: SearchQuery = {}): Page<Generation> {
     let page: Page<Generation>;
@@ -91,7 +92,7 @@ export class Catalog {
       if (isCorruption(err)) throw searchIndexDamaged((err as Error).message);
       throw err;
     }
-    if (page.items.length === 0 && query.text !== undefined && query.cursor === undefined) {
+    if (query.text !== undefined && query.cursor === undefined) {
       const problem = searchIndexProblem(this.db);
       if (problem) throw searchIndexDamaged(problem);
     }

@@ -160,6 +160,10 @@ test('a search index that lost rows or whose pages are garbage is named, not ans
   assert.equal((await cli('repair', '--library', dir)).code, 0);
   let found = await cli('search', 'lighthouse', '--library', dir, '--json');
   assert.deepEqual(JSON.parse(found.out).items.map((g: { id: string }) => g.id).sort(), [...ids].sort());
+  // Lost only its newest entry: the answer would be short, not empty; named all the same.
+  tamper(dir, 'DELETE FROM generations_fts WHERE rowid = (SELECT max(seq) FROM generations)');
+  await expectSearchDamage(dir);
+  assert.equal((await cli('repair', '--library', dir)).code, 0);
 
   // Garbage pages: the index's own storage overwritten.
   tamper(dir, "UPDATE generations_fts_data SET block = x'00ff00ff00ff00ff00ff' WHERE id > 1");
