@@ -67,6 +67,8 @@ export interface ProgressEvent {
   bytes?: number;
   /** 0..1 within the running step, estimated from this machine's measured speed (one runtime call cannot report its blocks). */
   fraction?: number;
+  /** How long the step or stage that starts with this event should take here (measured speed). */
+  expectedMs?: number;
   /** Estimated milliseconds left for the request, from this machine's measured speed. */
   etaMs?: number;
   /** Milliseconds since the request started on the backend. */

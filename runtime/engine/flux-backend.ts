@@ -146,7 +146,7 @@ export class FluxBackend implements LocalBackend {
       step: e.step !== undefined ? e.step - 1 : 0, steps: request.steps, image: e.image ?? 0, images: request.samples,
       stage: e.stage, message: e.message, elapsedMs: e.elapsedMs,
       ...(e.component ? { component: e.component } : {}), ...(e.bytes !== undefined ? { bytes: e.bytes } : {}),
-      ...(e.fraction !== undefined ? { fraction: e.fraction } : {}), ...(e.etaMs !== undefined ? { etaMs: e.etaMs } : {}),
+      ...(e.expectedMs !== undefined ? { expectedMs: e.expectedMs } : {}), ...(e.etaMs !== undefined ? { etaMs: e.etaMs } : {}),
     });
     this.onStage = stageEvent;
     const pipeline = await this.load().finally(() => (this.onStage = undefined));

@@ -171,16 +171,19 @@ export class ProcessBackend implements LocalBackend {
       const onAbort = () => {
         if (child.connected) child.send({ type: 'cancel', id } satisfies ToChild);
       };
+      const beat = opts.onProgress && heartbeat(opts.onProgress);
       this.pending.set(id, {
         resolve: (o) => {
           opts.signal?.removeEventListener('abort', onAbort);
+          beat?.stop();
           resolve(o);
         },
         reject: (e) => {
           opts.signal?.removeEventListener('abort', onAbort);
+          beat?.stop();
           reject(e);
         },
-        onProgress: opts.onProgress,
+        onProgress: beat?.onProgress,
       });
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       child.send({ type: 'generate', id, request } satisfies ToChild);
@@ -228,4 +231,34 @@ function activity(e: LocalProgress): string {
 export function stoppedMessage(code: number | null, signal: NodeJS.Signals | null, doing?: string): string {
   if (signal === 'SIGKILL' || code === 137) return `the local runtime was stopped by the system${doing ? ` while ${doing}` : ''}, most likely for memory`;
   return `the local runtime stopped unexpectedly${doing ? ` while ${doing}` : ''} (${describeExit(code, signal)})`;
+}
+
+/**
+ * Progress every 2 s while the runtime is silent. onnxruntime runs a session on the runtime's own
+ * thread, so a full-size step (minutes on a CPU) or a large load says nothing until it ends; this
+ * side is free, and repeats the last stage event with the time since, and — when the event said how
+ * long its step should take on this machine — an estimated share done and time left.
+ */
+function heartbeat(onProgress: (e: LocalProgress) => void, everyMs = 2000): { onProgress: (e: LocalProgress) => void; stop: () => void } {
+  let last: { e: LocalProgress; at: number } | undefined;
+  const timer = setInterval(() => {
+    if (!last?.e.stage || last.e.stage === 'estimate' || last.e.stage === 'release') return;
+    const since = performance.now() - last.at;
+    if (since < everyMs - 50) return;
+    const { e } = last;
+    const fraction = e.expectedMs ? Math.min(0.99, since / e.expectedMs) : undefined;
+    const part = fraction !== undefined ? `about ${Math.round(fraction * 100)} % (estimated from this machine's speed)` : `${Math.round(since / 1000)} s so far`;
+    onProgress({
+      ...e, elapsedMs: (e.elapsedMs ?? 0) + since, message: `${e.message}, ${part}`,
+      ...(fraction !== undefined ? { fraction } : {}), ...(e.etaMs !== undefined ? { etaMs: Math.max(0, e.etaMs - since) } : {}),
+    });
+  }, everyMs / 2);
+  timer.unref?.();
+  return {
+    onProgress: (e) => {
+      last = { e, at: performance.now() };
+      onProgress(e);
+    },
+    stop: () => clearInterval(timer),
+  };
 }

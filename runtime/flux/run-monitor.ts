@@ -1,6 +1,5 @@
 // What a generation reports while it runs and after: stage events (loading each component with
-// its size, encoding, each step with its progress, decoding), a heartbeat every few seconds while
-// one long onnxruntime call runs (a full-size step on a CPU takes minutes), per-stage wall time,
+// its size, encoding, each step with how long it should take, decoding), per-stage wall time,
 // peak resident memory and bytes read from disk (Linux /proc; other systems report what they can),
 // and the check that no stage produced NaN or infinity (a black image must never pass as SUCCESS).
 import fs from 'node:fs';
@@ -27,6 +26,12 @@ export interface StageEvent {
    */
   fraction?: number;
   elapsedMs: number;
+  /**
+   * How long the step that starts now should take, from this machine's measured speed. onnxruntime
+   * runs a session on the calling thread, so a long step cannot report from inside; whoever hosts
+   * the runtime in another process turns this into progress every few seconds.
+   */
+  expectedMs?: number;
   /** Estimated milliseconds left for the whole request, from this machine's measured speed. */
   etaMs?: number;
   done?: boolean;
@@ -74,21 +79,6 @@ export class StageMeter {
       ...(hwm !== undefined ? { peakRssBytes: hwm * 1024 } : {}),
       ...(read !== undefined && this.read0 !== undefined ? { readBytes: read - this.read0 } : {}),
     };
-  }
-}
-
-/**
- * Calls `beat(elapsedMs)` every `everyMs` while `work` runs (onnxruntime runs on its own threads,
- * so the event loop is free to report), and once more never after it settles.
- */
-export async function withHeartbeat<T>(work: Promise<T>, beat: ((elapsedMs: number) => void) | undefined, everyMs = 2000): Promise<T> {
-  if (!beat) return work;
-  const t0 = performance.now();
-  const timer = setInterval(() => beat(performance.now() - t0), everyMs);
-  try {
-    return await work;
-  } finally {
-    clearInterval(timer);
   }
 }
 

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import type { GenerationRequest } from '../../../runtime/api/index.js';
 import { BackendError, type LocalBackend, abortError } from '../../../runtime/engine/types.js';
 
-export type Fault = 'none' | 'provider' | 'oom' | 'exit' | 'throw' | 'hang' | 'bad-image' | 'killed-loading';
+export type Fault = 'none' | 'provider' | 'oom' | 'exit' | 'throw' | 'hang' | 'bad-image' | 'killed-loading' | 'slow-loading';
 
 export interface FaultBackendOptions {
   /** Stands in for the model file: removing it is "model missing". */
@@ -71,6 +71,11 @@ export function createFaultBackend(opts: FaultBackendOptions): LocalBackend {
       if (!loaded) {
         if (fault === 'provider') throw new Error('CUDA execution provider failed to load: libcudart.so.12 not found');
         loaded = true;
+      }
+      if (fault === 'slow-loading') {
+        // A large component loading: one stage event, then minutes of silence from the runtime's thread.
+        g.onProgress?.({ step: 0, steps: request.steps, image: 0, images: request.samples, stage: 'load', component: 't5', bytes: 4.9e9, message: 'loading T5 (4.9 GB)', elapsedMs: 0 });
+        await sleep(stepMs, g.signal);
       }
       if (fault === 'killed-loading') {
         // What the system's out-of-memory killer does to a runtime loading a large component.

@@ -96,6 +96,16 @@ test('a native crash inside the runtime (the process dies by itself) is the same
   setFault('none');
 });
 
+test('a silent runtime (a long load or step) still shows progress every 2 s', async () => {
+  setFault('slow-loading', 4500);
+  const seen: string[] = [];
+  const r = await router('local').generate(req(), { onProgress: (e) => void (e.message && seen.push(e.message)) });
+  setFault('none');
+  assert.equal(r.images.length, 1);
+  assert.equal(seen[0], 'loading T5 (4.9 GB)');
+  assert.ok(seen.some((m) => /^loading T5 \(4\.9 GB\), \d+ s so far$/.test(m)), seen.join(' | '));
+});
+
 test('a runtime killed by the system while loading says what it was loading, never exits silently', async () => {
   setFault('killed-loading');
   await fails503(router('local').generate(req()), /^the local runtime was stopped by the system while loading T5 \(4\.9 GB\), most likely for memory$/);
