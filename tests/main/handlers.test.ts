@@ -119,3 +119,25 @@ test('with no model and no key, a job fails with a sentence and the backends say
   const retry = await s.client.call('generate.retry', { jobId });
   assert.notEqual(retry.jobId, jobId);
 });
+
+test('models: the catalogue with the fit check before any download, and the demo model chosen in one call', async () => {
+  const overview = await s.client.call('models.list');
+  const def = overview.available.find((m: { isDefault: boolean; kind: string }) => m.isDefault && m.kind === 'flux');
+  assert.ok(def, 'the manifest names a default image model');
+  assert.equal(def.installed, false);
+  const fit = await s.client.call('models.fit', { modelId: def.id, device: 'cpu', width: 1024, height: 1024 });
+  assert.equal(typeof fit.fits, 'boolean');
+  assert.match(fit.message, /needs about/);
+  assert.ok(fit.needBytes > 1e9, 'a 12B model needs gigabytes');
+  const unknown = await s.client.raw('models.fit', { modelId: 'no-such-model', device: 'cpu' });
+  assert.ok(unknown.status >= 400 && unknown.status < 500);
+  const settings = await s.client.call('models.use', { modelId: 'demo' });
+  assert.match(settings.model, /demo-model$/);
+  const backends = await s.client.call('studio.backends');
+  assert.equal(backends.local.ok, true);
+  assert.equal(backends.local.untrained, true, 'the demo model is labelled untrained');
+  assert.equal(backends.auto, 'local');
+  assert.equal((await s.client.call('models.list')).active, 'demo');
+  const notInstalled = await s.client.raw('models.use', { modelId: def.id });
+  assert.equal(notInstalled.status, 404);
+});
