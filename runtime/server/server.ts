@@ -124,7 +124,9 @@ async function handleRequest(gate: Gate, routes: RouteTable, req: IncomingMessag
   // one that is really gone is noticed by the probes this sends, and its job is cancelled.
   watchHalfClose(req, res);
   const ctx: Context = { req, res, requestId, params: [], signal: controller.signal, extra: {}, authorized: false, expectsContinue };
-  let errorStyle: Route['errors'];
+  // The shape of any error, even one found before routing (a foreign Host, conflicting headers), follows the path.
+  const pathOnly = (req.url ?? '/').split('?')[0]!;
+  let errorStyle: Route['errors'] = routes.find((r) => r.path.test(pathOnly))?.route.errors;
   try {
     checkHeaders(gate, req);
     if (answerCors(gate, ctx)) return;

@@ -287,6 +287,8 @@ describe('OpenAI-style /v1/images/generations on the same engine', () => {
     openaiError(await post({ prompt: 'x', model: 'no-such-model' }), 404, 'model', 'model_not_found');
     openaiError(await request(s.url, { path: '/v1/images/generations', body: 'x', headers: { 'Content-Type': 'text/plain' } }), 415, 'Content-Type', 'unsupported_media_type');
     openaiError(await request(s.url, { path: '/v1/images/generations', body: '{}', auth: null, headers: { 'Content-Type': 'application/json' } }), 401, 'Authorization', 'invalid_api_key');
+    // Refusals before routing (a foreign Host) on this path are in OpenAI's shape too.
+    openaiError(await request(s.url, { path: '/v1/images/generations', body: '{}', headers: { 'Content-Type': 'application/json', Host: 'evil.example' } }), 403, 'Host', 'forbidden');
     // The Fireworks route keeps its own shape (no code).
     assert.ok(!('code' in assertErrorShape(await t2i(s.url, { prompt: '' }), 400, 'prompt')));
   });
