@@ -39,7 +39,7 @@ import { type ApiServerOptions, type ApiServerStatus, startStudioServer } from '
 import { StudioEventHub } from './studio/events.js';
 import { JobStore } from './studio/job-store.js';
 import { saveImages } from './studio/record.js';
-import type { JobOutcome, ServedModel, StudioEventName, StudioEvents, StudioJob, StudioJobStatus, StudioListener, SubmitOptions, SubmittedJob } from './studio/types.js';
+import type { JobOutcome, JobProgress, ServedModel, StudioEventName, StudioEvents, StudioJob, StudioJobStatus, StudioListener, SubmitOptions, SubmittedJob } from './studio/types.js';
 
 export * from './studio/types.js';
 export type { ApiServerOptions, ApiServerStatus } from './studio/api-server.js';
@@ -275,7 +275,12 @@ export class Studio {
         signal: controller.signal,
         policy: job.backend,
         onProgress: (e) => {
-          const progress = { step: e.step, steps: e.steps, image: e.image, images: e.images, servedBy: e.backend };
+          const extra = e as { stage?: JobProgress['stage']; message?: string };
+          const progress: JobProgress = {
+            step: e.step, steps: e.steps, image: e.image, images: e.images, servedBy: e.backend,
+            ...(extra.stage ? { stage: extra.stage } : {}),
+            ...(extra.message ? { message: extra.message } : {}),
+          };
           this.store.setLive(jobId, { servedBy: e.backend, progress });
           const preview = (e as { preview?: Uint8Array }).preview ?? null;
           this.hub.emit('job.progress', { jobId, progress, preview });

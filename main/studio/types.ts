@@ -31,6 +31,10 @@ export interface JobProgress {
   image: number;
   images: number;
   servedBy: BackendName;
+  /** What the local runtime is doing now (load, encode, denoise, decode …), on stage events. */
+  stage?: 'estimate' | 'load' | 'release' | 'encode' | 'denoise' | 'decode';
+  /** A sentence for people: "loading T5 (4.9 GB)", "image 1 of 2, step 3 of 4". */
+  message?: string;
 }
 
 export interface Fallback {
