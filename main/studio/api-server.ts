@@ -61,7 +61,8 @@ export async function startStudioServer(
     if (t.created) newToken = t.token;
   }
   const generate = (request: GenerationRequest, o: { id: string; signal: AbortSignal }): Promise<GenerationResult> =>
-    submit(request, { source: 'api', signal: o.signal, record: opts.record }).outcome.then((x) => x.result);
+    // The answer keeps the server's request id (X-Request-Id), as without the studio.
+    submit(request, { source: 'api', signal: o.signal, record: opts.record }).outcome.then((x) => ({ ...x.result, id: o.id }));
   const serverOpts: ServerOptions = {
     engine,
     token,
