@@ -21,7 +21,7 @@ test('electron-builder accepts the configuration and it packs what the app needs
   const config = await getConfig(root, null, null);
   await validateConfiguration(config, { isEnabled: false, add: () => undefined });
   // The validator is live: a misspelt option would be refused.
-  await assert.rejects(validateConfiguration({ ...config, linux: { ...config.linux, tagret: ['deb'] } }, { isEnabled: false, add: () => undefined }), /tagret/);
+  await assert.rejects(validateConfiguration({ ...config, linux: { ...config.linux, tagret: ['deb'] } }, { isEnabled: false, add: () => undefined }), /configuration\.linux/);
   assert.deepEqual(config.linux.target, ['AppImage', 'deb']);
   assert.deepEqual(config.win.target, ['nsis']);
   assert.deepEqual(config.mac.target, ['dmg']);
