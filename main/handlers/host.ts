@@ -55,7 +55,20 @@ export class StudioHost {
   }
 
   static async open(opts: HostOptions): Promise<StudioHost> {
-    return new StudioHost(await opts.open(), opts);
+    const host = new StudioHost(await opts.open(), opts);
+    await host.startApiServerIfEnabled();
+    return host;
+  }
+
+  /** The local API comes back on at start when the user left it on (settings: apiServer.enabled). */
+  private async startApiServerIfEnabled(): Promise<void> {
+    const ui = (this.current.settings() as { studio?: { apiServer?: { enabled?: boolean; record?: boolean } } }).studio;
+    if (!ui?.apiServer?.enabled || this.current.apiServer().running) return;
+    try {
+      await this.current.startApiServer({ ...(await this.apiServerOptions()), record: ui.apiServer.record ?? true });
+    } catch (err) {
+      this.opts.log?.(`studio: the local API server did not start: ${(err as Error).message}`);
+    }
   }
 
   get studio(): Studio {

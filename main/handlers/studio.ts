@@ -137,11 +137,16 @@ export function studioHandlers(host: StudioHost, emit: Emit): StudioCommands {
     'devices.list': async () => (await host.studio.devices()).map((d) => ({ provider: d.provider, available: d.available, bundled: d.provider === 'cpu' || d.available, note: d.note })),
     'apiServer.status': () => host.apiServerStatus(),
     'apiServer.start': async (p) => {
-      await host.studio.startApiServer(await host.apiServerOptions(p?.port));
+      const u = ui(host.studio.settings());
+      await host.studio.startApiServer({ ...(await host.apiServerOptions(p?.port)), record: u.apiServer?.record ?? true });
+      // Remembered: the server comes back on at the next start.
+      host.studio.updateSettings({ studio: { ...u, apiServer: { ...u.apiServer, enabled: true } } } as Partial<UserConfig>);
       return host.apiServerStatus();
     },
     'apiServer.stop': async () => {
       await host.studio.stopApiServer();
+      const u = ui(host.studio.settings());
+      host.studio.updateSettings({ studio: { ...u, apiServer: { ...u.apiServer, enabled: false } } } as Partial<UserConfig>);
       return host.apiServerStatus();
     },
     'apiServer.token': async () => {

@@ -97,8 +97,19 @@ test('the local API server starts and stops on command, with its token', async (
   assert.ok(token.length >= 16);
   const models = await request(started.url, { path: '/v1/models', headers: { Authorization: `Bearer ${token}` } });
   assert.equal(models.status, 200);
+  assert.equal((await s.client.call('settings.get')).apiServer.enabled, true, 'remembered as on');
+  // Left on, it comes back with the next start.
+  const again = await startTestStudio({ home: s.home });
+  try {
+    const status = await again.client.call('apiServer.status');
+    assert.equal(status.running, true);
+    await again.client.call('apiServer.stop');
+  } finally {
+    await again.studio.close();
+  }
   assert.equal((await s.client.call('apiServer.stop')).running, false);
   await assert.rejects(request(started.url, { path: '/healthz' }));
+  assert.equal((await s.client.call('settings.get')).apiServer.enabled, false);
 });
 
 test('with no model and no key, a job fails with a sentence and the backends say why', async () => {
