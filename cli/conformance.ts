@@ -4,10 +4,13 @@ import { parseArgs } from 'node:util';
 import { runConformance, type CaseResult } from '../runtime/flux/conformance.js';
 import { parseDevice } from './options.js';
 
-const USAGE = `usage: schnell conformance DIR [--device cpu|cuda|dml|coreml|webgpu] [--case NAME …] [--json]
+const USAGE = `usage: schnell conformance DIR [--device cpu|cuda|dml|coreml|webgpu] [--recipe PROVIDER] [--case NAME …] [--json]
 
 Runs every case of DIR/goldens.json (transformer forward, T5, CLIP, whole pipeline) through the
-runtime's own code, and every tokenizer case where DIR/expected_ids.json exists.`;
+runtime's own code, and every tokenizer case where DIR/expected_ids.json exists.
+--recipe builds the graphs as that provider's recipe (GPUs: float16 compute, FP8 widened on the
+device) while --device runs them, e.g. --recipe webgpu on the CPU; float16 cases are held to the
+float16 tolerance (README, "GPU").`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -15,6 +18,7 @@ export async function run(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       device: { type: 'string' },
+      recipe: { type: 'string' },
       case: { type: 'string', multiple: true },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -29,7 +33,8 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const provider = parseDevice(values.device);
-  const report = await runConformance(positionals[0]!, { provider, ...(values.case ? { only: values.case } : {}) });
+  const recipe = values.recipe !== undefined ? parseDevice(values.recipe) : undefined;
+  const report = await runConformance(positionals[0]!, { provider, ...(recipe ? { recipe } : {}), ...(values.case ? { only: values.case } : {}) });
   if (report.unknownCases) {
     const names = report.unknownCases.map((n) => `'${n}'`).join(', ');
     console.error(`schnell conformance: ${report.dir} has no case ${names} (--case); its cases are ${report.availableCases!.join(', ')}`);
@@ -41,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     if (report.fallbackReason) console.error(`note: ${report.fallbackReason}`);
     for (const [name, c] of Object.entries(report.cases)) console.log(`${c.ok ? 'PASS' : 'FAIL'}  ${name.padEnd(24)} ${describe(c)}`);
     const failed = Object.values(report.cases).filter((c) => !c.ok).length;
-    console.log(report.ok ? `\nall ${Object.keys(report.cases).length} cases pass (${report.provider})` : `\n${failed} of ${Object.keys(report.cases).length} cases fail`);
+    console.log(report.ok ? `\nall ${Object.keys(report.cases).length} cases pass (${report.provider}, ${report.compute})` : `\n${failed} of ${Object.keys(report.cases).length} cases fail`);
   }
   return report.ok ? 0 : 1;
 }

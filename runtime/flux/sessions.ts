@@ -23,6 +23,12 @@ export interface LoadOptions {
   provider?: Provider;
   /** How FP8/16-bit weights become compute values; default: choosePolicy(). */
   policy?: WeightPolicy;
+  /**
+   * Build the graph as this provider's recipe (its weight policy: float16 compute, FP8 widened by
+   * table or DequantizeLinear) whatever provider runs it: `{ recipe: 'webgpu', provider: 'cpu' }`
+   * checks a GPU recipe's graph on the CPU where no GPU is. Default: the running provider's own.
+   */
+  recipe?: Provider;
   /** Intra-op threads (default: onnxruntime's choice). */
   threads?: number;
   /** Built-graph cache folder (default: $SCHNELL_HOME/cache/graphs). */
@@ -118,7 +124,7 @@ export async function loadComponent<C extends ComponentName>(
   name: C, w: Weights, cfg: ModelConfig, opts: LoadOptions = {},
 ): Promise<LoadedComponent<ParamsOf<C>>> {
   const builder = BUILDERS[name] as Builder<ParamsOf<C>>;
-  const policy = opts.policy ?? choosePolicy(opts.provider ?? 'cpu', [w]);
+  const policy = opts.policy ?? choosePolicy(opts.recipe ?? opts.provider ?? 'cpu', [w]);
   const t0 = performance.now();
   const params = builder.params(w, cfg);
   const baseDir = commonDir(w.files);
@@ -135,6 +141,11 @@ export async function loadComponent<C extends ComponentName>(
     ...(widensPerRun(policy, w) ? { memoryArena: false } : {}),
   });
   return { session, params, buildMs: t1 - t0, loadMs: performance.now() - t1, cached };
+}
+
+/** The element type a load with these options computes in (conformance picks its tolerance by it). */
+export function computeTypeOf(opts: LoadOptions): WeightPolicy['compute'] {
+  return opts.policy?.compute ?? choosePolicy(opts.recipe ?? opts.provider ?? 'cpu', []).compute;
 }
 
 /**

@@ -142,8 +142,27 @@ export class OnnxSession {
 }
 
 /**
+ * Providers that failed to create a session, by provider and model label, with why. A failing GPU
+ * provider can take seconds to fail (adapter discovery, a driver timing out), and it fails the same
+ * way for the same model each time: later loads in this process go straight to the CPU and say so.
+ * Kept per label, so a transformer too large for the card does not send the small encoders away.
+ */
+const failures = new Map<string, string>();
+const failureKey = (p: Provider, label: string) => `${p}\0${label}`;
+
+/** Why `provider` failed to load the model called `label` earlier in this process, if it did. */
+export function rememberedFailure(provider: Provider, label: string): string | undefined {
+  return failures.get(failureKey(provider, label));
+}
+
+/** Forgets remembered provider failures (after a driver install, or `schnell devices --probe`). */
+export function forgetProviderFailures(): void {
+  failures.clear();
+}
+
+/**
  * Creates a session on the requested provider; if that provider cannot load, falls back to the
- * CPU and says why in `fallbackReason` instead of crashing.
+ * CPU and says why in `fallbackReason` instead of crashing, and remembers the failure (above).
  */
 export async function createSession(model: Uint8Array, opts: SessionOptions): Promise<OnnxSession> {
   const label = opts.label ?? 'model';
@@ -172,10 +191,15 @@ export async function createSession(model: Uint8Array, opts: SessionOptions): Pr
     if (!dev?.available) {
       return new OnnxSession(await make('cpu'), 'cpu', label, `${wanted} is not available here (${dev?.note ?? 'unknown provider'}); using the CPU`);
     }
+    const failed = failures.get(failureKey(wanted, label));
+    if (failed) {
+      return new OnnxSession(await make('cpu'), 'cpu', label, `${wanted} failed to load the ${label} earlier in this process (${failed}); using the CPU without trying it again`);
+    }
     try {
       return new OnnxSession(await make(wanted), wanted, label);
     } catch (err) {
       const why = firstLine((err as Error).message);
+      failures.set(failureKey(wanted, label), why);
       return new OnnxSession(await make('cpu'), 'cpu', label, `${wanted} failed to load the ${label} (${why}); using the CPU`);
     }
   }
