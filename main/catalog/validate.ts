@@ -60,7 +60,9 @@ export interface CheckedGeneration extends Required<Omit<NewGeneration, 'created
 
 const BACKENDS: Backend[] = ['local', 'cloud', 'imported'];
 const FORMATS: ImageFormat[] = ['png', 'jpeg'];
-const SOURCES: Source[] = ['ui', 'cli', 'api', 'studio', 'a1111', 'comfyui', 'invokeai', 'unknown'];
+export const SOURCES: Source[] = ['ui', 'cli', 'api', 'studio', 'a1111', 'comfyui', 'invokeai', 'unknown'];
+/** The sources that mean "made by this studio" (the rest were read from another tool's file). */
+export const OWN_SOURCES: Source[] = ['ui', 'cli', 'api', 'studio'];
 
 export function checkGeneration(g: NewGeneration, now = Date.now()): CheckedGeneration {
   if (typeof g !== 'object' || g === null) throw new CatalogError('a generation must be an object');

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { isId, type Backend, type Generation, type NewGeneration, type Source } from '../catalog/index.js';
-import { TEXT_LIMITS } from '../catalog/validate.js';
+import { OWN_SOURCES, SOURCES, TEXT_LIMITS } from '../catalog/validate.js';
 import { formatParameters, parseParameters, type Fields } from './a1111.js';
 import { LibraryError } from './errors.js';
 import { asInt, asNumber, asText, parseComfyPrompt, parseInvokeMetadata, parseJsonObject } from './foreign.js';
@@ -72,7 +72,7 @@ function parseOurJson(raw: string, warnings: string[]): ImageFields | undefined 
   take('tags', Array.isArray(m.tags) && m.tags.length <= 1000 && m.tags.every((t) => typeof t === 'string' && t.length <= 64) ? (m.tags as string[]) : undefined, m.tags);
   take('favorite', typeof m.favorite === 'boolean' ? m.favorite : undefined, m.favorite);
   take('rating', asInt(m.rating, 0, 5), m.rating);
-  take('source', (['studio', 'a1111', 'comfyui', 'invokeai', 'unknown'] as const).find((s) => s === m.source), m.source);
+  take('source', SOURCES.find((s) => s === m.source), m.source);
   return out;
 }
 
@@ -177,7 +177,7 @@ export function fitToLimits(f: ImageFields, warnings: string[]): void {
 export function toNewGeneration(info: ImageInfo, hash: string, fallbackCreatedAt: number): NewGeneration {
   const f = info.fields;
   fitToLimits(f, info.warnings);
-  const backend: Backend = info.source === 'studio' ? (f.backend ?? 'local') : 'imported';
+  const backend: Backend = OWN_SOURCES.includes(info.source) ? (f.backend ?? 'local') : 'imported';
   return {
     ...f,
     prompt: f.prompt ?? '',

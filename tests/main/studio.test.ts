@@ -7,6 +7,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { createGenerationRequest } from '../../runtime/api/index.js';
 import { writeDemoModel } from '../../runtime/flux/demo/demo-model.js';
+import { readImageInfo } from '../../main/library/index.js';
+import { toNewGeneration } from '../../main/library/metadata.js';
 import { Studio, type StudioEventName } from '../../main/studio.js';
 import { tempDir } from './helpers.js';
 
@@ -42,6 +44,11 @@ test('a UI submit is recorded with its source, seeds and finish reason, and emit
       assert.equal(row.device, 'cpu');
       assert.equal(row.model, 'demo (untrained)');
       assert.ok(fs.existsSync(row.file));
+      // The file says the same (a library rebuilt from its folder keeps the source and the backend).
+      const info = await readImageInfo(fs.readFileSync(row.file), row.file);
+      assert.deepEqual(info.warnings, []);
+      assert.equal(info.source, 'ui');
+      assert.equal(toNewGeneration(info, 'x'.repeat(64), 0).backend, 'local');
     }
     assert.deepEqual(studio.job(id)!.generationIds.sort(), rows.map((r) => r.id).sort());
     assert.equal(seen[0], 'job.queued');
