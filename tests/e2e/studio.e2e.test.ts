@@ -332,4 +332,52 @@ describe('the studio in a browser', { timeout: 15 * 60_000 }, () => {
     await page.keyboard.press('Escape');
     await cellCount(page, 4);
   });
+
+  test('drop an image onto the gallery to import it', async () => {
+    // A PNG made in the page (as a file from another tool would arrive), dropped as a File.
+    await page.evaluate(async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 64;
+      canvas.height = 48;
+      const ctx = canvas.getContext('2d')!;
+      ctx.fillStyle = '#3a7';
+      ctx.fillRect(0, 0, 64, 48);
+      const blob = await new Promise<Blob>((resolve) => canvas.toBlob((b) => resolve(b!), 'image/png'));
+      const dt = new DataTransfer();
+      dt.items.add(new File([blob], 'dropped-from-desktop.png', { type: 'image/png' }));
+      const target = document.querySelector('section[aria-label=Gallery]')!;
+      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await until('the import toast', async () => /Imported 1 of 1 image/.test(await page.locator('.toasts').innerText()));
+    await cellCount(page, 5);
+    const source = page.getByRole('combobox', { name: 'Source' });
+    await until('an imported source in the facets', async () => (await source.locator('option').count()) >= 3);
+    const values = await source.locator('option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    const imported = values.find((v) => v && v !== 'ui');
+    assert.ok(imported, `a source besides ui: ${values.join(', ')}`);
+    await source.selectOption(imported!);
+    await cellCount(page, 1);
+    await source.selectOption('');
+    await cellCount(page, 5);
+  });
+
+  test('rename and archive a project', async () => {
+    await pick(page, /Winter/);
+    await cellCount(page, 1);
+    const tools = page.getByRole('group', { name: 'Project Winter' });
+    await tools.getByRole('button', { name: 'Rename' }).click();
+    const name = page.getByRole('textbox', { name: 'New name for Winter' });
+    await name.fill('Snow');
+    await name.press('Enter');
+    const snow = page.getByRole('navigation', { name: 'Library' }).getByRole('button', { name: /^Snow/ });
+    await snow.waitFor();
+    await cellCount(page, 1);
+    await page.getByRole('group', { name: 'Project Snow' }).getByRole('button', { name: 'Archive' }).click();
+    await until('the archived project to leave the list', async () => (await snow.count()) === 0);
+    await page.getByRole('button', { name: 'Show archived' }).click();
+    await until('the archived project listed again', async () => /archived/.test(await snow.innerText()));
+    await pick(page, 'All images');
+    await cellCount(page, 5);
+  });
 });

@@ -1,7 +1,6 @@
 // The library grid: a virtualized list of fixed-size cells (so nothing shifts when thumbnails
 // arrive) over keyset pages of the current query. One focusable listbox with an active descendant:
 // arrows move, Enter opens, Space selects, Shift extends, F favourites, Delete trashes.
-import { useVirtualizer } from '@tanstack/react-virtual';
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent, type KeyboardEvent, type MouseEvent } from 'react';
 import type { GalleryItem } from '../../../main/contract.js';
 import { app, currentQuery, errorText, toast } from '../state/app-state.js';
@@ -13,18 +12,26 @@ import { Pager } from './pager.js';
 import { SelectionBar } from './SelectionBar.js';
 
 const GAP = 0;
+/**
+ * Browsers cap an element's height (Chrome about 33.5 M px, Firefox about 17.9 M px): a million
+ * images in rows of 230 px would not fit. Past this height the scroll bar maps onto the rows
+ * proportionally (a notch of the wheel then moves a few rows more), so every row stays reachable.
+ */
+const MAX_SCROLL_PX = 15_000_000;
+const OVERSCAN_ROWS = 2;
 
-function useElementWidth(ref: React.RefObject<HTMLElement | null>): number {
-  const [w, setW] = useState(0);
+function useElementSize(ref: React.RefObject<HTMLElement | null>): { w: number; h: number } {
+  const [size, setSize] = useState({ w: 0, h: 0 });
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
-    setW(el.clientWidth);
-    const ro = new ResizeObserver(() => setW(el.clientWidth));
+    const read = () => setSize((s) => (s.w === el.clientWidth && s.h === el.clientHeight ? s : { w: el.clientWidth, h: el.clientHeight }));
+    read();
+    const ro = new ResizeObserver(read);
     ro.observe(el);
     return () => ro.disconnect();
   }, [ref]);
-  return w;
+  return size;
 }
 
 export function Gallery() {
@@ -43,7 +50,8 @@ export function Gallery() {
   const [, setTick] = useState(0);
   const [dragging, setDragging] = useState(false);
   const scrollRef = useRef<HTMLDivElement>(null);
-  const width = useElementWidth(scrollRef);
+  const { w: width, h: viewH } = useElementSize(scrollRef);
+  const [scrollTop, setScrollTop] = useState(0);
   const anchor = useRef<number | null>(null);
 
   // A new pager for each query; a library change re-reads the same query (keeping the scroll).
@@ -89,17 +97,38 @@ export function Gallery() {
   const count = pager.complete ? pager.loadedCount : Math.max(total ?? 0, pager.loadedCount);
   const rows = Math.ceil(count / cols);
 
-  const virtualizer = useVirtualizer({
-    count: rows,
-    getScrollElement: () => scrollRef.current,
-    estimateSize: () => cell,
-    overscan: 3,
-  });
-  useEffect(() => virtualizer.measure(), [cell, virtualizer]);
+  // The rows on screen, from the scroll position mapped onto the (possibly taller) list of rows.
+  const view = Math.max(1, viewH || 600);
+  const real = rows * cell;
+  const shown = Math.min(real, MAX_SCROLL_PX);
+  const ratio = real > shown && shown > view ? (real - view) / (shown - view) : 1;
+  const virtualTop = scrollTop * ratio;
+  const firstRow = Math.max(0, Math.floor(virtualTop / cell) - OVERSCAN_ROWS);
+  const lastRow = Math.min(rows - 1, Math.floor((virtualTop + view) / cell) + OVERSCAN_ROWS);
+  const geometry = useRef({ ratio, virtualTop, view, cell });
+  geometry.current = { ratio, virtualTop, view, cell };
 
-  const vrows = virtualizer.getVirtualItems();
-  const firstRow = vrows[0]?.index ?? 0;
-  const lastRow = vrows[vrows.length - 1]?.index ?? 0;
+  const scrollToRow = useCallback((row: number) => {
+    const el = scrollRef.current;
+    const g = geometry.current;
+    if (!el) return;
+    const top = row * g.cell;
+    let vt = g.virtualTop;
+    if (top < vt) vt = top;
+    else if (top + g.cell > vt + g.view) vt = top + g.cell - g.view;
+    else return;
+    el.scrollTop = vt / g.ratio;
+  }, []);
+
+  const frame = useRef(0);
+  const onScroll = () => {
+    if (frame.current) return;
+    frame.current = requestAnimationFrame(() => {
+      frame.current = 0;
+      setScrollTop(scrollRef.current?.scrollTop ?? 0);
+    });
+  };
+  useEffect(() => () => cancelAnimationFrame(frame.current), []);
   useEffect(() => {
     pager.request(firstRow * cols, (lastRow + 1) * cols + cols * 4);
   }, [pager, firstRow, lastRow, cols, count]);
@@ -119,9 +148,9 @@ export function Gallery() {
         }
         return { activeIndex: n, selection: ids };
       });
-      virtualizer.scrollToIndex(Math.floor(n / cols));
+      scrollToRow(Math.floor(n / cols));
     },
-    [count, cols, pager, virtualizer],
+    [count, cols, pager, scrollToRow],
   );
 
   function onKeyDown(e: KeyboardEvent<HTMLDivElement>) {
@@ -288,13 +317,15 @@ export function Gallery() {
         tabIndex={0}
         aria-activedescendant={activeItem ? `cell-${activeItem.id}` : undefined}
         onKeyDown={onKeyDown}
+        onScroll={onScroll}
         data-testid="gallery"
       >
-        <div className="gallery-sizer" role="presentation" style={{ height: virtualizer.getTotalSize() }}>
-          {vrows.flatMap((vr) => {
+        <div className="gallery-sizer" role="presentation" style={{ height: shown }}>
+          {Array.from({ length: Math.max(0, lastRow - firstRow + 1) }, (_, k) => firstRow + k).flatMap((row) => {
             const out = [];
+            const y = scrollTop + (row * cell - virtualTop);
             for (let c = 0; c < cols; c++) {
-              const i = vr.index * cols + c;
+              const i = row * cols + c;
               if (i >= count) break;
               const it = itemAt(i);
               out.push(
@@ -303,7 +334,7 @@ export function Gallery() {
                   index={i}
                   item={it}
                   x={c * cell}
-                  y={vr.start}
+                  y={y}
                   size={cell - GAP}
                   selected={it ? selection.has(it.id) : false}
                   active={i === active}
