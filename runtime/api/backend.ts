@@ -30,7 +30,9 @@ export type FailureKind =
   | 'safety-missing'
   | 'no-backend'
   | 'cloud-failed'
-  | 'cancelled';
+  | 'cancelled'
+  /** auto only: local would take far longer than the cloud here (this machine's measured speed). */
+  | 'too-slow';
 
 export interface GenerationResult {
   id: string;
@@ -108,6 +110,8 @@ export interface LocalBackend {
   /** Images in `request.outputFormat`; never runs the safety check (the router does). */
   generate(request: GenerationRequest, opts?: Omit<GenerateOptions, 'onProgress'> & { onProgress?: (e: Omit<ProgressEvent, 'backend'>) => void }): Promise<BackendOutput>;
   unload(): Promise<void>;
+  /** How long the request would take here, from this machine's measured speed; undefined before anything was measured. Loads nothing. */
+  estimateMs?(request: GenerationRequest): Promise<number | undefined>;
 }
 
 export interface CloudInfo {

@@ -97,6 +97,13 @@ export class FluxBackend implements LocalBackend {
     };
   }
 
+  /** From this machine's measured speed (speed.json beside the graph cache); loads nothing. */
+  async estimateMs(request: GenerationRequest): Promise<number | undefined> {
+    const set = this.openSet();
+    const { estimateRequestMs } = await import('../flux/speed.js');
+    return estimateRequestMs(set, { ...request, provider: this.device });
+  }
+
   private fitted = new Set<string>();
   /** Where the pipeline's loading events go while a request waits for the load. */
   private onStage: ((e: StageEvent) => void) | undefined;

@@ -106,6 +106,11 @@ export class ProcessBackend implements LocalBackend {
     return (await this.local()).describe();
   }
 
+  async estimateMs(request: GenerationRequest): Promise<number | undefined> {
+    const local = await this.local();
+    return local.estimateMs ? local.estimateMs(request) : undefined;
+  }
+
   private start(): Promise<void> {
     if (this.ready) return this.ready;
     const tsx = WORKER.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];

@@ -76,6 +76,18 @@ export class Router {
     return null;
   }
 
+  /**
+   * Under auto with a cloud key: would local take far longer than the cloud (a few seconds)? From
+   * the local backend's estimate at this machine's measured speed; unknown speed never diverts.
+   */
+  private async tooSlow(request: GenerationRequest): Promise<{ kind: FailureKind; reason: string } | null> {
+    const ms = await this.local?.estimateMs?.(request).catch(() => undefined);
+    if (ms === undefined || ms < TOO_SLOW_MS) return null;
+    const min = ms / 60_000;
+    const took = min >= 1.5 ? `${Math.round(min)} minutes` : `${Math.round(ms / 1000)} seconds`;
+    return { kind: 'too-slow', reason: `the local model would take about ${took} on this machine (measured speed) and the cloud a few seconds` };
+  }
+
   /** Decides the backend for a request, or throws 503 saying what is missing. */
   async plan(request: GenerationRequest, policy: BackendPolicy = this.policy): Promise<RoutePlan> {
     if (policy === 'cloud') {
@@ -87,7 +99,10 @@ export class Router {
       if (problem) throw new ApiError(503, problem.reason);
       return { backend: 'local' };
     }
-    if (!problem) return { backend: 'local' };
+    if (!problem) {
+      const slow = this.cloudReady ? await this.tooSlow(request) : null;
+      return slow ? { backend: 'cloud', fallback: { from: 'local', ...slow } } : { backend: 'local' };
+    }
     if (this.cloudReady) return { backend: 'cloud', fallback: { from: 'local', ...problem } };
     throw new ApiError(503, `${problem.reason.replace(/\.$/, '')}, and ${NO_KEY}`);
   }
@@ -167,6 +182,9 @@ export class Router {
 }
 
 /** Sorts a local failure into the kinds the router and the user care about. */
+/** Under auto, local runs estimated longer than this go to the cloud when a key is set (cloud: ~2–10 s). */
+export const TOO_SLOW_MS = 120_000;
+
 export function classifyLocalFailure(err: unknown): { kind: FailureKind; reason: string; status?: number } {
   if (err instanceof BackendError) return { kind: err.kind, reason: err.message, ...(err.status !== undefined ? { status: err.status } : {}) };
   if (err instanceof ApiError) return { kind: 'crashed', reason: err.message, status: err.status };

@@ -18,7 +18,7 @@ import { getSchedule } from './sampling/schedule.js';
 import { choosePolicy, componentParams, loadComponent, usableMemory, type ComponentName, type LoadOptions } from './sessions.js';
 import { componentMemory, estimateStages, shapeOf, stagePeaks, type MemoryPlan, type Stage, type StageEstimate } from './memory.js';
 import { assertFinite, formatDuration, formatGB, StageMeter, type StageEvent, type StageName, type StageStats } from './run-monitor.js';
-import { SpeedLog } from './speed.js';
+import { paramCount, SpeedLog, speedKey, transformerFlop } from './speed.js';
 import { decodeLatents, denoise, runClip, runT5, throwIfAborted, type Conditioning } from './stages.js';
 import { loadClipTokenizer, loadT5Tokenizer, type TextTokenizer } from './text/tokenizers.js';
 import type { FluxParams } from './graphs/transformer.js';
@@ -137,7 +137,7 @@ export class FluxPipeline {
     private readonly opts: PipelineOptions,
   ) {
     this.sessions = sessions;
-    this.speed = new SpeedLog(opts.cacheDir, `${info.provider}:${info.policy.fp8}:${info.policy.compute}`);
+    this.speed = new SpeedLog(opts.cacheDir, speedKey(info.provider, info.policy));
   }
 
   /**
@@ -427,22 +427,6 @@ function fileBytes(w: Weights): number {
 function maxPeak(a: StageStats, b: StageStats): { peakRssBytes?: number } {
   const p = Math.max(a.peakRssBytes ?? 0, b.peakRssBytes ?? 0);
   return p ? { peakRssBytes: p } : {};
-}
-
-function paramCount(w: Weights): number {
-  const seen = new Set<string>();
-  let n = 0;
-  for (const k of w.keys()) {
-    const t = w.get(k)!;
-    const id = `${t.file}:${t.offset}`;
-    if (!seen.has(id)) seen.add(id), (n += t.shape.reduce((a, b) => a * b, 1));
-  }
-  return n;
-}
-
-/** FLOP of one transformer evaluation: 2 per weight per token, plus attention (4·T²·width per block). */
-function transformerFlop(p: FluxParams, w: Weights, tokens: number): number {
-  return 2 * paramCount(w) * tokens + 4 * tokens * tokens * p.hidden_size * (p.depth + p.depth_single_blocks);
 }
 
 const tensorsOf = (w: Weights) => w.keys().map((k) => ({ ...w.get(k)!, name: k }));

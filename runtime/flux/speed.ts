@@ -5,7 +5,12 @@
 // from the text encoders' rate measured moments earlier (both are the same large Gemms).
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheDir as defaultCacheDir } from '../onnx/session.js';
+import { cacheDir as defaultCacheDir, type Provider } from '../onnx/session.js';
+import type { WeightPolicy } from '../onnx/weights.js';
+import type { Weights } from '../onnx/tensor-source.js';
+import type { ModelSet } from './checkpoints/checkpoint.js';
+import type { FluxParams } from './graphs/transformer.js';
+import { choosePolicy, componentParams } from './sessions.js';
 import { writeJsonAtomic } from '../util/files.js';
 
 type Kind = 'text' | 'step' | 'decode';
@@ -76,4 +81,49 @@ export class SpeedLog {
       // A read-only cache only costs the estimate next time.
     }
   }
+}
+
+/** Values in a component's distinct stored tensors (aliases counted once). */
+export function paramCount(w: Weights): number {
+  const seen = new Set<string>();
+  let n = 0;
+  for (const k of w.keys()) {
+    const t = w.get(k)!;
+    const id = `${t.file}:${t.offset}`;
+    if (!seen.has(id)) seen.add(id), (n += t.shape.reduce((a, b) => a * b, 1));
+  }
+  return n;
+}
+
+/** FLOP of one transformer evaluation: 2 per weight per token, plus attention (4·T²·width per block). */
+export function transformerFlop(p: FluxParams, w: Weights, tokens: number): number {
+  return 2 * paramCount(w) * tokens + 4 * tokens * tokens * p.hidden_size * (p.depth + p.depth_single_blocks);
+}
+
+/** The key speeds are kept under: the provider and the weight policy the runtime will choose. */
+export function speedKey(provider: string, policy: WeightPolicy): string {
+  return `${provider}:${policy.fp8}:${policy.compute}`;
+}
+
+/**
+ * How long a request would take on this machine, from the speeds measured here before (loads
+ * nothing: shapes from the file headers); undefined when nothing was measured yet.
+ */
+export function estimateRequestMs(
+  set: ModelSet,
+  r: { width: number; height: number; steps: number; samples: number; cfgScale: number; negativePrompt?: string; provider: string },
+  cacheDir?: string,
+): number | undefined {
+  const provider = r.provider as Provider;
+  const weights = [set.transformer, set.t5, set.clip, set.autoencoder];
+  const log = new SpeedLog(cacheDir, speedKey(provider, choosePolicy(provider, weights)));
+  const fp = componentParams('transformer', set.transformer, set.config);
+  const guided = r.cfgScale > 1 && (r.negativePrompt ?? '').trim() !== '';
+  const t5Tokens = 256;
+  const tokens = Math.ceil(r.height / 16) * Math.ceil(r.width / 16) + t5Tokens;
+  return log.estimateMs({
+    stepFlop: transformerFlop(fp, set.transformer, tokens),
+    textFlop: 2 * paramCount(set.t5) * t5Tokens * (guided ? 2 : 1),
+    steps: r.steps * r.samples * (guided ? 2 : 1), textLeft: true, pixels: r.width * r.height * r.samples,
+  });
 }

@@ -61,6 +61,14 @@ export function createFaultBackend(opts: FaultBackendOptions): LocalBackend {
       if (!fs.existsSync(opts.modelFile)) return { ok: false, kind: 'model-missing', reason: `the local model file ${opts.modelFile} is missing` };
       return { ok: true };
     },
+    async estimateMs() {
+      // The duration this machine's measured speed would predict, as the control file says.
+      try {
+        return (JSON.parse(fs.readFileSync(opts.controlFile ?? '', 'utf8')) as { estimateMs?: number }).estimateMs;
+      } catch {
+        return undefined;
+      }
+    },
     async describe() {
       return { name: 'fault-test-model', path: opts.modelFile, files: [opts.modelFile], device: opts.device ?? 'cpu', untrained: opts.untrained ?? true };
     },

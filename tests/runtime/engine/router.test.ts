@@ -96,6 +96,18 @@ test('a native crash inside the runtime (the process dies by itself) is the same
   setFault('none');
 });
 
+test('auto prefers the cloud when this machine would take far longer and says why; local and unknown speed stay local', async () => {
+  fs.writeFileSync(controlFile, JSON.stringify({ fault: 'none', estimateMs: 600_000 }));
+  const r = await router('auto').generate(req());
+  assert.equal(r.backend, 'cloud');
+  assert.equal(r.fallback?.kind, 'too-slow');
+  assert.match(r.fallback!.reason, /^the local model would take about 10 minutes on this machine \(measured speed\) and the cloud a few seconds$/);
+  assert.equal((await router('local').generate(req())).backend, 'local', 'local never diverts');
+  assert.equal((await router('auto', { cloud: null }).generate(req())).backend, 'local', 'no key: local, however slow');
+  setFault('none');
+  assert.equal((await router('auto').generate(req())).backend, 'local', 'no measurement: local');
+});
+
 test('a silent runtime (a long load or step) still shows progress every 2 s', async () => {
   setFault('slow-loading', 4500);
   const seen: string[] = [];
