@@ -16,6 +16,8 @@
 //
 //   npm run bench:runtime -- [--hidden 768] [--heads 6] [--depth 2] [--single 4] [--size 512]
 //     [--steps 4] [--runs 3] [--rounds 3] [--load-gb 1.05] [--threads N] [--json FILE] [--skip-load] [--skip-weights]
+//   npm run bench:runtime -- --device webgpu --transformer FILE [--size 1024] [--runs 5] [--torch FILE] [--json FILE]
+//     one step on a GPU provider, per block type, FP8 vs float16 GPU memory (gpu-step.ts; README "GPU")
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -50,6 +52,12 @@ const { values: opt } = parseArgs({
     json: { type: 'string' },
     'skip-load': { type: 'boolean', default: false },
     'skip-weights': { type: 'boolean', default: false },
+    // --device: the GPU step benchmark instead (gpu-step.ts reads these itself).
+    device: { type: 'string' },
+    transformer: { type: 'string' },
+    recipe: { type: 'string' },
+    torch: { type: 'string' },
+    text: { type: 'string' },
     // Internal: one measurement in a fresh process, printed as a JSON line.
     child: { type: 'string' },
     file: { type: 'string' },
@@ -189,6 +197,7 @@ function narrowCopies(fp32: string, dir: string): { bf16: string; fp8: string } 
 }
 
 async function main(): Promise<void> {
+  if (opt.device) return (await import('./gpu-step.js')).main();
   if (opt.child) {
     console.log(JSON.stringify(await child(opt.child, opt.file!, opt.cache!)));
     return;
