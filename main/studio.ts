@@ -10,21 +10,14 @@
 //   studio.cancel(id) · studio.jobs() · studio.job(id) · await studio.wait(id)
 //   studio.library (search, facets, lineage …) · studio.models() · studio.settings() …
 //   await studio.startApiServer({ port }) · await studio.stopApiServer() · await studio.close()
-import path from 'node:path';
 import { ApiError, type GenerationRequest, resolveSeed } from '../runtime/api/index.js';
 import { Engine } from '../runtime/engine/engine.js';
 import { DEFAULT_MODEL_NAME, createRouter, releaseRouter } from '../runtime/engine/local.js';
-import type { ModelSource } from '../runtime/engine/model-source.js';
-import type { BackendSpec } from '../runtime/engine/process-backend.js';
 import type { Router } from '../runtime/engine/router.js';
 import { type GenerationResult, type LocalModelInfo, isAbortError } from '../runtime/engine/types.js';
-import type { FireworksOptions } from '../runtime/cloud/fireworks.js';
 import { type InstalledModel, listInstalled } from '../runtime/models/registry.js';
-import { isSlug } from '../runtime/models/paths.js';
-import { resolveModelChoice } from '../runtime/models/resolve-model.js';
 import type { RunningServer } from '../runtime/server/server.js';
 import {
-  type BackendPolicy,
   FileSecretStore,
   SECRET_NAMES,
   type UserConfig,
@@ -38,45 +31,13 @@ import { type Library, openLibrary } from './library/index.js';
 import { type ApiServerOptions, type ApiServerStatus, startStudioServer } from './studio/api-server.js';
 import { StudioEventHub } from './studio/events.js';
 import { JobStore } from './studio/job-store.js';
+import { type Recovery, type StudioOptions, resolveModel, waitFor } from './studio/options.js';
 import { saveImages } from './studio/record.js';
 import type { JobOutcome, JobProgress, ServedModel, StudioEventName, StudioEvents, StudioJob, StudioJobStatus, StudioListener, SubmitOptions, SubmittedJob } from './studio/types.js';
 
 export * from './studio/types.js';
 export type { ApiServerOptions, ApiServerStatus } from './studio/api-server.js';
-
-export interface StudioOptions {
-  /** The settings folder (default $SCHNELL_HOME, else ~/.schnell-studio). */
-  home?: string;
-  env?: NodeJS.ProcessEnv;
-  /** The library folder; default "library" in config.json, else $SCHNELL_HOME/library. false: record nothing, keep jobs in memory. */
-  library?: string | false;
-  /** A model folder, checkpoint file or installed id; default "model" in config.json; null: no local model. */
-  model?: string | ModelSource | null;
-  /** The name the local model is served under (default flux-1-schnell-fp8). */
-  modelName?: string;
-  /** Execution provider; default "device" in config.json, else cpu. */
-  device?: string;
-  /** local | cloud | auto; default "backend" in config.json, else auto. */
-  backend?: BackendPolicy;
-  /** Run the local model in a child process (default true: a native crash fails one job, not the studio). */
-  isolate?: boolean;
-  /** Another local backend (tests). */
-  localSpec?: BackendSpec;
-  cloud?: FireworksOptions;
-  /** Jobs that may wait for the local device when submitted by the API (beyond: 429). Default 8. */
-  maxQueued?: number;
-  /**
-   * Take over the catalog's jobs on open (default true): mark those a previous run left running as
-   * interrupted, and run the queued ones. `schnell generate` passes false: it runs only its own job.
-   */
-  resume?: boolean;
-}
-
-/** What open() found from the previous run. */
-export interface Recovery {
-  interrupted: StudioJob[];
-  resumed: StudioJob[];
-}
+export type { Recovery, StudioOptions } from './studio/options.js';
 
 interface Running {
   controller: AbortController;
@@ -463,27 +424,4 @@ export class Studio {
     await releaseRouter(this.engine.router);
     this.library?.close();
   }
-}
-
-/** The configured or given model, resolved once (path, folder, file or installed id). */
-function resolveModel(choice: string | ModelSource | null | undefined, home: string, backend: BackendPolicy, warnings: string[]): ModelSource | undefined {
-  if (choice === null || choice === undefined || backend === 'cloud') return undefined;
-  if (typeof choice !== 'string') return choice;
-  try {
-    return resolveModelChoice(choice, home);
-  } catch (err) {
-    if (backend === 'local') throw err;
-    // Under auto the cloud may still serve: a missing path stays the model, so the router's
-    // fallback names it; an unknown id is a warning.
-    warnings.push(`${(err as Error).message}; requests go to the cloud when a key is set`);
-    return isSlug(choice.trim()) ? undefined : path.resolve(choice);
-  }
-}
-
-function waitFor(done: () => boolean, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const until = Date.now() + ms;
-    const tick = () => (done() || Date.now() >= until ? resolve() : setTimeout(tick, 50));
-    tick();
-  });
 }
