@@ -61,10 +61,11 @@ if (!fs.existsSync(path.join(library, 'catalog.sqlite'))) {
     masters.push(file);
   }
   let n = 0;
+  const marker = path.join(library, `bench-thumbs-${THUMBS}`);
   const catalog = openCatalog(path.join(library, 'catalog.sqlite'));
   let made = 0;
   const dirs = new Set<string>();
-  for (const r of catalog.db.prepare('SELECT image_hash AS h FROM generations ORDER BY created_at DESC LIMIT ?').iterate(THUMBS) as Iterable<{ h: string }>) {
+  if (!fs.existsSync(marker)) for (const r of catalog.db.prepare('SELECT image_hash AS h FROM generations ORDER BY created_at DESC LIMIT ?').iterate(THUMBS) as Iterable<{ h: string }>) {
     const dir = path.join(library, 'thumbs', r.h.slice(0, 2));
     if (!dirs.has(dir)) {
       fs.mkdirSync(dir, { recursive: true });
@@ -78,6 +79,7 @@ if (!fs.existsSync(path.join(library, 'catalog.sqlite'))) {
     }
   }
   catalog.close();
+  fs.writeFileSync(marker, '');
   log(`thumbnails: ${made.toLocaleString('en')} links in ${fmt((performance.now() - t) / 1000)} s`);
 }
 
@@ -160,7 +162,12 @@ try {
     // Then wait for the last rows to be paged in (the keyset walk to the end).
     const endStart = performance.now();
     await new Promise<void>((resolve) => {
-      const check = () => (el.querySelectorAll('.cell.placeholder').length === 0 ? resolve() : setTimeout(check, 50));
+      // Done when the rows on screen are real cells (options), none a placeholder; 5 minutes at most.
+      const give = performance.now() + 300_000;
+      const check = () =>
+        (el.querySelectorAll('.cell[role=option]').length > 0 && el.querySelectorAll('.cell.placeholder').length === 0) || performance.now() > give
+          ? resolve()
+          : setTimeout(check, 50);
       check();
     });
     return { frames: frames.slice(1), scrolled, endWait: performance.now() - endStart, scrollHeight: el.scrollHeight, placeholderShare: placeholders / Math.max(1, cellsSeen) };

@@ -3,6 +3,9 @@
 // a reload that finds everything, and the same by keyboard alone. Controls are found by their
 // accessible names; axe-core checks each main screen; screenshots land in .tmp/screenshots.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import { axe, buildRenderer, launchBrowser, openStudio, screenshots, serious, startStudio, type Browser, type RunningStudio } from './harness.js';
@@ -379,5 +382,36 @@ describe('the studio in a browser', { timeout: 15 * 60_000 }, () => {
     await until('the archived project listed again', async () => /archived/.test(await snow.innerText()));
     await pick(page, 'All images');
     await cellCount(page, 5);
+  });
+
+  test('a project exported as a folder opens in another studio with its prompts and seeds', async () => {
+    const folder = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-e2e-export-')), 'snow');
+    await pick(page, /^Snow/);
+    await page.getByRole('group', { name: 'Project Snow' }).getByRole('button', { name: 'Export…' }).click();
+    const input = page.getByRole('textbox', { name: 'Folder to export Snow into' });
+    await input.fill(folder);
+    await input.press('Enter');
+    await until('the export toast', async () => /Exported \d+ files? to/.test(await page.locator('.toasts').innerText()));
+    assert.ok(fs.readdirSync(folder).length > 0, 'the export folder has files');
+    await pick(page, 'All images');
+
+    // Another studio (another machine, as far as the library knows) imports the folder.
+    const other = await startStudio();
+    try {
+      const { page: p2 } = await openStudio(browser, other);
+      await p2.getByRole('dialog', { name: 'Make your first image' }).waitFor();
+      await p2.keyboard.press('Escape');
+      await p2.getByRole('button', { name: 'Import…' }).click();
+      const from = p2.getByRole('textbox', { name: 'Project folder to import' });
+      await from.fill(folder);
+      await from.press('Enter');
+      await until('the import toast', async () => /Imported 1 images? into Snow/.test(await p2.locator('.toasts').innerText()));
+      await p2.getByRole('navigation', { name: 'Library' }).getByRole('button', { name: /^Snow/ }).click();
+      await until('the imported image', async () => (await grid(p2).getByRole('option').count()) === 1);
+      assert.match((await grid(p2).getByRole('option').first().getAttribute('aria-label')) ?? '', /red fox asleep in the snow, 1152×896, seed \d+/);
+      await p2.close();
+    } finally {
+      await other.stop();
+    }
   });
 });
