@@ -7,7 +7,8 @@
 //    sessions, runtime/flux/sessions.ts, so one widened weight at a time);
 //  - FP8 widened once at load ('cast'): 4 bytes per value (2 in float16);
 //  - 16-bit floats on the CPU: widened once at load to float32; float32: mapped as stored;
-//  - the autoencoder's encoder half is never read by the decoder graph, so it costs nothing.
+//  - the autoencoder's encoder half is never read by the decoder graph, so it costs nothing; the
+//    decoder's weights count twice on the CPU (prepacked copies beside the mapped file).
 // Activations are rough formulas (a few full-width tensors per stage); at full size the weights
 // dominate, and `npm run bench:fullsize` prints each stage's estimate beside its measured peak.
 
@@ -95,7 +96,9 @@ export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLik
       if (seen.has(id)) continue;
       seen.add(id);
     }
-    resident += tensorBytes(t, device, fp8);
+    // The decoder keeps onnxruntime's prepacking (sessions.ts): its convolution weights are copied
+    // into packed buffers beside the mapped file pages, so they count twice.
+    resident += tensorBytes(t, device, fp8) * (kind === 'autoencoder' && device === 'cpu' ? 2 : 1);
     if (fp8 === 'stored' && isFp8(t.dtype)) perRun = Math.max(perRun, t.shape.reduce((a, b) => a * b, 1) * (device === 'cpu' ? 4 : 2));
   }
   return { resident, perRun };
