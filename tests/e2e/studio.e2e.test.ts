@@ -406,7 +406,9 @@ describe('the studio in a browser', { timeout: 15 * 60_000 }, () => {
       await from.fill(folder);
       await from.press('Enter');
       await until('the import toast', async () => /Imported 1 images? into Snow/.test(await p2.locator('.toasts').innerText()));
-      await p2.getByRole('navigation', { name: 'Library' }).getByRole('button', { name: /^Snow/ }).click();
+      // It arrives as it left: archived (so listed once archived projects are shown).
+      await p2.getByRole('button', { name: 'Show archived' }).click();
+      await p2.getByRole('navigation', { name: 'Library' }).getByRole('button', { name: /^Snow \(archived\)/ }).click();
       await until('the imported image', async () => (await grid(p2).getByRole('option').count()) === 1);
       assert.match((await grid(p2).getByRole('option').first().getAttribute('aria-label')) ?? '', /red fox asleep in the snow, 1152×896, seed \d+/);
       await p2.close();
