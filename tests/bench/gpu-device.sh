@@ -39,8 +39,9 @@ step devices
 timeout 120 node bin/schnell.mjs devices --probe --json > "$OUT/devices.json"; echo "rc $?"; cat "$OUT/devices.json"
 
 step conformance "$FIX" --device "$DEVICE"
-CONF_CMD="schnell conformance $FIX --device $DEVICE --json"
-timeout 240 node bin/schnell.mjs conformance "$FIX" --device "$DEVICE" --json > "$OUT/conformance.json"; echo "rc $?"
+RECIPE=""; [ "$DEVICE" = cpu ] && RECIPE="--recipe webgpu"   # the dry run checks the GPU graphs on the CPU
+CONF_CMD="schnell conformance $FIX --device $DEVICE $RECIPE --json"
+timeout 240 node bin/schnell.mjs conformance "$FIX" --device "$DEVICE" $RECIPE --json > "$OUT/conformance.json"; echo "rc $?"
 node -e 'const r=require(process.argv[1]);console.log("ok",r.ok,r.provider,r.compute,r.fallbackReason??"");for(const[k,c]of Object.entries(r.cases))console.log(c.ok?"PASS":"FAIL",k,c.relative_l2??c.latents_relative_l2??"",c.error??"")' "$OUT/conformance.json"
 
 step "full-width model: $DOUBLE double + $SINGLE single blocks"
