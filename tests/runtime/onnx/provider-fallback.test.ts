@@ -4,7 +4,12 @@
 // CPU with one sentence, and a provider that failed is not tried again for the same model.
 import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { openModelSet } from '../../../runtime/flux/checkpoints/checkpoint.js';
+import { writeDemoModel } from '../../../runtime/flux/demo/demo-model.js';
+import { FluxPipeline } from '../../../runtime/flux/pipeline.js';
 import { GraphBuilder } from '../../../runtime/onnx/graph.js';
 import { createSession, forgetProviderFailures, listDevices, rememberedFailure } from '../../../runtime/onnx/session.js';
 
@@ -68,4 +73,30 @@ test('the CPU itself never falls back and leaves no note', async () => {
   assert.deepEqual(y, [2, 4, 6, 8]);
   assert.equal(session.provider, 'cpu');
   assert.equal(session.fallbackReason, undefined);
+});
+
+test('a whole pipeline asked for a failing provider loads on the CPU with one note, and the next load does not retry it', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-fallback-'));
+  try {
+    const set = openModelSet(writeDemoModel(path.join(tmp, 'demo')).dir);
+    const opts = { provider: 'webgpu' as const, cacheDir: path.join(tmp, 'graphs') };
+    const first = await FluxPipeline.load(set, opts);
+    try {
+      if (first.info.provider === 'webgpu') return assert.equal(first.info.fallbackReason, undefined);
+      assert.equal(first.info.provider, 'cpu');
+      assert.match(first.info.fallbackReason!, /^webgpu failed to load the .+; using the CPU$/);
+      assert.deepEqual(first.info.policy, { fp8: 'cast', compute: 'float32' }, 'the rest load with the CPU\'s own policy');
+      const image = await first.generate({ prompt: 'a lighthouse', width: 64, height: 64, steps: 1, seed: 1, samples: 1, sampler: 'K_EULER', cfgScale: 1, format: 'png' });
+      assert.equal(image.images.length, 1);
+      assert.ok(image.images[0]!.bytes.length > 0 && image.images[0]!.width === 64);
+    } finally {
+      await first.unload();
+    }
+    const second = await FluxPipeline.load(set, opts);
+    await second.unload();
+    assert.equal(second.info.provider, 'cpu');
+    assert.match(second.info.fallbackReason!, /earlier in this process .*; using the CPU without trying it again$/);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });
