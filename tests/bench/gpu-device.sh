@@ -20,6 +20,20 @@ W=${WORK:-/tmp/schnell-gpu}
 mkdir -p "$OUT" "$W"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 step() { echo; echo "== $(date -u +%T) $*"; }
+LIMIT=${LIMIT:-570}   # seconds this script may take in all (the device call allows 600)
+left() { local l=$((LIMIT - SECONDS)); [ $l -gt 30 ] && echo $l || echo 30; }
+CONF_CMD="" BENCH_ARGS="" TORCH_CMD=""
+# The merged JSON, rewritten after every step, so a call cut off at its limit still brings it back.
+report() {
+node -e '
+  const fs = require("fs"); const [out, card, date, ...cmds] = process.argv.slice(1);
+  const read = (f) => { try { return JSON.parse(fs.readFileSync(out + "/" + f, "utf8")); } catch { return null; } };
+  const slug = (card || "nocard").toLowerCase().replace(/nvidia/g, "").replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  const r = { card: card || null, date, commands: { conformance: cmds[0], bench: cmds[1], torch: cmds[2] },
+    devices: read("devices.json"), conformance: read("conformance.json"), runtime: read("ort.json"), torch: read("torch.json") };
+  const file = `${out}/gpu-${slug}-${date}.json`; fs.writeFileSync(file, JSON.stringify(r, null, 2)); console.log("wrote", file);
+' "$OUT" "$CARD" "$(date -u +%F)" "$CONF_CMD" "npm run bench:runtime -- $BENCH_ARGS" "$TORCH_CMD"
+}
 
 step unpack
 if [ "$DEVICE" != cpu ]; then
@@ -36,36 +50,30 @@ nvidia-smi 2>/dev/null | head -15
 export SCHNELL_HOME="$W/home"
 
 step devices
-timeout 120 node bin/schnell.mjs devices --probe --json > "$OUT/devices.json"; echo "rc $?"; cat "$OUT/devices.json"
+timeout $(left) node bin/schnell.mjs devices --probe --json > "$OUT/devices.json"; echo "rc $?"; cat "$OUT/devices.json"
 
 step conformance "$FIX" --device "$DEVICE"
 RECIPE=""; [ "$DEVICE" = cpu ] && RECIPE="--recipe webgpu"   # the dry run checks the GPU graphs on the CPU
 CONF_CMD="schnell conformance $FIX --device $DEVICE $RECIPE --json"
-timeout 240 node bin/schnell.mjs conformance "$FIX" --device "$DEVICE" $RECIPE --json > "$OUT/conformance.json"; echo "rc $?"
+timeout $(left) node bin/schnell.mjs conformance "$FIX" --device "$DEVICE" $RECIPE --json > "$OUT/conformance.json"; echo "rc $?"
 node -e 'const r=require(process.argv[1]);console.log("ok",r.ok,r.provider,r.compute,r.fallbackReason??"");for(const[k,c]of Object.entries(r.cases))console.log(c.ok?"PASS":"FAIL",k,c.relative_l2??c.latents_relative_l2??"",c.error??"")' "$OUT/conformance.json"
+report
 
 step "full-width model: $DOUBLE double + $SINGLE single blocks"
-timeout 300 node bin/schnell.mjs demo-model --out "$W/model" --size full --double-blocks "$DOUBLE" --single-blocks "$SINGLE" --t5-layers 1 | tail -2
+timeout $(left) node bin/schnell.mjs demo-model --out "$W/model" --size full --double-blocks "$DOUBLE" --single-blocks "$SINGLE" --t5-layers 1 | tail -2
 TR="$W/model/flux1-schnell-demo-untrained.safetensors"
 
 step "PyTorch, same configuration"
 TORCH_CMD="python3 tests/bench/gpu-torch.py --hidden 3072 --heads 24 --double $DOUBLE --single $SINGLE --size $SIZE --text 256 --runs $RUNS --dtype bfloat16"
 if python3 -c 'import torch' 2>/dev/null; then
-  PYTHONUNBUFFERED=1 timeout 240 $TORCH_CMD --json "$OUT/torch.json"; echo "rc $?"
+  PYTHONUNBUFFERED=1 timeout $(left) $TORCH_CMD --json "$OUT/torch.json"; echo "rc $?"
 else echo "no torch here: PyTorch side left out"; fi
+report
 
 step "bench:runtime --device $DEVICE"
 BENCH_ARGS="--device $DEVICE --transformer $TR --size $SIZE --text 256 --runs $RUNS --torch $OUT/torch.json --json $OUT/ort.json"
 [ "$DEVICE" = cpu ] && BENCH_ARGS="$BENCH_ARGS --recipe webgpu"
-timeout 420 node --import tsx tests/bench/runtime.ts $BENCH_ARGS; echo "rc $?"
+timeout $(left) node --import tsx tests/bench/runtime.ts $BENCH_ARGS; echo "rc $?"
 
-step report
-node -e '
-  const fs = require("fs"); const [out, card, date, ...cmds] = process.argv.slice(1);
-  const read = (f) => { try { return JSON.parse(fs.readFileSync(out + "/" + f, "utf8")); } catch { return null; } };
-  const slug = (card || "nocard").toLowerCase().replace(/nvidia/g, "").replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
-  const r = { card: card || null, date, commands: { conformance: cmds[0], bench: cmds[1], torch: cmds[2] },
-    devices: read("devices.json"), conformance: read("conformance.json"), runtime: read("ort.json"), torch: read("torch.json") };
-  const file = `${out}/gpu-${slug}-${date}.json`; fs.writeFileSync(file, JSON.stringify(r, null, 2)); console.log("wrote", file);
-' "$OUT" "$CARD" "$(date -u +%F)" "$CONF_CMD" "npm run bench:runtime -- $BENCH_ARGS" "$TORCH_CMD"
+report
 ls -l "$OUT"

@@ -142,11 +142,19 @@ export async function main(): Promise<void> {
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-gpu-step-'));
   const say = (s: string) => console.log(s);
   try {
-    const full = runChild('recipe:', cache);
+    // Each variant's result is written as it comes, so a call cut off at its time limit keeps them.
+    const partial: Record<string, unknown> = {};
+    const variant = (name: string, spec: string) => {
+      const r = runChild(spec, cache);
+      partial[name] = r;
+      if (str('json')) fs.writeFileSync(str('json')!, JSON.stringify({ partial: true, ort: partial }, null, 2));
+      return r;
+    };
+    const full = variant('full', 'recipe:');
     say(`step (FP8 weights, ${full.provider}): ${JSON.stringify({ stepMs: full.stepMs, fallback: full.fallbackReason, gpu: full.gpu })}`);
-    const noDouble = runChild('recipe:double', cache);
-    const noSingle = runChild('recipe:single', cache);
-    const f16 = runChild('f16weights:', cache);
+    const f16 = variant('float16Weights', 'f16weights:');
+    const noDouble = variant('withoutDouble', 'recipe:double');
+    const noSingle = variant('withoutSingle', 'recipe:single');
     say(`float16 weights: ${JSON.stringify({ stepMs: f16.stepMs, gpu: f16.gpu })}`);
     const n = (x: unknown) => (typeof x === 'number' ? x : NaN);
     const perBlock = {
