@@ -222,7 +222,13 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 /** "loading T5 (4.9 GB)" stays; a step becomes "running step 2 of 4 of image 1". */
 function activity(e: LocalProgress): string {
   if (e.stage === 'release') return 'releasing memory';
-  if (e.stage && e.stage !== 'denoise' && e.message) return e.message.replace(/ \(\d+ s\)$/, '');
+  if (e.stage === 'estimate') return 'starting';
+  if (e.stage && e.stage !== 'denoise' && e.message) {
+    // A finished stage ("loaded T5 (4.9 GB) in 12 s", "encoded the prompt in 3 s") reads as "after …".
+    const finished = /^(loaded|encoded|released) (.*?)(?: in \d[^,]*)?$/.exec(e.message);
+    if (finished) return `just after ${{ loaded: 'loading', encoded: 'encoding', released: 'releasing' }[finished[1] as 'loaded']} ${finished[2]}`;
+    return e.message.replace(/ \(\d+ s\)$/, '');
+  }
   // A step event says which step finished; the next one is running (or the decoder, after the last).
   if (e.step >= e.steps) return `decoding image ${e.image + 1}`;
   return `running step ${e.step + 1} of ${e.steps} of image ${e.image + 1}`;

@@ -91,7 +91,7 @@ test('--library DIR --project P records every sample: rows, files and PNG metada
       const stored = fs.readFileSync(g.file);
       assert.deepEqual(await pixels(stored), await pixels(img.path));
       const info = await readImageInfo(stored, g.file);
-      assert.equal(info.source, 'studio');
+      assert.equal(info.source, 'cli');
       assert.equal(info.fields.id, g.id);
       assert.equal(info.fields.prompt, prompt);
       assert.equal(info.fields.seed, img.seed);

@@ -77,7 +77,7 @@ test('the local runtime killed mid-request: A answers from the cloud, records wh
   const r = await pending;
   assert.equal(r.status, 200, r.body.toString().slice(0, 300));
   assert.equal(r.headers['x-schnell-backend'], 'cloud');
-  assert.match(String(r.headers['x-schnell-fallback']), /^crashed: the local runtime stopped unexpectedly/);
+  assert.match(String(r.headers['x-schnell-fallback']), /^crashed: the local runtime (stopped unexpectedly|was stopped by the system)/);
   assert.deepEqual(r.body, local.body, 'same model, same seed: the cloud answer is the local one, byte for byte');
 });
 
