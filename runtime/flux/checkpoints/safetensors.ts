@@ -274,20 +274,7 @@ export function writeSafetensors(file: string, tensors: readonly TensorToWrite[]
   }
   const ordered = [...tensors].sort((a, b) =>
     DTYPE_RANK.indexOf(b.dtype) - DTYPE_RANK.indexOf(a.dtype) || Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-  // Built by hand: a JS object would move integer-like names to the front.
-  const entries: string[] = [];
-  if (metadata) entries.push(`"__metadata__":${JSON.stringify(metadata)}`);
-  let offset = 0;
-  for (const t of ordered) {
-    const end = offset + t.data.byteLength;
-    entries.push(`${JSON.stringify(t.name)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, end] })}`);
-    offset = end;
-  }
-  let header = Buffer.from(`{${entries.join(',')}}`, 'utf8');
-  const pad = (8 - (header.length % 8)) % 8;
-  if (pad) header = Buffer.concat([header, Buffer.alloc(pad, 0x20)]);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(header.length));
+  const { len, header } = safetensorsHeader(ordered.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.data.byteLength })), metadata);
 
   try {
     writeFileAtomic(abs, (fd) => {
@@ -298,4 +285,28 @@ export function writeSafetensors(file: string, tensors: readonly TensorToWrite[]
   } catch (e) {
     throw ioError(abs, e, 'written');
   }
+}
+
+/**
+ * The 8-byte length and the JSON header of a safetensors file whose tensors follow in this order.
+ * Built by hand: a JS object would move integer-like names to the front. Padded with spaces to 8 bytes.
+ */
+export function safetensorsHeader(
+  tensors: readonly { name: string; dtype: string; shape: readonly number[]; bytes: number }[],
+  metadata?: Record<string, string>,
+): { len: Buffer; header: Buffer; dataBytes: number } {
+  const entries: string[] = [];
+  if (metadata) entries.push(`"__metadata__":${JSON.stringify(metadata)}`);
+  let offset = 0;
+  for (const t of tensors) {
+    const end = offset + t.bytes;
+    entries.push(`${JSON.stringify(t.name)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, end] })}`);
+    offset = end;
+  }
+  let header = Buffer.from(`{${entries.join(',')}}`, 'utf8');
+  const pad = (8 - (header.length % 8)) % 8;
+  if (pad) header = Buffer.concat([header, Buffer.alloc(pad, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(header.length));
+  return { len, header, dataBytes: offset };
 }

@@ -2,7 +2,7 @@
 // the full-size untrained model set is 17 GB, and generating it must not need 17 GB of memory.
 // The header (names, dtypes, shapes, byte ranges) is known up front; the data follows in the
 // header's order. Values come from a seeded xorshift generator, so a file is the same every time.
-import { DTYPE_SIZE, CheckpointError } from '../checkpoints/safetensors.js';
+import { DTYPE_SIZE, CheckpointError, safetensorsHeader } from '../checkpoints/safetensors.js';
 import { writeAll, writeFileAtomic } from '../../util/files.js';
 import type { SafetensorsDtype } from '../../onnx/tensor-source.js';
 
@@ -21,19 +21,10 @@ const CHUNK = 1 << 22; // elements per write (4 Mi: 4–16 MB of buffers)
 const KERNEL = [1, 2, 1, 2, 4, 2, 1, 2, 1].map((v) => v / 16);
 
 export function streamSafetensors(file: string, tensors: readonly StreamedTensor[], metadata: Record<string, string>, onBytes?: (written: number, total: number) => void): void {
-  const entries: string[] = [`"__metadata__":${JSON.stringify(metadata)}`];
-  let offset = 0;
   for (const t of tensors) {
     if (!(t.dtype in DTYPE_SIZE)) throw new CheckpointError(`Cannot write ${file}: tensor "${t.name}" has dtype ${t.dtype}.`, file, t.name);
-    const end = offset + count(t) * DTYPE_SIZE[t.dtype];
-    entries.push(`${JSON.stringify(t.name)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, end] })}`);
-    offset = end;
   }
-  let header = Buffer.from(`{${entries.join(',')}}`, 'utf8');
-  const pad = (8 - (header.length % 8)) % 8;
-  if (pad) header = Buffer.concat([header, Buffer.alloc(pad, 0x20)]);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(header.length));
+  const { len, header, dataBytes: offset } = safetensorsHeader(tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: count(t) * DTYPE_SIZE[t.dtype] })), metadata);
   writeFileAtomic(file, (fd) => {
     writeAll(fd, len);
     writeAll(fd, header);
