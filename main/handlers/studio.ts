@@ -1,7 +1,7 @@
 // The commands about generating and the studio itself: submit, cancel, retry and remix parameters,
 // the queue, settings and the write-only Fireworks key, devices, and the local API server.
 import { createGenerationRequest } from '../../runtime/api/index.js';
-import { SECRET_NAMES, type UserConfig } from '../../runtime/settings/index.js';
+import { SECRET_NAMES, fireworksKeyFromEnv, type UserConfig } from '../../runtime/settings/index.js';
 import type { BackendAvailability, GenerationParams, StudioSettings } from '../contract.js';
 import { CommandError, type Handlers } from '../handlers.js';
 import type { StudioHost } from './host.js';
@@ -40,7 +40,7 @@ export function studioHandlers(host: StudioHost, emit: Emit): StudioCommands {
       libraryDir: host.libraryDir(),
       theme: u.theme ?? 'dark',
       apiServer: { port: typeof configuredPort === 'number' ? configuredPort : 8080, enabled: u.apiServer?.enabled ?? false, record: u.apiServer?.record ?? true },
-      hasFireworksKey: Boolean(await host.opts.secrets.get(SECRET_NAMES.fireworksKey)) || Boolean(process.env.FIREWORKS_API_KEY?.trim()),
+      hasFireworksKey: Boolean(await host.opts.secrets.get(SECRET_NAMES.fireworksKey)) || Boolean(fireworksKeyFromEnv()),
       secretStorage: host.shell.secretStorage ?? { backend: 'file', warning: null },
     };
   };
