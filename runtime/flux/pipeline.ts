@@ -22,7 +22,7 @@ import { paramCount, SpeedLog, speedKey, transformerFlop } from './speed.js';
 import { decodeLatents, denoise, runClip, runT5, throwIfAborted, type Conditioning } from './stages.js';
 import { loadClipTokenizer, loadT5Tokenizer, type TextTokenizer } from './text/tokenizers.js';
 import type { FluxParams } from './graphs/transformer.js';
-import type { Weights } from '../onnx/tensor-source.js';
+import { distinctTensors, type Weights } from '../onnx/tensor-source.js';
 
 export type { StageEvent } from './run-monitor.js';
 
@@ -414,14 +414,7 @@ const LABELS: Record<ComponentName, string> = { transformer: 'the transformer', 
 
 /** Bytes of the distinct stored tensors of a component (what loading it reads). */
 function fileBytes(w: Weights): number {
-  const seen = new Set<string>();
-  let n = 0;
-  for (const k of w.keys()) {
-    const t = w.get(k)!;
-    const id = `${t.file}:${t.offset}`;
-    if (!seen.has(id)) seen.add(id), (n += t.length);
-  }
-  return n;
+  return distinctTensors(w).reduce((n, t) => n + t.length, 0);
 }
 
 function maxPeak(a: StageStats, b: StageStats): { peakRssBytes?: number } {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir as defaultCacheDir, type Provider } from '../onnx/session.js';
 import type { WeightPolicy } from '../onnx/weights.js';
-import type { Weights } from '../onnx/tensor-source.js';
+import { distinctTensors, type Weights } from '../onnx/tensor-source.js';
 import type { ModelSet } from './checkpoints/checkpoint.js';
 import type { FluxParams } from './graphs/transformer.js';
 import { choosePolicy, componentParams } from './sessions.js';
@@ -85,14 +85,7 @@ export class SpeedLog {
 
 /** Values in a component's distinct stored tensors (aliases counted once). */
 export function paramCount(w: Weights): number {
-  const seen = new Set<string>();
-  let n = 0;
-  for (const k of w.keys()) {
-    const t = w.get(k)!;
-    const id = `${t.file}:${t.offset}`;
-    if (!seen.has(id)) seen.add(id), (n += t.shape.reduce((a, b) => a * b, 1));
-  }
-  return n;
+  return distinctTensors(w).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
 }
 
 /** FLOP of one transformer evaluation: 2 per weight per token, plus attention (4·T²·width per block). */

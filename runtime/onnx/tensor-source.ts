@@ -54,3 +54,15 @@ export interface Weights {
   /** Component configuration read beside the weights (HF config.json), when there is one. */
   readonly config?: Record<string, unknown>;
 }
+
+/** A component's distinct stored tensors: a canonical name that aliases another's bytes counts once. */
+export function distinctTensors(w: Weights): TensorInfo[] {
+  const seen = new Set<string>();
+  const out: TensorInfo[] = [];
+  for (const k of w.keys()) {
+    const t = w.get(k)!;
+    const id = `${t.file}:${t.offset}`;
+    if (!seen.has(id)) seen.add(id), out.push(t);
+  }
+  return out;
+}

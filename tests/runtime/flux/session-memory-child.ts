@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { openModelSet } from '../../../runtime/flux/checkpoints/checkpoint.js';
 import { loadComponent, type ComponentName } from '../../../runtime/flux/sessions.js';
 import type { WeightPolicy } from '../../../runtime/onnx/weights.js';
+import { distinctTensors } from '../../../runtime/onnx/tensor-source.js';
 
 const [dir, component, policyArg, cacheDir] = process.argv.slice(2) as [string, ComponentName, string, string];
 const [fp8, compute] = policyArg.split(':') as [WeightPolicy['fp8'], WeightPolicy['compute']];
@@ -15,25 +16,13 @@ function status(key: string): number {
   return Number(m![1]) * 1024;
 }
 
-/** Bytes of the distinct stored tensors (a canonical name may alias another's bytes). */
-function storedBytes(w: { keys(): string[]; get(k: string): { file: string; offset: number; length: number } | undefined }): number {
-  const seen = new Set<string>();
-  let n = 0;
-  for (const k of w.keys()) {
-    const t = w.get(k)!;
-    const id = `${t.file}:${t.offset}`;
-    if (!seen.has(id)) seen.add(id), (n += t.length);
-  }
-  return n;
-}
-
 const model = openModelSet(dir);
 const weights = { transformer: model.transformer, t5: model.t5, clip: model.clip, decoder: model.autoencoder }[component];
 const before = status('VmRSS');
 const c = await loadComponent(component, weights, model.config, { policy: { fp8, compute }, cacheDir });
 const out = {
   component, policy: policyArg, cached: c.cached,
-  fileBytes: storedBytes(weights),
+  fileBytes: distinctTensors(weights).reduce((n, t) => n + t.length, 0),
   baselineBytes: before, peakBytes: status('VmHWM'), residentBytes: status('VmRSS'), loadMs: Math.round(c.loadMs),
 };
 if (process.env.SCHNELL_RUN_TOKENS && component === 't5') {
