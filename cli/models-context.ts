@@ -5,7 +5,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type Database from 'better-sqlite3';
 import { PAUSE, type DownloadProgress } from '../runtime/models/download.js';
-import { loadManifest, DEFAULT_MANIFEST, type ModelManifest } from '../runtime/models/manifest.js';
+import type { ModelManifest } from '../runtime/models/manifest.js';
+import { loadModelCatalogue } from '../runtime/models/mirror.js';
 import { progressLine } from '../runtime/models/progress.js';
 import { RegistryError } from '../runtime/models/registry.js';
 import type { FileSecretStore } from '../runtime/models/secrets.js';
@@ -48,7 +49,9 @@ export const USAGE = `usage: schnell models <command> [options]
   logout                                      forget it
 
 Options for every command: --state FILE (download state database, default the studio catalog, $SCHNELL_HOME/library/catalog.sqlite),
---manifest FILE (default resources/models.json). Models live in $SCHNELL_HOME/models.`;
+--manifest FILE (default $SCHNELL_MODEL_MANIFEST, else resources/models.json). Models live in $SCHNELL_HOME/models.
+Behind a firewall or offline: SCHNELL_MODEL_MIRROR=URL (or HF_ENDPOINT, or "modelMirror" in config.json) fetches
+every huggingface.co file from that mirror instead, at the same path.`;
 
 
 const COMMON = {
@@ -85,8 +88,9 @@ export function help(ctx: ModelsContext): number {
   return 0;
 }
 
-export function manifestOf(file: string | undefined): ModelManifest {
-  return loadManifest(file ? path.resolve(file) : DEFAULT_MANIFEST);
+/** --manifest, else SCHNELL_MODEL_MANIFEST, else the bundled catalogue; on the model mirror when one is set. */
+export function manifestOf(file: string | undefined, home?: string, env?: NodeJS.ProcessEnv): ModelManifest {
+  return loadModelCatalogue({ file: file ? path.resolve(file) : undefined, ...(home ? { home } : {}), ...(env ? { env } : {}) });
 }
 
 /** Progress on stderr: a redrawn bar on a terminal, a line per 10% otherwise, nothing for --json. */

@@ -72,7 +72,7 @@ async function downloadUrl(ctx: ModelsContext, url: string, values: Values, tuni
 
 /** Every file of a manifest model into $SCHNELL_HOME/models/ID, then registered. */
 async function downloadModel(ctx: ModelsContext, id: string, values: Values, tuning: Tuning, state: DownloadState, progress: Progress): Promise<number> {
-  const manifest = manifestOf(values.manifest);
+  const manifest = manifestOf(values.manifest, ctx.home, ctx.io.env);
   ctx.token = await huggingFaceToken(ctx.secrets, ctx.io.env);
   const model = manifest.model(id);
   const r = await pausable(ctx, (signal) => installFromManifest({

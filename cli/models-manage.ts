@@ -18,7 +18,7 @@ export async function list(ctx: ModelsContext, args: string[]): Promise<number> 
   const { out, home } = ctx;
   const { values } = parse(args, {});
   if (values.help) return help(ctx);
-  const manifest = manifestOf(values.manifest);
+  const manifest = manifestOf(values.manifest, ctx.home, ctx.io.env);
   const installed = listInstalled(home);
   const { db, state } = openState(values.state, home);
   const rows = state.list();
@@ -174,7 +174,7 @@ export async function fit(ctx: ModelsContext, args: string[]): Promise<number> {
     device = gpus[0] ?? cpuMemory();
   }
   const r = await fitModel(target, {
-    home, manifest: manifestOf(values.manifest), device,
+    home, manifest: manifestOf(values.manifest, ctx.home, ctx.io.env), device,
     ...(dims[0] ? { width: dims[0] } : {}), ...(dims[1] ? { height: dims[1] } : {}), ...(dims[2] ? { batch: dims[2] } : {}),
   });
   if (values.json) out(JSON.stringify(r, null, 2));

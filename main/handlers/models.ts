@@ -18,10 +18,14 @@ type ModelCommands = Pick<
   'models.list' | 'models.download' | 'models.pauseDownload' | 'models.cancelDownload' | 'models.import' | 'models.fit' | 'models.use' | 'models.remove'
 >;
 
-let manifestCache: ModelManifest | null = null;
-async function manifest(): Promise<ModelManifest> {
-  if (!manifestCache) manifestCache = (await import('../../runtime/models/manifest.js')).loadManifest();
-  return manifestCache;
+// The catalogue in effect: SCHNELL_MODEL_MANIFEST or the bundled one, its huggingface.co URLs on
+// the model mirror when one is set (runtime/models/mirror.ts); read again when the mirror changes.
+let manifestCache: { key: string; manifest: ModelManifest } | null = null;
+async function manifest(home: string): Promise<ModelManifest> {
+  const { readUserConfig, modelManifestFromEnv, modelMirrorFromEnv } = await import('../../runtime/settings/index.js');
+  const key = JSON.stringify([home, modelManifestFromEnv(), modelMirrorFromEnv(), readUserConfig(home).modelMirror]);
+  if (manifestCache?.key !== key) manifestCache = { key, manifest: (await import('../../runtime/models/mirror.js')).loadModelCatalogue({ home }) };
+  return manifestCache.manifest;
 }
 
 async function downloadState(studio: Studio) {
@@ -42,7 +46,7 @@ export class Downloads {
 
   async start(modelId: string): Promise<boolean> {
     if (this.active.has(modelId)) return false;
-    const m = await manifest();
+    const m = await manifest(this.studio().home);
     try {
       m.model(modelId);
     } catch {
@@ -133,7 +137,7 @@ function memoryOf(m: ManifestModel) {
 export function modelHandlers(host: StudioHost, emit: Emit): ModelCommands {
   return {
     'models.list': async () => {
-      const m = await manifest();
+      const m = await manifest(host.studio.home);
       const installed = host.studio.models();
       const ids = new Set(installed.filter((i) => i.status === 'installed').map((i) => i.id));
       const paused = host.studio.library ? (await downloadState(host.studio)).list() : [];
@@ -180,7 +184,7 @@ export function modelHandlers(host: StudioHost, emit: Emit): ModelCommands {
         memory = (await fit.queryNvidiaGpus())[0];
         if (!memory) throw new CommandError('unavailable', 'no NVIDIA GPU was found on this machine (nvidia-smi did not answer); check the CPU instead', 'device');
       }
-      const r = await fitModel(modelId, { home: host.studio.home, manifest: await manifest(), ...(memory ? { device: memory } : {}), ...(width ? { width } : {}), ...(height ? { height } : {}) });
+      const r = await fitModel(modelId, { home: host.studio.home, manifest: await manifest(host.studio.home), ...(memory ? { device: memory } : {}), ...(width ? { width } : {}), ...(height ? { height } : {}) });
       return {
         fits: r.fits,
         sequentialOnly: r.sequentialOnly,

@@ -28,6 +28,8 @@ const configSchema = z.looseObject({
   /** The studio library folder (default $SCHNELL_HOME/library). */
   library: z.string({ error: 'must be a folder' }).min(1, { error: 'must not be empty' }).optional(),
   cloud: cloudSchema.optional(),
+  /** A mirror of huggingface.co that model downloads use instead (SCHNELL_MODEL_MIRROR wins). */
+  modelMirror: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as "https://hf-mirror.example.com"' }).optional(),
 });
 
 export type CloudSettings = z.infer<typeof cloudSchema>;
