@@ -298,6 +298,9 @@ describe('the studio in a browser', { timeout: 15 * 60_000 }, () => {
       }
       throw new Error(`Tab never reached ${want} (last: ${await focused()})`);
     };
+    // As a person would: act on the highlighted image once it is on screen (its cell is the
+    // grid's active descendant), not on a cell whose page is still arriving.
+    const activeShown = () => until('the active image in the grid', async () => Boolean(await grid(page).getAttribute('aria-activedescendant')));
     // Editor: Tab to the prompt, type, Ctrl+Enter.
     await tabTo(/^textarea#prompt-input/);
     await page.keyboard.type('an owl made of brass, keyboard only');
@@ -316,6 +319,7 @@ describe('the studio in a browser', { timeout: 15 * 60_000 }, () => {
     // Grid: focus it, open with Enter, favourite, back with Escape.
     await tabTo(/\|Images\|/);
     await page.keyboard.press('Home');
+    await activeShown();
     await page.keyboard.press('Enter');
     await page.getByRole('complementary', { name: 'Image details' }).waitFor();
     await tabTo(/^button#\|Favourite\|/);
@@ -326,6 +330,7 @@ describe('the studio in a browser', { timeout: 15 * 60_000 }, () => {
     // Trash from the grid with Delete, and take it back with Ctrl+Z.
     await tabTo(/\|Images\|/);
     await page.keyboard.press('Home');
+    await activeShown();
     await page.keyboard.press('Delete');
     await cellCount(page, 0);
     await page.keyboard.press('Control+z');

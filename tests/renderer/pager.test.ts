@@ -69,3 +69,32 @@ test('a failing page is reported, not thrown', async () => {
   assert.equal(p.error, 'the catalog is busy');
   assert.equal(p.get(10), 10);
 });
+
+test('after a library change the new pager shows the old pages until the fresh ones replace them', async () => {
+  let rows = Array.from({ length: 250 }, (_, i) => i);
+  const calls: (string | undefined)[] = [];
+  const fetchPage = async (cursor: string | undefined, limit: number): Promise<PageOf<number>> => {
+    calls.push(cursor);
+    const from = cursor === undefined ? 0 : Number(cursor);
+    return { items: rows.slice(from, from + limit), nextCursor: from + limit < rows.length ? String(from + limit) : null };
+  };
+  const old = new Pager(fetchPage, { pageSize: 100 });
+  old.request(0, 249);
+  await settle(old);
+  assert.equal(old.complete, true);
+  // The first row is trashed: the new pager answers with the old rows at once (nothing blank)...
+  rows = rows.slice(1);
+  const p = new Pager(fetchPage, { pageSize: 100, previous: old });
+  old.dispose();
+  assert.equal(p.get(0), 0);
+  assert.equal(p.get(249), 249);
+  // ...and asking for them fetches them again: the trashed row is gone, and the end moved.
+  calls.length = 0;
+  p.request(0, 249);
+  await settle(p);
+  assert.ok(calls.length >= 1, 'stale pages were fetched again');
+  assert.equal(p.get(0), 1);
+  assert.equal(p.complete, true);
+  assert.equal(p.loadedCount, 249);
+  assert.equal(p.get(249), undefined);
+});

@@ -54,13 +54,20 @@ export function Gallery() {
   const [scrollTop, setScrollTop] = useState(0);
   const anchor = useRef<number | null>(null);
 
-  // A new pager for each query; a library change re-reads the same query (keeping the scroll).
-  const pager = useMemo(
-    () =>
-      new Pager<GalleryItem>((cursor, limit) => studio.call('library.search', { ...query, ...(cursor ? { cursor } : {}), limit }), { pageSize: 200, maxPages: 24 }),
+  // A new pager for each query; a library change re-reads the same query (keeping the scroll, and
+  // showing the old pages until the new ones arrive, so cells never blank and keys keep working).
+  const lastPager = useRef<{ key: string; pager: Pager<GalleryItem> } | null>(null);
+  const pager = useMemo(() => {
+    const previous = lastPager.current?.key === queryKey ? lastPager.current.pager : undefined;
+    const p = new Pager<GalleryItem>((cursor, limit) => studio.call('library.search', { ...query, ...(cursor ? { cursor } : {}), limit }), {
+      pageSize: 200,
+      maxPages: 24,
+      ...(previous ? { previous } : {}),
+    });
+    lastPager.current = { key: queryKey, pager: p };
+    return p;
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [queryKey, version],
-  );
+  }, [queryKey, version]);
   useEffect(() => {
     const off = pager.onChange(() => setTick((t) => t + 1));
     return () => {

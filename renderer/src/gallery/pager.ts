@@ -2,6 +2,9 @@
 // so a library of a million images never sits in memory. Page k can only be asked for with the
 // cursor that page k-1 returned, so a jump far ahead walks the cursors (each page costs what the
 // first does); evicted pages keep their cursor, so coming back costs one request.
+// When the library changes under the same query, the new pager starts from the old one's pages,
+// marked stale: the grid keeps showing (and the keyboard keeps acting on) what the user sees
+// until the fresh page replaces it, instead of blanking every cell for a round trip.
 
 export interface PageOf<T> {
   items: T[];
@@ -13,10 +16,12 @@ const HOP = 5;
 
 export type FetchPage<T> = (cursor: string | undefined, limit: number) => Promise<PageOf<T>>;
 
-export interface PagerOptions {
+export interface PagerOptions<T> {
   pageSize?: number;
   /** Pages kept in memory; the ones farthest from the last request go first. */
   maxPages?: number;
+  /** The pager this one replaces for the same query: its pages are shown until reloaded. */
+  previous?: Pager<T>;
 }
 
 export class Pager<T> {
@@ -25,6 +30,8 @@ export class Pager<T> {
   /** cursors[k]: what to pass to fetch page k (undefined for page 0); absent: not known yet. */
   private readonly cursors = new Map<number, string | undefined>([[0, undefined]]);
   private readonly pages = new Map<number, T[]>();
+  /** Pages carried over from the previous pager: shown, but fetched again when wanted. */
+  private readonly stale = new Set<number>();
   private lastPage: number | null = null;
   private want = 0;
   private focus = 0;
@@ -33,9 +40,18 @@ export class Pager<T> {
   private disposed = false;
   error: string | null = null;
 
-  constructor(private readonly fetchPage: FetchPage<T>, opts: PagerOptions = {}) {
+  constructor(private readonly fetchPage: FetchPage<T>, opts: PagerOptions<T> = {}) {
     this.pageSize = opts.pageSize ?? 200;
     this.maxPages = opts.maxPages ?? 30;
+    const prev = opts.previous;
+    if (prev && prev.pageSize === this.pageSize) {
+      for (const [k, items] of prev.pages) {
+        this.pages.set(k, items);
+        this.stale.add(k);
+      }
+      // Keyset cursors stay valid positions after inserts and deletes; the end may have moved.
+      for (const [k, c] of prev.cursors) this.cursors.set(k, c);
+    }
   }
 
   /** Rows known to exist so far: exact once the last page was seen. */
@@ -81,7 +97,7 @@ export class Pager<T> {
     this.focus = first;
     this.want = this.lastPage === null ? last : Math.min(last, this.lastPage);
     let missing = false;
-    for (let k = first; k <= this.want; k++) if (!this.pages.has(k)) missing = true;
+    for (let k = first; k <= this.want; k++) if (this.needs(k)) missing = true;
     if (missing) void this.run(first);
   }
 
@@ -95,7 +111,7 @@ export class Pager<T> {
         // else the page after the highest known cursor (walking forward towards the range).
         let target = -1;
         for (let k = Math.min(first, this.focus); k <= this.want; k++) {
-          if (!this.pages.has(k) && (this.lastPage === null || k <= this.lastPage)) {
+          if (this.needs(k) && (this.lastPage === null || k <= this.lastPage)) {
             target = k;
             break;
           }
@@ -111,9 +127,19 @@ export class Pager<T> {
         if (this.disposed) return;
         const n = page.items.length;
         const filled = page.nextCursor === null ? Math.max(1, Math.ceil(n / this.pageSize)) : hop;
-        for (let h = 0; h < filled; h++) this.pages.set(k + h, page.items.slice(h * this.pageSize, (h + 1) * this.pageSize));
+        for (let h = 0; h < filled; h++) {
+          this.pages.set(k + h, page.items.slice(h * this.pageSize, (h + 1) * this.pageSize));
+          this.stale.delete(k + h);
+        }
         if (page.nextCursor === null) {
           this.lastPage = k + filled - 1;
+          // Stale pages past the (possibly new) end are gone from the results.
+          for (const p of [...this.pages.keys()]) {
+            if (p > this.lastPage) {
+              this.pages.delete(p);
+              this.stale.delete(p);
+            }
+          }
           this.lastLength = n - (filled - 1) * this.pageSize;
         } else {
           this.cursors.set(k + hop, page.nextCursor);
@@ -130,6 +156,10 @@ export class Pager<T> {
     }
   }
 
+  private needs(k: number): boolean {
+    return !this.pages.has(k) || this.stale.has(k);
+  }
+
   private evict(): void {
     if (this.pages.size <= this.maxPages) return;
     const byDistance = [...this.pages.keys()].sort((a, b) => Math.abs(b - this.focus) - Math.abs(a - this.focus));
@@ -137,6 +167,7 @@ export class Pager<T> {
       if (this.pages.size <= this.maxPages) break;
       if (k >= this.focus && k <= this.want) continue;
       this.pages.delete(k);
+      this.stale.delete(k);
     }
   }
 
