@@ -75,6 +75,12 @@ export interface ProgressEvent {
   etaMs?: number;
   /** Milliseconds since the request started on the backend. */
   elapsedMs?: number;
+  /**
+   * A small PNG of the image so far (the model's current guess at the clean image, one pixel per
+   * latent cell), on a step event from the local runtime: the first step, then at most one every
+   * ~500 ms. Absent on most events and always from the cloud, which shows nothing before the end.
+   */
+  preview?: Uint8Array;
 }
 
 export interface GenerateOptions {

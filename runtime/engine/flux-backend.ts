@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { GenerationRequest } from '../api/index.js';
 import { type ModelSet, openModelSet } from '../flux/checkpoints/checkpoint.js';
-import type { FluxPipeline, StageEvent } from '../flux/pipeline.js';
+import type { FluxPipeline, Progress, StageEvent } from '../flux/pipeline.js';
 import { BackendError, type BackendOutput, type LocalBackend, type LocalCheck, type LocalModelInfo, type ProgressEvent, abortError } from './types.js';
 import type { FluxBackendOptions } from './local.js';
 import { type ModelSource, modelSourcePath, resolveModelSource } from './model-source.js';
@@ -157,6 +157,7 @@ export class FluxBackend implements LocalBackend {
     });
     this.onStage = stageEvent;
     const pipeline = await this.load().finally(() => (this.onStage = undefined));
+    const previews = previewSchedule();
     const result = await pipeline.generate(
       {
         prompt: request.prompt,
@@ -173,7 +174,7 @@ export class FluxBackend implements LocalBackend {
       },
       {
         ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.onProgress ? { onProgress: (p) => opts.onProgress!({ step: p.step, steps: p.steps, image: p.sample, images: p.samples }), onStage: stageEvent } : {}),
+        ...(opts.onProgress ? { onProgress: (p: Progress) => stepEvent(p, previews, opts.onProgress!), onStage: stageEvent } : {}),
       },
     );
     return {
@@ -193,6 +194,37 @@ export class FluxBackend implements LocalBackend {
     this.pipeline = null;
     await p?.then((x) => x.unload()).catch(() => undefined);
   }
+}
+
+/**
+ * A preview costs an unpack, a colour map and a PNG encode (about 8 ms for the 128×128 px, ~50 KB
+ * preview of a 1024² image on a loaded 2-core machine), the step waits for it, and then it crosses
+ * two processes and the UI's transport. A demo-model step at 1024² takes ~60 ms there, so a preview
+ * on every step would spend a good part of a quick run on PNGs nobody can follow at that pace: the
+ * first step of a request has one (something shows at once), then at most one every
+ * PREVIEW_EVERY_MS. Steps slower than that (a full-size model: seconds each) each get theirs.
+ */
+export const PREVIEW_EVERY_MS = 500;
+
+function previewSchedule(everyMs = PREVIEW_EVERY_MS): () => boolean {
+  let last = -Infinity;
+  return () => {
+    const now = performance.now();
+    if (now - last < everyMs) return false;
+    last = now;
+    return true;
+  };
+}
+
+/** A pipeline step as the engine's progress event, with a preview when one is due. */
+function stepEvent(p: Progress, due: () => boolean, emit: (e: Omit<ProgressEvent, 'backend'>) => void): void | Promise<void> {
+  const e = { step: p.step, steps: p.steps, image: p.sample, images: p.samples };
+  if (!due()) return emit(e);
+  return p.preview().then(
+    // A copy of just the PNG (a Buffer may share a larger pool), to cross to the parent process as bytes.
+    (png) => emit({ ...e, preview: new Uint8Array(png) }),
+    () => emit(e), // a preview that fails to encode is not worth failing the image for
+  );
 }
 
 function classifyLoadError(err: unknown): BackendError {

@@ -256,7 +256,8 @@ function heartbeat(onProgress: (e: LocalProgress) => void, everyMs = 2000): { on
     if (!last?.e.stage || last.e.stage === 'estimate' || last.e.stage === 'release') return;
     const since = performance.now() - last.at;
     if (since < everyMs - 50) return;
-    const { e } = last;
+    // The repeat says how long it has been; the preview it carried was shown already.
+    const { preview: _shown, ...e } = last.e;
     const fraction = e.expectedMs ? Math.min(0.99, since / e.expectedMs) : undefined;
     const part = fraction !== undefined ? `about ${Math.round(fraction * 100)} % (estimated from this machine's speed)` : `${Math.round(since / 1000)} s so far`;
     onProgress({

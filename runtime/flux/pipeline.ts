@@ -58,7 +58,12 @@ export interface Progress {
 
 export interface GenerateHooks {
   signal?: AbortSignal;
-  onProgress?: (p: Progress) => void;
+  /**
+   * After each step. A listener that wants the preview returns the promise that uses it: the next
+   * step starts once it settles, so the preview shows the step it belongs to (the runtime holds
+   * this thread during a step, and an encode left pending would land a whole step late).
+   */
+  onProgress?: (p: Progress) => unknown;
   /** What happens now: loading (with sizes), encoding, each step (every ~2 s while it runs), decoding. */
   onStage?: (e: StageEvent) => void;
 }
@@ -306,12 +311,13 @@ export class FluxPipeline {
             sampler: params.sampler, cfgScale: params.cfgScale,
             ...(params.guidance !== undefined ? { guidance: params.guidance } : {}),
             ...(cond.negative ? { negative: cond.negative } : {}), ...(signal ? { signal } : {}),
-            onStep: (done, x0) => {
+            onStep: async (done, x0) => {
               this.speed.record('step', (performance.now() - stepStart) / runsPerStep, stepFlop);
               stepsDone += runsPerStep;
-              stepStart = performance.now();
               step = Math.min(steps, done + 1);
-              onProgress?.({ sample: index, samples, seed, step: done, steps, preview: () => previewPng(unpack(x0, channels, h, w), channels, h, w) });
+              await onProgress?.({ sample: index, samples, seed, step: done, steps, preview: () => previewPng(unpack(x0, channels, h, w), channels, h, w) });
+              // A preview's encode is not the next step's time.
+              stepStart = performance.now();
               if (done < steps) report();
             },
           });

@@ -62,8 +62,12 @@ export interface DenoiseOptions {
   /** Distilled guidance, for transformers with a guidance embedding. */
   guidance?: number;
   signal?: AbortSignal;
-  /** After every step: the 1-based step and the model's current guess of the clean latents. */
-  onStep?: (step: number, predicted: Float32Array) => void;
+  /**
+   * After every step: the 1-based step and the model's current guess of the clean latents. The next
+   * step waits for a returned promise (a preview being encoded: the runtime blocks this thread while
+   * a step runs, so work left pending would finish only after the next step).
+   */
+  onStep?: (step: number, predicted: Float32Array) => void | Promise<void>;
 }
 
 /**
@@ -89,7 +93,7 @@ export async function denoise(
     if (opts.negative) v = cfgCombine(await model(x, t, opts.negative, negativeIds!), v, opts.cfgScale ?? 1);
     const predicted = opts.onStep ? predictClean(x, v, t) : undefined;
     sampler.step(x, v, i);
-    if (predicted) opts.onStep!(i + 1, predicted);
+    if (predicted) await opts.onStep!(i + 1, predicted);
   }
   return x;
 }
