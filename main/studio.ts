@@ -236,15 +236,14 @@ export class Studio {
         signal: controller.signal,
         policy: job.backend,
         onProgress: (e) => {
-          const extra = e as { stage?: JobProgress['stage']; message?: string };
           const progress: JobProgress = {
             step: e.step, steps: e.steps, image: e.image, images: e.images, servedBy: e.backend,
-            ...(extra.stage ? { stage: extra.stage } : {}),
-            ...(extra.message ? { message: extra.message } : {}),
+            ...(e.stage ? { stage: e.stage } : {}),
+            ...(e.message ? { message: e.message } : {}),
           };
           this.store.setLive(jobId, { servedBy: e.backend, progress });
-          const preview = (e as { preview?: Uint8Array }).preview ?? null;
-          this.hub.emit('job.progress', { jobId, progress, preview });
+          // The local runtime's PNG of the image so far, now and then; the cloud sends none.
+          this.hub.emit('job.progress', { jobId, progress, preview: e.preview ?? null });
         },
       });
       this.store.setLive(jobId, { servedBy: result.backend, fallback: result.fallback ?? null });

@@ -24,6 +24,13 @@ import { EventStream } from './web/events.js';
 import { contentType, FileRefused, libraryFileFor, PLACEHOLDER_PAGE, rendererFileFor, type ResolveLibraryFile } from './web/files.js';
 
 export const FILES_PREFIX = '/files/';
+/**
+ * A running job's latest preview, by URL rather than as a data: URL in its 'job.progress' event: a
+ * preview is ~50 KB of PNG at 1024² (~68 KB as base64), the stream keeps a backlog of 1000 events
+ * to replay on reconnect, and every signed-in browser gets every event — the URL keeps each event a
+ * few hundred bytes, a browser fetches only the previews it shows, and the host drops a job's
+ * preview when the job ends. (The CSP allows no data: images either.)
+ */
 export const PREVIEWS_PREFIX = '/previews/';
 const MAX_CALL_BYTES = 1024 * 1024;
 /** library.importFile carries a dropped image as base64. */
