@@ -9,7 +9,13 @@ import { studio } from '../state/studio.js';
 import { useStore } from '../state/store.js';
 import { Dialog } from '../ui/Dialog.js';
 
-const gb = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GB`;
+/** A size people read at a glance: GB for a model, MB (or KB) for the small files of a mirror or a test. */
+export function bytesText(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MB`;
+  return `${Math.max(0, Math.round(n / 1024))} KB`;
+}
+const gb = bytesText;
 
 export function FirstRun() {
   const settings = useStore(app, (s) => s.settings);
@@ -21,6 +27,11 @@ export function FirstRun() {
   const close = () => app.set({ showFirstRun: false });
 
   const main: AvailableModelInfo | undefined = models?.available.find((m) => m.isDefault) ?? models?.available.find((m) => /schnell/i.test(m.id));
+
+  // The installed list follows downloads that finish and models used or removed elsewhere.
+  useEffect(() => studio.on('models.changed', () => {
+    studio.call('models.list').then(setModels).catch(() => undefined);
+  }), []);
 
   useEffect(() => {
     studio.call('models.list').then((m) => {

@@ -1,6 +1,6 @@
 // Settings: the Fireworks key (write-only), model folders, device, the local API server (port,
 // token, on/off, whether its requests are recorded), the library location and the theme.
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { ApiServerStatus, DeviceInfo, SettingsPatch, StudioSettings } from '../../../main/contract.js';
 import { app, errorText, toast } from '../state/app-state.js';
 import { refreshBackends, themeOf } from '../state/live.js';
@@ -14,6 +14,7 @@ export function Settings() {
   const [server, setServer] = useState<ApiServerStatus | null>(null);
   const [token, setToken] = useState<string | null>(null);
   const [key, setKey] = useState('');
+  const keyField = useRef<HTMLInputElement>(null);
   const [folders, setFolders] = useState('');
   const [library, setLibrary] = useState('');
   const [port, setPort] = useState('');
@@ -93,7 +94,7 @@ export function Settings() {
           >
             <label htmlFor="s-key">Fireworks API key</label>
             <div className="row">
-              <input id="s-key" className="input grow" type="password" autoComplete="off" value={key} onChange={(e) => setKey(e.target.value)} />
+              <input id="s-key" ref={keyField} className="input grow" type="password" autoComplete="off" value={key} onChange={(e) => setKey(e.target.value)} />
               <button className="btn small" type="submit" disabled={!key.trim()}>Save</button>
               {settings.hasFireworksKey && (
                 <button className="btn small danger" type="button" onClick={async () => {
@@ -101,6 +102,9 @@ export function Settings() {
                     await studio.call('settings.setFireworksKey', { key: null });
                     app.set({ settings: await studio.call('settings.get') });
                     void refreshBackends();
+                    // The Remove button is gone: keep the keyboard in the key's field, not on <body>.
+                    keyField.current?.focus();
+                    toast('Fireworks key removed.');
                   } catch (err) {
                     setError(errorText(err));
                   }

@@ -3,11 +3,22 @@ import { useEffect, useRef, type ReactNode } from 'react';
 
 export function Dialog({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
+  const onCloseRef = useRef(onClose);
+  onCloseRef.current = onClose;
   useEffect(() => {
     const before = document.activeElement as HTMLElement | null;
     const first = ref.current?.querySelector<HTMLElement>('button, input, select, textarea, [tabindex="0"]');
     first?.focus();
     return () => before?.focus?.();
+  }, []);
+  // A control that removes itself (Remove, Pause) drops the focus to <body>, outside the dialog:
+  // Escape must still close it.
+  useEffect(() => {
+    const onDocKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape' && (!document.activeElement || document.activeElement === document.body)) onCloseRef.current();
+    };
+    document.addEventListener('keydown', onDocKey);
+    return () => document.removeEventListener('keydown', onDocKey);
   }, []);
   function onKeyDown(e: React.KeyboardEvent) {
     if (e.key === 'Escape') {

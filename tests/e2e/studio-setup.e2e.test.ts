@@ -1,0 +1,308 @@
+// The studio's setup flows in a real browser against a real `schnell studio`: the first run's
+// model download (the fit verdict before a byte moves, progress, Pause that stops the file growing,
+// Resume that continues with an HTTP Range from the kept bytes, the model installed and put to
+// use), the Fireworks key pasted in the first run and in Settings (kept in secrets.json 0600, never
+// shown back), and projects (a cover in the sidebar, per-project editor defaults) across a reload.
+// There is no internet: the model files (the tiny reference fixtures, a few MB) come from a real,
+// throttled HTTP server on 127.0.0.1 that the studio reaches through its model mirror setting
+// (SCHNELL_MODEL_MIRROR) and a catalogue of its own (SCHNELL_MODEL_MANIFEST).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Locator, Page } from 'playwright-core';
+import { fixtures, PARTS, tiny } from '../runtime/models/checkpoints.js';
+import { FaultServer, sha256 } from '../runtime/models/fault-server.js';
+import { axe, buildRenderer, launchBrowser, openStudio, ROOT, screenshots, serious, startStudio, type Browser, type RunningStudio } from './harness.js';
+
+const MODEL_ID = 'flux1-schnell-fp8';
+const REPO = 'schnell-e2e/flux-tiny';
+/** Served at huggingface.co's path shape, so the mirror's rewrite is what finds them. */
+const hubPath = (rel: string) => `/${REPO}/resolve/main/${rel}`;
+const SOURCES = [
+  { id: 'transformer', file: 'flux1-schnell-fp8-e4m3fn.safetensors', local: tiny('tiny-flux1-schnell-fp8-e4m3fn.safetensors'), kind: 'transformer', format: 'safetensors', precision: 'fp8' },
+  { id: 't5', file: 't5xxl_fp8_e4m3fn.safetensors', local: PARTS.t5, kind: 't5', format: 'safetensors' },
+  { id: 'clip', file: 'clip_l.safetensors', local: PARTS.clip, kind: 'clip', format: 'safetensors' },
+  { id: 'ae', file: 'ae.safetensors', local: PARTS.autoencoder, kind: 'autoencoder', format: 'safetensors' },
+  { id: 'vocab', folder: 'tokenizer', file: 'vocab.json', local: path.join(fixtures, 'tokenizers/clip/vocab.json'), kind: 'tokenizer', format: 'json' },
+  { id: 'merges', folder: 'tokenizer', file: 'merges.txt', local: path.join(fixtures, 'tokenizers/clip/merges.txt'), kind: 'tokenizer', format: 'text' },
+  { id: 't5tok', folder: 'tokenizer_2', file: 'tokenizer.json', local: path.join(fixtures, 'tokenizers/t5/tokenizer.json'), kind: 'tokenizer', format: 'json' },
+] as const;
+const FIRST = hubPath(SOURCES[0].file);
+const KEY = `fw_e2eSecret${Math.random().toString(36).slice(2, 12)}XYZ`;
+
+let watched: Page | null = null;
+let failures = 0;
+
+async function until<T>(what: string, fn: () => Promise<T | false | null | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== false && v !== null && v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) {
+      const shot = `.tmp/screenshots/setup-failed-${++failures}.png`;
+      await watched?.screenshot({ path: path.join(ROOT, shot) }).catch(() => undefined);
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''} (screenshot: ${shot})`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const text = (l: Locator) => l.innerText();
+const sizeOf = (f: string) => (fs.existsSync(f) ? fs.statSync(f).size : -1);
+
+/** The catalogue the studio reads instead of the bundled one: FLUX.1 schnell FP8 made of the tiny fixtures. */
+function writeCatalogue(server: FaultServer, file: string): { total: number } {
+  const files = SOURCES.map((s) => {
+    const data = fs.readFileSync(s.local);
+    const rel = 'folder' in s ? `${s.folder}/${s.file}` : s.file;
+    // Throttled so that a person (and this test) can pause mid-transfer: 16 KiB every 40 ms.
+    server.serve(hubPath(rel), data, { chunk: 16 * 1024, delayMs: 40 });
+    return {
+      id: s.id, ...('folder' in s ? { folder: s.folder } : {}), file: s.file, url: `https://huggingface.co${hubPath(rel)}`, repo: REPO,
+      kind: s.kind, format: s.format, ...('precision' in s ? { precision: s.precision } : {}),
+      bytes: data.length, bytes_exact: true, sha256: sha256(data), license: 'Apache-2.0', gated: false, purpose: `e2e ${s.id}`,
+    };
+  });
+  const total = files.reduce((n, f) => n + f.bytes, 0);
+  fs.writeFileSync(file, JSON.stringify({
+    version: 1,
+    files,
+    models: [{
+      id: MODEL_ID, kind: 'flux', name: 'FLUX.1 [schnell] FP8', description: 'the tiny reference weights, served as the real model would be', default: true,
+      files: files.map((f) => f.id),
+      components: { transformer: 'transformer', autoencoder: 'ae', t5: 't5', clip: 'clip', clip_tokenizer: 'tokenizer', t5_tokenizer: 'tokenizer_2' },
+      disk_bytes: total, memory: { gpu_bytes: 64 * 1024 * 1024, cpu_bytes: 64 * 1024 * 1024 },
+    }],
+  }));
+  return { total };
+}
+
+/** Two images in Posters and one in Sketches, made by the CLI with the demo model before the studio opens the library. */
+function seedLibrary(home: string, library: string): void {
+  const env = { ...process.env, SCHNELL_HOME: home, NO_COLOR: '1' };
+  const cli = (args: string[]) => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/schnell.mjs'), ...args], { cwd: ROOT, env, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`schnell ${args[0]} failed:\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  };
+  const demo = path.join(home, 'cli-demo');
+  cli(['demo-model', '--out', demo]);
+  for (const [project, prompt, samples] of [['Posters', 'a poster of a lighthouse', '2'], ['Sketches', 'a sketch of a fox', '1']] as const) {
+    cli(['generate', prompt, '--model', demo, '--width', '64', '--height', '64', '--steps', '1', '--seed', '7', '--samples', samples, '--library', library, '--project', project, '--json']);
+  }
+}
+
+describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
+  let server: FaultServer;
+  let studio: RunningStudio;
+  let browser: Browser;
+  let page: Page;
+  let errors: string[];
+  let home: string;
+  let total = 0;
+  /** Every /api/ response body the page received, to prove the key never comes back. */
+  const answers: string[] = [];
+
+  before(async () => {
+    buildRenderer();
+    server = await FaultServer.start();
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-e2e-setup-'));
+    const catalogue = path.join(home, 'e2e-models.json');
+    ({ total } = writeCatalogue(server, catalogue));
+    const library = path.join(home, 'library');
+    seedLibrary(home, library);
+    studio = await startStudio({ home, library, env: { SCHNELL_MODEL_MANIFEST: catalogue, SCHNELL_MODEL_MIRROR: server.url('/'), HF_ENDPOINT: '' } });
+    browser = await launchBrowser();
+    ({ page, errors } = await openStudio(browser, studio));
+    watched = page;
+    page.on('response', (r) => {
+      if (!new URL(r.url()).pathname.startsWith('/api/') || r.url().includes('/api/events')) return;
+      r.text().then((t) => answers.push(t), () => undefined);
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await studio?.stop();
+    await server?.close();
+    if (home) fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  test('first run: the fit verdict before any byte, progress, pause keeps the file, resume continues with a Range, the model installs and serves', async () => {
+    const dialog = page.getByRole('dialog', { name: 'Make your first image' });
+    await dialog.waitFor();
+    const verdict = page.getByTestId('fit-verdict');
+    await until('the fit verdict', async () => !/Checking/.test(await text(verdict)) && (await text(verdict)).length > 0);
+    const download = dialog.getByRole('button', { name: /^Download/ });
+    assert.equal(await download.isEnabled(), true, 'Download is offered once the verdict is in');
+    assert.match(await text(dialog.getByRole('region', { name: 'Download FLUX.1 schnell' })), /to download/);
+    assert.equal(server.log.length, 0, 'nothing was fetched before the user chose to download');
+    await screenshots(page, 'setup-download');
+    const found = serious(await axe(page));
+    assert.deepEqual(found, [], `download screen: axe found serious or critical violations:\n${JSON.stringify(found, null, 2)}`);
+
+    await download.click();
+    const bar = dialog.getByRole('progressbar', { name: 'Download' });
+    await until('download progress above 0', async () => Number(await bar.getAttribute('aria-valuenow')) > 0);
+    const part = path.join(home, 'models', MODEL_ID, `${SOURCES[0].file}.part`);
+    await until('bytes on disk', async () => sizeOf(part) > 32 * 1024);
+    assert.match(await text(dialog), /downloading/);
+
+    await dialog.getByRole('button', { name: 'Pause download' }).click();
+    await until('the paused state', async () => /paused/.test(await text(dialog)) && (await dialog.getByRole('button', { name: 'Resume download' }).count()) === 1);
+    const kept = sizeOf(part);
+    assert.ok(kept > 0 && kept < fs.statSync(SOURCES[0].local).size, `a partial file is kept (${kept} bytes)`);
+    const requestsAtPause = server.log.length;
+    await sleep(1500);
+    assert.equal(sizeOf(part), kept, 'the file on disk stops growing while paused');
+    assert.equal(server.log.length, requestsAtPause, 'no request while paused');
+    await screenshots(page, 'setup-download-paused');
+
+    // Resume at full speed: the rest of the first file must come as a Range from the kept bytes.
+    for (const s of server.files.values()) s.delayMs = 0;
+    await dialog.getByRole('button', { name: 'Resume download' }).click();
+    const use = dialog.getByRole('button', { name: 'Use FLUX.1 schnell' });
+    await use.waitFor({ timeout: 60_000 });
+    const resumed = server.log.slice(requestsAtPause).find((l) => l.path === FIRST);
+    assert.ok(resumed, 'the first file was asked for again');
+    assert.equal(resumed.range, `bytes=${kept}-`, 'resume asks for the bytes after the kept ones');
+    assert.equal(resumed.status, 206);
+    const installed = path.join(home, 'models', MODEL_ID);
+    assert.equal(fs.existsSync(part), false, 'the .part file became the real one');
+    assert.equal(sha256(fs.readFileSync(path.join(installed, SOURCES[0].file))), sha256(fs.readFileSync(SOURCES[0].local)), 'the resumed file is whole and correct');
+    assert.ok(fs.existsSync(path.join(installed, 'schnell-model.json')));
+    assert.ok(server.sentFor(FIRST) >= fs.statSync(SOURCES[0].local).size);
+    assert.equal(Number(await bar.getAttribute('aria-valuenow')), 100);
+    assert.ok(total > 0);
+
+    await use.click();
+    await dialog.waitFor({ state: 'detached' });
+    const settings = await page.evaluate(async () => (await (await fetch('/api/settings.get', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as { result: { model: string | null } });
+    assert.equal(settings.result.model, MODEL_ID);
+    await page.getByRole('radio', { name: 'This machine' }).click();
+    await until('the editor to say this machine serves', async () => /^Runs here on cpu with FLUX\.1 \[schnell\] FP8/.test(await text(page.getByTestId('serving'))));
+    // The Models door lists it as installed and in use.
+    await page.getByRole('button', { name: 'Models' }).click();
+    await until('the installed list', async () => (await dialog.getByRole('button', { name: 'Use FLUX.1 [schnell] FP8' }).textContent()) === 'In use');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
+
+  test('a Fireworks key pasted in the first run and in Settings: kept 0600, never shown back, the editor says the cloud serves, removing it works', async () => {
+    const serving = page.getByTestId('serving');
+    await page.getByRole('radio', { name: 'Cloud', exact: true }).click();
+    await until('no cloud without a key', async () => /^Cannot use the cloud: no Fireworks key/.test(await text(serving)));
+
+    await page.getByRole('button', { name: 'Models' }).click();
+    const first = page.getByRole('dialog', { name: 'Make your first image' });
+    await first.getByLabel('Fireworks API key').fill(KEY);
+    await first.getByRole('button', { name: 'Save key' }).click();
+    await first.waitFor({ state: 'detached' });
+    await until('the cloud to serve', async () => (await text(serving)) === 'Runs on Fireworks (cloud).');
+    const secrets = path.join(home, 'secrets.json');
+    assert.equal(fs.statSync(secrets).mode & 0o777, 0o600, 'secrets.json is readable by its owner only');
+    assert.ok(fs.readFileSync(secrets, 'utf8').includes(KEY), 'the key is kept in secrets.json');
+
+    await page.getByRole('button', { name: 'Settings' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Settings' });
+    await dialog.waitFor();
+    const cloud = dialog.getByRole('group', { name: 'Fireworks cloud' });
+    assert.match(await text(cloud), /A key is stored/);
+    assert.equal(await dialog.getByLabel('Fireworks API key').inputValue(), '', 'the stored key is not put back in the field');
+    await screenshots(page, 'setup-settings-key');
+
+    await cloud.getByRole('button', { name: 'Remove' }).click();
+    await until('the key removed', async () => /No key is stored/.test(await text(cloud)));
+    assert.ok(!fs.readFileSync(secrets, 'utf8').includes(KEY), 'removing deletes it from secrets.json');
+    await until('the editor to say the cloud is off', async () => /^Cannot use the cloud/.test(await text(serving)));
+
+    // Pasted again, in Settings this time.
+    await dialog.getByLabel('Fireworks API key').fill(KEY);
+    await cloud.getByRole('button', { name: 'Save' }).click();
+    await until('the key stored again', async () => /A key is stored/.test(await text(cloud)));
+    assert.equal(await dialog.getByLabel('Fireworks API key').inputValue(), '');
+    await until('the cloud to serve again', async () => (await text(serving)) === 'Runs on Fireworks (cloud).');
+    assert.ok(fs.readFileSync(secrets, 'utf8').includes(KEY));
+    assert.equal(fs.statSync(secrets).mode & 0o777, 0o600);
+
+    const direct = await page.evaluate(async () => (await fetch('/api/settings.get', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).text());
+    assert.match(direct, /"hasFireworksKey":true/);
+    assert.ok(!direct.includes(KEY) && !direct.includes(KEY.slice(4, 16)), 'the settings answer does not carry the key');
+    const shown = await page.evaluate(() => document.body.innerText + [...document.querySelectorAll('input,textarea')].map((e) => (e as HTMLInputElement).value).join('\n'));
+    assert.ok(!shown.includes(KEY.slice(4, 16)), 'the page never shows the key');
+    await sleep(200);
+    assert.ok(answers.length > 5, `the page's answers were recorded (${answers.length})`);
+    for (const a of answers) assert.ok(!a.includes(KEY.slice(4, 16)), `an HTTP answer carries the key: ${a.slice(0, 200)}`);
+
+    await cloud.getByRole('button', { name: 'Remove' }).click();
+    await until('the key removed again', async () => /No key is stored/.test(await text(cloud)));
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
+
+  test('projects: a cover in the sidebar and each project\'s own editor defaults survive a reload', async () => {
+    const nav = page.getByRole('navigation', { name: 'Library' });
+    const project = (name: string) => nav.getByRole('button', { name: new RegExp(`^${name}`) });
+    const steps = page.getByRole('spinbutton', { name: 'Steps' });
+    const chip = (re: RegExp) => page.getByRole('radio', { name: re });
+
+    // Until one is chosen, a project's cover is its newest image; choose the other one.
+    const cover = project('Posters').locator('img');
+    const loaded = (img: Locator) => img.evaluate((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0);
+    const thumb = (src: string | null) => /thumbs\/[^?#]+/.exec(src ?? '')?.[0] ?? `none:${src}`;
+    await project('Posters').click();
+    const before = thumb(await cover.getAttribute('src'));
+    const grid = page.getByRole('listbox', { name: 'Images' });
+    await until('the project\'s two images', async () => (await grid.getByRole('option').count()) === 2);
+    let chosen = '';
+    for (const option of await grid.getByRole('option').all()) {
+      const t = thumb(await option.locator('img').first().getAttribute('src'));
+      if (t !== before) {
+        chosen = t;
+        await option.dblclick();
+        break;
+      }
+    }
+    assert.ok(chosen.startsWith('thumbs/'), `an image other than the current cover (${before}) is in the grid`);
+    await page.getByRole('complementary', { name: 'Image details' }).waitFor();
+    await page.getByRole('button', { name: 'Back to the gallery' }).first().click();
+    await page.getByRole('group', { name: 'Project Posters' }).getByRole('button', { name: /cover/i }).click();
+    await until('the chosen cover in the sidebar', async () => thumb(await cover.getAttribute('src')) === chosen && (await loaded(cover)));
+    const sketchesCover = thumb(await project('Sketches').locator('img').getAttribute('src'));
+    assert.notEqual(sketchesCover, chosen, 'the other project keeps its own cover');
+
+    // Posters: a wide size and 6 steps; Sketches: a tall size and 3 steps.
+    await chip(/1344 by 768/).click();
+    await steps.fill('6');
+    await page.getByRole('group', { name: 'Project Posters' }).getByRole('button', { name: 'Save editor settings as defaults' }).click();
+    await until('the saved note', async () => /settings are now Posters.s defaults/.test(await page.locator('body').innerText()));
+    await project('Sketches').click();
+    await chip(/768 by 1344/).click();
+    await steps.fill('3');
+    await page.getByRole('group', { name: 'Project Sketches' }).getByRole('button', { name: 'Save editor settings as defaults' }).click();
+    await nav.getByRole('button', { name: 'All images' }).click();
+    await chip(/1024 by 1024/).click();
+    await steps.fill('4');
+    await screenshots(page, 'setup-projects');
+
+    await page.reload();
+    await nav.waitFor();
+    await until('the chosen cover after the reload', async () => thumb(await cover.getAttribute('src')) === chosen && (await loaded(cover)));
+    await project('Posters').click();
+    await until('Posters\' defaults in the editor', async () => (await steps.inputValue()) === '6' && (await chip(/1344 by 768/).getAttribute('aria-checked')) === 'true');
+    await project('Sketches').click();
+    await until('Sketches\' own defaults', async () => (await steps.inputValue()) === '3' && (await chip(/768 by 1344/).getAttribute('aria-checked')) === 'true');
+    await project('Posters').click();
+    await until('Posters\' defaults again', async () => (await steps.inputValue()) === '6' && (await chip(/1344 by 768/).getAttribute('aria-checked')) === 'true');
+    assert.deepEqual(errors, [], 'no page errors');
+  });
+});
