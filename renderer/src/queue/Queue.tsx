@@ -53,14 +53,14 @@ function JobRow({ job: j }: { job: LiveJob }) {
 
   return (
     <li className={`job${j.status === 'failed' ? ' failed' : ''}`} aria-label={`${STATUS[j.status]}: ${prompt.slice(0, 60)}`} data-status={j.status}>
-      {j.previewUrl ? (
-        j.status === 'done' && j.generationIds[0] ? (
-          <button className="btn ghost" style={{ padding: 0, border: 0 }} aria-label="Open the image" onClick={() => openDetail(j.generationIds[0]!)}>
-            <img className="job-preview" src={j.previewUrl} alt="" width={56} height={56} />
-          </button>
-        ) : (
-          <img className="job-preview" src={j.previewUrl} alt="Live preview of the image forming" width={56} height={56} />
-        )
+      {j.previewUrl && j.forming ? (
+        // The runtime's guess at the finished image, replaced every ~500 ms while the job runs. One
+        // that can no longer load (the job just ended) is hidden rather than shown broken.
+        <img className="job-preview" src={j.previewUrl} alt="Live preview of the image forming" width={56} height={56} onError={(e) => (e.currentTarget.style.visibility = 'hidden')} onLoad={(e) => (e.currentTarget.style.visibility = '')} />
+      ) : j.previewUrl && j.generationIds[0] ? (
+        <button className="btn ghost" style={{ padding: 0, border: 0 }} aria-label="Open the image" onClick={() => openDetail(j.generationIds[0]!)}>
+          <img className="job-preview" src={j.previewUrl} alt="" width={56} height={56} />
+        </button>
       ) : (
         <span className="job-preview" aria-hidden="true" />
       )}

@@ -21,7 +21,10 @@ export interface Filters {
 }
 
 export interface LiveJob extends QueueJob {
+  /** The runtime's live preview while an image forms, or the thumbnail of the last image saved. */
   previewUrl: string | null;
+  /** True while previewUrl is the live preview (it lives only while the job runs). */
+  forming: boolean;
 }
 
 export interface Toast {

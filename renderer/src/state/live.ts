@@ -4,7 +4,10 @@ import type { MenuCommand, QueueJob } from '../../../main/contract.js';
 import { app, errorText, toast, type LiveJob } from './app-state.js';
 import { studio } from './studio.js';
 
-const live = (j: QueueJob, previewUrl: string | null = null): LiveJob => ({ ...j, previewUrl });
+const live = (j: QueueJob): LiveJob => ({ ...j, previewUrl: null, forming: false });
+
+/** A job that ended drops its live preview: the studio stops serving it (a saved image's thumbnail stays). */
+const ended = (j: LiveJob): Partial<LiveJob> => (j.forming ? { previewUrl: null, forming: false } : {});
 
 function patchJob(id: string, patch: (j: LiveJob) => Partial<LiveJob>): void {
   app.set((s) => ({ jobs: s.jobs.map((j) => (j.id === id ? { ...j, ...patch(j) } : j)) }));
@@ -52,22 +55,23 @@ export function startLive(): () => void {
   const offs = [
     studio.on('job.queued', ({ job }) => app.set((s) => ({ jobs: [live(job), ...s.jobs.filter((j) => j.id !== job.id)].slice(0, 200) }))),
     studio.on('job.started', ({ jobId, servedBy }) => patchJob(jobId, () => ({ status: 'running', servedBy, startedAt: new Date().toISOString() }))),
+    // Most progress events carry no preview (the runtime makes one every ~500 ms): keep the last.
     studio.on('job.progress', ({ jobId, progress, previewUrl }) =>
-      patchJob(jobId, (j) => ({ status: 'running', progress, servedBy: progress.servedBy, previewUrl: previewUrl ?? j.previewUrl })),
+      patchJob(jobId, () => ({ status: 'running', progress, servedBy: progress.servedBy, ...(previewUrl ? { previewUrl, forming: true } : {}) })),
     ),
     studio.on('job.imageSaved', ({ jobId, generation }) => {
-      patchJob(jobId, (j) => ({ generationIds: [...j.generationIds, generation.id], previewUrl: generation.thumbnailUrl }));
+      patchJob(jobId, (j) => ({ generationIds: [...j.generationIds, generation.id], previewUrl: generation.thumbnailUrl, forming: false }));
       app.set({ lastSeed: generation.seed });
       bumpLibrary();
     }),
     studio.on('job.finished', ({ jobId, generationIds, servedBy, fallback }) => {
-      patchJob(jobId, (j) => ({ status: 'done', generationIds: generationIds.length ? generationIds : j.generationIds, servedBy, fallback, finishedAt: new Date().toISOString() }));
+      patchJob(jobId, (j) => ({ status: 'done', generationIds: generationIds.length ? generationIds : j.generationIds, servedBy, fallback, finishedAt: new Date().toISOString(), ...ended(j) }));
       if (fallback) toast(`Made in the cloud instead: ${fallback.reason}`);
       bumpLibrary();
     }),
-    studio.on('job.failed', ({ jobId, error, fallback }) => patchJob(jobId, () => ({ status: 'failed', error, fallback, finishedAt: new Date().toISOString() }))),
-    studio.on('job.cancelled', ({ jobId }) => patchJob(jobId, () => ({ status: 'cancelled', finishedAt: new Date().toISOString() }))),
-    studio.on('job.interrupted', ({ jobId, reason }) => patchJob(jobId, () => ({ status: 'interrupted', error: reason }))),
+    studio.on('job.failed', ({ jobId, error, fallback }) => patchJob(jobId, (j) => ({ status: 'failed', error, fallback, finishedAt: new Date().toISOString(), ...ended(j) }))),
+    studio.on('job.cancelled', ({ jobId }) => patchJob(jobId, (j) => ({ status: 'cancelled', finishedAt: new Date().toISOString(), ...ended(j) }))),
+    studio.on('job.interrupted', ({ jobId, reason }) => patchJob(jobId, (j) => ({ status: 'interrupted', error: reason, ...ended(j) }))),
     studio.on('shell.menu', ({ command }) => menuCommand(command)),
     studio.on('library.changed', () => bumpLibrary()),
     studio.on('projects.changed', () => void refreshProjects()),
