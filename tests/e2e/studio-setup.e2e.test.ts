@@ -165,6 +165,8 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     await sleep(1500);
     assert.equal(sizeOf(part), kept, 'the file on disk stops growing while paused');
     assert.equal(server.log.length, requestsAtPause, 'no request while paused');
+    assert.equal(await dialog.getByRole('button', { name: /^Use FLUX/ }).count(), 0, 'a half-downloaded model is not offered for use');
+    assert.doesNotMatch(await text(dialog), /min left/, 'no time left is promised while paused');
     await screenshots(page, 'setup-download-paused');
 
     // Resume at full speed: the rest of the first file must come as a Range from the kept bytes.
@@ -284,7 +286,7 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     await chip(/1344 by 768/).click();
     await steps.fill('6');
     await page.getByRole('group', { name: 'Project Posters' }).getByRole('button', { name: 'Save editor settings as defaults' }).click();
-    await until('the saved note', async () => /settings are now Posters.s defaults/.test(await page.locator('body').innerText()));
+    await until('the saved note', async () => /Saved: Posters now opens with these editor settings/.test(await page.locator('body').innerText()));
     await project('Sketches').click();
     await chip(/768 by 1344/).click();
     await steps.fill('3');

@@ -8,14 +8,7 @@ import { refreshBackends, refreshSettings } from '../state/live.js';
 import { studio } from '../state/studio.js';
 import { useStore } from '../state/store.js';
 import { Dialog } from '../ui/Dialog.js';
-
-/** A size people read at a glance: GB for a model, MB (or KB) for the small files of a mirror or a test. */
-export function bytesText(n: number): string {
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GB`;
-  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MB`;
-  return `${Math.max(0, Math.round(n / 1024))} KB`;
-}
-const gb = bytesText;
+import { bytesText } from './bytes.js';
 
 export function FirstRun() {
   const settings = useStore(app, (s) => s.settings);
@@ -65,7 +58,7 @@ export function FirstRun() {
       <div className="paths">
         <section className="path-card" aria-labelledby="path-download">
           <h3 id="path-download">Download FLUX.1 schnell</h3>
-          <p>Runs on this machine, offline, in FP8{main ? `: ${gb(main.diskBytes)} to download` : ''}.</p>
+          <p>Runs on this machine, offline, in FP8{main ? `: ${bytesText(main.diskBytes)} to download` : ''}.</p>
           <div className={`verdict ${fit ? (fit.fits ? 'ok' : 'bad') : ''}`} aria-live="polite" data-testid="fit-verdict">
             {fit ? fit.message : models && !main ? 'No downloadable model is listed.' : 'Checking whether it fits this machine…'}
           </div>
@@ -75,8 +68,8 @@ export function FirstRun() {
                 <span style={{ width: `${pct ?? 0}%` }} />
               </div>
               <span className="hint">
-                {download.status} · {gb(download.bytes)}{download.total ? ` of ${gb(download.total)}` : ''}
-                {download.etaSeconds ? ` · ${Math.ceil(download.etaSeconds / 60)} min left` : ''}
+                {download.status} · {bytesText(download.bytes)}{download.total ? ` of ${bytesText(download.total)}` : ''}
+                {downloading && download.etaSeconds ? ` · ${Math.ceil(download.etaSeconds / 60)} min left` : ''}
                 {download.error ? ` · ${download.error}` : ''}
               </span>
             </div>
@@ -121,11 +114,12 @@ export function FirstRun() {
           </button>
         </section>
       </div>
-      {models && models.installed.length > 0 && (
+      {models && models.installed.some((m) => m.status === 'installed') && (
         <div className="section">
           <h3>Installed</h3>
           <ul className="nav-list">
-            {models.installed.map((m) => (
+            {/* A folder still being downloaded (or left incomplete) is not a model to use yet. */}
+            {models.installed.filter((m) => m.status === 'installed').map((m) => (
               <li key={m.id} className="row">
                 <span className="grow">{m.name}{m.untrained ? ' (untrained)' : ''}{m.problem ? ` — ${m.problem}` : ''}</span>
                 <button className="btn small" aria-label={`Use ${m.name}`} disabled={models.active === m.id} onClick={() => void act('Choosing the model', () => studio.call('models.use', { modelId: m.id }), close)}>

@@ -143,7 +143,7 @@ function ProjectRow({ project: p, current }: { project: Project; current: boolea
             className="btn small"
             onClick={async () => {
               const r = await run('Saving the defaults', () => studio.call('projects.setDefaults', { name: p.name, defaults: draftDefaults(draft) }));
-              if (r) toast(`The editor's settings are now ${p.name}'s defaults.`);
+              if (r) toast(`Saved: ${p.name} now opens with these editor settings.`);
             }}
           >
             Save editor settings as defaults
