@@ -89,6 +89,8 @@ export const LibraryQuery = z
     source: z.enum(['ui', 'cli', 'api', 'studio', 'a1111', 'comfyui', 'invokeai', 'unknown']).optional(),
     sort: z.enum(['newest', 'oldest', 'rating', 'favorites']).optional(),
     cursor: z.string().max(1000).optional(),
+    /** The page starting at this row number, for a far jump (not with `cursor`: the catalog refuses both); its `nextCursor` goes on from there. */
+    at: int(0, 1_000_000_000).optional(),
     limit: int(1, 1000).optional(),
   })
   .strict();
@@ -134,7 +136,7 @@ export const contract = {
 
   // The library.
   'library.search': { params: LibraryQuery, result: returns<Page<GalleryItem>>() },
-  'library.facets': { params: LibraryQuery.omit({ cursor: true, limit: true, sort: true }), result: returns<Facets>() },
+  'library.facets': { params: LibraryQuery.omit({ cursor: true, at: true, limit: true, sort: true }), result: returns<Facets>() },
   'library.get': { params: z.object({ id }).strict(), result: returns<GalleryItem | null>() },
   'library.lineage': { params: z.object({ id }).strict(), result: returns<Lineage<GalleryItem>>() },
   'library.setFavorite': { params: z.object({ ids, favorite: z.boolean() }).strict(), result: returns<ChangeCount>() },

@@ -27,6 +27,14 @@ export function openDatabase(file: string, opts: { targetVersion?: number; reado
     // commits, which only turns their files into orphans that a scan adopts (files go first).
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
+    // Reading, set once per connection: the default page cache (2 MiB) holds a sliver of a
+    // million-row catalog's indexes, so a gallery page re-read them from the OS on every query;
+    // 64 MiB is filled only as pages are read. Memory-mapped reads skip a copy per page (the pages
+    // are the OS's file cache, shared, not this process's heap). Sorts and the IN-lists of a
+    // search stay in memory rather than in temporary files.
+    db.pragma('cache_size = -65536');
+    if (file !== ':memory:') db.pragma('mmap_size = 1073741824');
+    db.pragma('temp_store = MEMORY');
     if (!opts.readonly) migrate(db, opts.targetVersion ?? LATEST_VERSION);
     else checkNotNewer(db);
     return db;

@@ -146,7 +146,7 @@ const hasCover = new WeakMap<Db, boolean>();
  * index of schema v5 (about seven times fewer pages than the rows). Checked once per connection,
  * so a database without it still works.
  */
-function coverIndex(db: Db): string {
+export function coverIndex(db: Db): string {
   let has = hasCover.get(db);
   if (has === undefined) {
     has = prepared(db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'generations_facet_cover'").get() !== undefined;

@@ -2,6 +2,7 @@
 // that also records its number, so a crash leaves the database at one version or the next, never
 // between. Rules: never edit a migration that has shipped; never drop or rewrite a table this file
 // did not create (the model downloader keeps `model_downloads` in the same file).
+import { orderMigration } from './schema-order.js';
 import { projectsMigration } from './schema-projects.js';
 
 export interface Migration {
@@ -271,6 +272,7 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX jobs_by_status ON jobs(status, created_at, id);
     `,
   },
+  orderMigration(7),
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

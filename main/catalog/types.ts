@@ -110,6 +110,12 @@ export interface SearchQuery {
   sort?: SortOrder;
   /** From the previous page's `nextCursor`. */
   cursor?: string;
+  /**
+   * The page starting at this row number (0 = the first row) instead of after a cursor: for a jump
+   * far down the results. Its cost grows with the number (see search.ts); the page's `nextCursor`
+   * continues from there as usual.
+   */
+  at?: number;
   /** 1–1000, default 100. */
   limit?: number;
 }
