@@ -89,6 +89,9 @@ test('malformed params are refused with a message naming the field', () => {
     ['library.export', { ids: ['abc'], folder: 'a\0b' }, 'folder'],
     ['settings.setFireworksKey', { key: 'has space in it' }, 'key'],
     ['library.search', { limit: 5000 }, 'limit'],
+    ['library.search', { at: -1 }, 'at'],
+    ['library.search', { at: 2.5 }, 'at'],
+    ['library.facets', { at: 10 }, ''],
   ];
   for (const [name, params, field] of bad) {
     const r = contract[name].params.safeParse(params);
@@ -101,5 +104,6 @@ test('well-formed params pass, and optional params may be absent', () => {
   assert.ok(contract['generate.submit'].params.safeParse({ request: { prompt: 'a fox', width: 1024, height: 1024, steps: 4 }, backend: 'auto', parentId: null }).success);
   assert.ok(contract['studio.info'].params.safeParse(undefined).success);
   assert.ok(contract['library.search'].params.safeParse({ text: 'fox', tags: ['a'], sort: 'rating' }).success);
+  assert.ok(contract['library.search'].params.safeParse({ text: 'fox', at: 700_000, limit: 200 }).success);
   assert.ok(contract['settings.setFireworksKey'].params.safeParse({ key: null }).success);
 });
