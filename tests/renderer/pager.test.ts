@@ -98,3 +98,81 @@ test('after a library change the new pager shows the old pages until the fresh o
   assert.equal(p.loadedCount, 249);
   assert.equal(p.get(249), undefined);
 });
+
+function jumping(n: number) {
+  const s = source(n);
+  const jumps: number[] = [];
+  const fetchAt = async (at: number, limit: number): Promise<PageOf<number>> => {
+    jumps.push(at);
+    return s.fetchPage(at === 0 ? undefined : String(at), limit);
+  };
+  return { ...s, jumps, fetchAt };
+}
+
+test('a far jump asks for the page at its row number once, and the cursors go on from there', async () => {
+  const s = jumping(1_000_000);
+  const p = new Pager(s.fetchPage, { pageSize: 200, maxPages: 10, fetchAt: s.fetchAt });
+  p.request(0, 100);
+  await settle(p);
+  assert.deepEqual(s.calls, [undefined]);
+  // The scroll bar dragged to 70 %: one request, not 700 pages of cursors.
+  s.calls.length = 0;
+  p.request(700_050, 700_150);
+  await settle(p);
+  assert.deepEqual(s.jumps, [700_000]);
+  assert.equal(p.get(700_050), 700_050);
+  assert.equal(p.get(700_199), 700_199);
+  // Scrolling on from there follows the cursor the jump's page returned (no second jump).
+  p.request(700_250, 700_450);
+  await settle(p);
+  assert.deepEqual(s.jumps, [700_000]);
+  assert.equal(p.get(700_450), 700_450);
+  assert.ok(s.calls.includes('700200'), `calls ${JSON.stringify(s.calls)}`);
+  // A few pages ahead of a known cursor still walks (cheaper than counting rows from the top).
+  const before = s.jumps.length;
+  p.request(701_200, 701_300);
+  await settle(p);
+  assert.equal(s.jumps.length, before);
+  assert.equal(p.get(701_250), 701_250);
+  assert.ok(p.residentItems <= 10 * 200);
+});
+
+test('a jump to the end finds the end; a jump past it (the library shrank) stops asking there', async () => {
+  const s = jumping(123_456);
+  const p = new Pager(s.fetchPage, { pageSize: 200, fetchAt: s.fetchAt });
+  p.request(123_400, 123_499);
+  await settle(p);
+  assert.equal(p.get(123_455), 123_455);
+  assert.equal(p.get(123_456), undefined);
+  assert.equal(p.complete, true);
+  assert.equal(p.loadedCount, 123_456);
+
+  const short = jumping(50_000);
+  const q = new Pager(short.fetchPage, { pageSize: 200, fetchAt: short.fetchAt });
+  q.request(80_000, 80_100); // the count said 100,000
+  await settle(q);
+  assert.deepEqual(short.jumps, [80_000]);
+  q.request(80_000, 80_100);
+  await settle(q);
+  assert.deepEqual(short.jumps, [80_000], 'no second request past the end');
+  q.request(49_900, 49_999);
+  await settle(q);
+  assert.equal(q.get(49_999), 49_999);
+  assert.equal(q.complete, true);
+});
+
+test('a pager that replaces a scrolled one keeps its far cursors: the jump is not repeated', async () => {
+  const s = jumping(1_000_000);
+  const old = new Pager(s.fetchPage, { pageSize: 200, fetchAt: s.fetchAt });
+  old.request(500_000, 500_100);
+  await settle(old);
+  assert.deepEqual(s.jumps, [500_000]);
+  const p = new Pager(s.fetchPage, { pageSize: 200, fetchAt: s.fetchAt, previous: old });
+  old.dispose();
+  assert.equal(p.get(500_010), 500_010, 'the old page is shown at once');
+  s.calls.length = 0;
+  p.request(500_200, 500_300);
+  await settle(p);
+  assert.deepEqual(s.jumps, [500_000]);
+  assert.deepEqual(s.calls, ['500200']);
+});

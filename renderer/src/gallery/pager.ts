@@ -1,7 +1,9 @@
 // The gallery's window onto the catalog: keyset pages fetched on demand and kept in a small cache,
-// so a library of a million images never sits in memory. Page k can only be asked for with the
-// cursor that page k-1 returned, so a jump far ahead walks the cursors (each page costs what the
-// first does); evicted pages keep their cursor, so coming back costs one request.
+// so a library of a million images never sits in memory. Page k is asked for with the cursor that
+// page k-1 returned; evicted pages keep their cursor, so coming back costs one request. A jump
+// farther than a few pages past the last known cursor (the scroll bar dragged to 70 %) asks for the
+// page at its row number instead (`fetchAt`, the catalog's `at`), one request rather than a walk of
+// hundreds, and the cursors continue from the page it brings.
 // When the library changes under the same query, the new pager starts from the old one's pages,
 // marked stale: the grid keeps showing (and the keyboard keeps acting on) what the user sees
 // until the fresh page replaces it, instead of blanking every cell for a round trip.
@@ -15,6 +17,8 @@ export interface PageOf<T> {
 const HOP = 5;
 
 export type FetchPage<T> = (cursor: string | undefined, limit: number) => Promise<PageOf<T>>;
+/** The page of `limit` rows starting at row number `at`. */
+export type FetchAt<T> = (at: number, limit: number) => Promise<PageOf<T>>;
 
 export interface PagerOptions<T> {
   pageSize?: number;
@@ -22,6 +26,10 @@ export interface PagerOptions<T> {
   maxPages?: number;
   /** The pager this one replaces for the same query: its pages are shown until reloaded. */
   previous?: Pager<T>;
+  /** Jumps by row number; without it a far page is reached by walking the cursors. */
+  fetchAt?: FetchAt<T>;
+  /** Pages past the nearest known cursor beyond which a request jumps rather than walks (default 5). */
+  jumpAfter?: number;
 }
 
 export class Pager<T> {
@@ -33,6 +41,10 @@ export class Pager<T> {
   /** Pages carried over from the previous pager: shown, but fetched again when wanted. */
   private readonly stale = new Set<number>();
   private lastPage: number | null = null;
+  /** A jump found no rows at this page: the results (shorter than the count said) end before it. */
+  private ceiling = Number.POSITIVE_INFINITY;
+  private readonly fetchAt: FetchAt<T> | undefined;
+  private readonly jumpAfter: number;
   private want = 0;
   private focus = 0;
   private running = false;
@@ -43,6 +55,8 @@ export class Pager<T> {
   constructor(private readonly fetchPage: FetchPage<T>, opts: PagerOptions<T> = {}) {
     this.pageSize = opts.pageSize ?? 200;
     this.maxPages = opts.maxPages ?? 30;
+    this.fetchAt = opts.fetchAt;
+    this.jumpAfter = opts.jumpAfter ?? HOP;
     const prev = opts.previous;
     if (prev && prev.pageSize === this.pageSize) {
       for (const [k, items] of prev.pages) {
@@ -95,7 +109,7 @@ export class Pager<T> {
     const first = Math.max(0, Math.floor(from / this.pageSize));
     const last = Math.max(first, Math.floor(to / this.pageSize));
     this.focus = first;
-    this.want = this.lastPage === null ? last : Math.min(last, this.lastPage);
+    this.want = Math.min(last, this.lastPage ?? Number.POSITIVE_INFINITY, this.ceiling - 1);
     let missing = false;
     for (let k = first; k <= this.want; k++) if (this.needs(k)) missing = true;
     if (missing) void this.run(first);
@@ -119,30 +133,28 @@ export class Pager<T> {
         if (target < 0) return;
         let k = target;
         while (!this.cursors.has(k)) k--;
-        const cursor = this.cursors.get(k);
-        // Walking towards a far page, one request brings HOP pages (the catalog's largest page):
-        // a jump to the end costs a fifth of the round trips.
-        const hop = Math.min(HOP, target - k + 1);
-        const page = await this.fetchPage(cursor, this.pageSize * hop);
-        if (this.disposed) return;
-        const n = page.items.length;
-        const filled = page.nextCursor === null ? Math.max(1, Math.ceil(n / this.pageSize)) : hop;
-        for (let h = 0; h < filled; h++) {
-          this.pages.set(k + h, page.items.slice(h * this.pageSize, (h + 1) * this.pageSize));
-          this.stale.delete(k + h);
-        }
-        if (page.nextCursor === null) {
-          this.lastPage = k + filled - 1;
-          // Stale pages past the (possibly new) end are gone from the results.
-          for (const p of [...this.pages.keys()]) {
-            if (p > this.lastPage) {
-              this.pages.delete(p);
-              this.stale.delete(p);
-            }
+        if (this.fetchAt && target - k > this.jumpAfter) {
+          // Far past the known cursors: the page at its row number, and as many pages as the
+          // wanted range still needs (up to HOP) in the same request.
+          const hop = Math.max(1, Math.min(HOP, this.want - target + 1));
+          const page = await this.fetchAt(target * this.pageSize, this.pageSize * hop);
+          if (this.disposed) return;
+          if (page.items.length === 0 && target > 0) {
+            // The results end before this page: ask for nothing past it until the count is renewed.
+            this.ceiling = target;
+            for (const p of [...this.pages.keys()]) if (p >= target) this.pages.delete(p);
+            this.want = Math.min(this.want, target - 1);
+          } else {
+            this.store(target, hop, page);
           }
-          this.lastLength = n - (filled - 1) * this.pageSize;
         } else {
-          this.cursors.set(k + hop, page.nextCursor);
+          const cursor = this.cursors.get(k);
+          // Walking towards a page a few ahead, one request brings HOP pages (the catalog's largest
+          // page): a walk costs a fifth of the round trips.
+          const hop = Math.min(HOP, target - k + 1);
+          const page = await this.fetchPage(cursor, this.pageSize * hop);
+          if (this.disposed) return;
+          this.store(k, hop, page);
         }
         this.evict();
         this.emit();
@@ -153,6 +165,29 @@ export class Pager<T> {
       this.emit();
     } finally {
       this.running = false;
+    }
+  }
+
+  /** Files a response for `hop` pages from page `k`, and learns the cursor after them or the end. */
+  private store(k: number, hop: number, page: PageOf<T>): void {
+    const n = page.items.length;
+    const filled = page.nextCursor === null ? Math.max(1, Math.ceil(n / this.pageSize)) : hop;
+    for (let h = 0; h < filled; h++) {
+      this.pages.set(k + h, page.items.slice(h * this.pageSize, (h + 1) * this.pageSize));
+      this.stale.delete(k + h);
+    }
+    if (page.nextCursor === null) {
+      this.lastPage = k + filled - 1;
+      // Stale pages past the (possibly new) end are gone from the results.
+      for (const p of [...this.pages.keys()]) {
+        if (p > this.lastPage) {
+          this.pages.delete(p);
+          this.stale.delete(p);
+        }
+      }
+      this.lastLength = n - (filled - 1) * this.pageSize;
+    } else {
+      this.cursors.set(k + hop, page.nextCursor);
     }
   }
 
