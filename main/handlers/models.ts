@@ -146,7 +146,10 @@ export function modelHandlers(host: StudioHost, emit: Emit): ModelCommands {
         .filter((id) => !running.some((d) => d.modelId === id))
         .map((id) => {
           const rows = paused.filter((r) => r.model_id === id);
-          return { modelId: id, status: 'paused', bytes: rows.reduce((n, r) => n + r.received_bytes, 0), total: rows.reduce((n, r) => n + (r.expected_bytes ?? 0), 0) || null, rate: 0, etaSeconds: null, error: rows.find((r) => r.error)?.error ?? null };
+          // The whole model's size, not only the files started so far (the rest have no row yet).
+          const listed = m.models.find((x) => x.id === id);
+          const total = listed ? listed.disk_bytes : rows.reduce((n, r) => n + (r.expected_bytes ?? 0), 0) || null;
+          return { modelId: id, status: 'paused', bytes: rows.reduce((n, r) => n + r.received_bytes, 0), total, rate: 0, etaSeconds: null, error: rows.find((r) => r.error)?.error ?? null };
         });
       const config = host.studio.settings();
       const local = await host.studio.localModel();

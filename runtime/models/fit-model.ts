@@ -29,7 +29,9 @@ export async function fitModel(target: string, o: FitModelOptions = {}): Promise
   const home = o.home ?? schnellHome();
   const device = o.device ?? (await defaultDevice());
   const est = { device: device.kind, freeBytes: device.freeBytes, ...(o.width ? { width: o.width } : {}), ...(o.height ? { height: o.height } : {}), ...(o.batch ? { batch: o.batch } : {}) };
-  const installed = isSlug(target) ? getInstalled(target, home) : undefined;
+  // A folder still being downloaded (partial) is not a model to measure yet: the manifest says what it will be.
+  const found = isSlug(target) ? getInstalled(target, home) : undefined;
+  const installed = found?.status === 'installed' ? found : undefined;
   const entry = !installed && isSlug(target) ? o.manifest?.models.find((m) => m.id === target) : undefined;
   if (entry) {
     if (entry.kind !== 'flux') throw new RegistryError(`${target} is not an image model`);

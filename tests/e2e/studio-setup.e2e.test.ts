@@ -108,6 +108,7 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
   let page: Page;
   let errors: string[];
   let home: string;
+  let studioOptions: Parameters<typeof startStudio>[0];
   let total = 0;
   /** Every /api/ response body the page received, to prove the key never comes back. */
   const answers: string[] = [];
@@ -120,15 +121,20 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     ({ total } = writeCatalogue(server, catalogue));
     const library = path.join(home, 'library');
     seedLibrary(home, library);
-    studio = await startStudio({ home, library, env: { SCHNELL_MODEL_MANIFEST: catalogue, SCHNELL_MODEL_MIRROR: server.url('/'), HF_ENDPOINT: '' } });
+    studioOptions = { home, library, env: { SCHNELL_MODEL_MANIFEST: catalogue, SCHNELL_MODEL_MIRROR: server.url('/'), HF_ENDPOINT: '' } };
+    studio = await startStudio(studioOptions);
     browser = await launchBrowser();
+    await open();
+  });
+
+  async function open(): Promise<void> {
     ({ page, errors } = await openStudio(browser, studio));
     watched = page;
     page.on('response', (r) => {
       if (!new URL(r.url()).pathname.startsWith('/api/') || r.url().includes('/api/events')) return;
       r.text().then((t) => answers.push(t), () => undefined);
     });
-  });
+  }
 
   after(async () => {
     await browser?.close();
@@ -138,7 +144,7 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
   });
 
   test('first run: the fit verdict before any byte, progress, pause keeps the file, resume continues with a Range, the model installs and serves', async () => {
-    const dialog = page.getByRole('dialog', { name: 'Make your first image' });
+    let dialog = page.getByRole('dialog', { name: 'Make your first image' });
     await dialog.waitFor();
     const verdict = page.getByTestId('fit-verdict');
     await until('the fit verdict', async () => !/Checking/.test(await text(verdict)) && (await text(verdict)).length > 0);
@@ -151,8 +157,8 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     assert.deepEqual(found, [], `download screen: axe found serious or critical violations:\n${JSON.stringify(found, null, 2)}`);
 
     await download.click();
-    const bar = dialog.getByRole('progressbar', { name: 'Download' });
-    await until('download progress above 0', async () => Number(await bar.getAttribute('aria-valuenow')) > 0);
+    const bar = () => dialog.getByRole('progressbar', { name: 'Download' });
+    await until('download progress above 0', async () => Number(await bar().getAttribute('aria-valuenow')) > 0);
     const part = path.join(home, 'models', MODEL_ID, `${SOURCES[0].file}.part`);
     await until('bytes on disk', async () => sizeOf(part) > 32 * 1024);
     assert.match(await text(dialog), /downloading/);
@@ -168,6 +174,22 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     assert.equal(await dialog.getByRole('button', { name: /^Use FLUX/ }).count(), 0, 'a half-downloaded model is not offered for use');
     assert.doesNotMatch(await text(dialog), /min left/, 'no time left is promised while paused');
     await screenshots(page, 'setup-download-paused');
+    const pausedAxe = serious(await axe(page));
+    assert.deepEqual(pausedAxe, [], `paused download: axe found serious or critical violations:\n${JSON.stringify(pausedAxe, null, 2)}`);
+
+    // The pause outlives the studio: after a restart the first run offers to resume what was kept.
+    assert.deepEqual(errors, [], 'no page errors');
+    await page.close();
+    await studio.stop();
+    assert.equal(sizeOf(part), kept, 'stopping the studio keeps the partial file');
+    studio = await startStudio(studioOptions);
+    await open();
+    dialog = page.getByRole('dialog', { name: 'Make your first image' });
+    await dialog.waitFor();
+    await until('the kept download after a restart', async () => /paused · \d+ KB of 4\.\d MB/.test(await text(dialog)));
+    await until('the fit verdict for the half-downloaded model', async () => /fits/.test(await text(page.getByTestId('fit-verdict'))));
+    assert.equal(await dialog.getByRole('alert').count(), 0, 'no error in the first run');
+    assert.equal(server.log.length, requestsAtPause, 'a restart fetches nothing by itself');
 
     // Resume at full speed: the rest of the first file must come as a Range from the kept bytes.
     for (const s of server.files.values()) s.delayMs = 0;
@@ -183,7 +205,7 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     assert.equal(sha256(fs.readFileSync(path.join(installed, SOURCES[0].file))), sha256(fs.readFileSync(SOURCES[0].local)), 'the resumed file is whole and correct');
     assert.ok(fs.existsSync(path.join(installed, 'schnell-model.json')));
     assert.ok(server.sentFor(FIRST) >= fs.statSync(SOURCES[0].local).size);
-    assert.equal(Number(await bar.getAttribute('aria-valuenow')), 100);
+    assert.equal(Number(await bar().getAttribute('aria-valuenow')), 100);
     assert.ok(total > 0);
 
     await use.click();
@@ -210,6 +232,9 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     await first.getByRole('button', { name: 'Save key' }).click();
     await first.waitFor({ state: 'detached' });
     await until('the cloud to serve', async () => (await text(serving)) === 'Runs on Fireworks (cloud).');
+    await page.getByRole('radio', { name: 'Auto' }).click();
+    await until('auto to name the cloud as the fallback', async () => /^Auto: runs here on cpu, cloud as fallback\.$/.test(await text(serving)));
+    await page.getByRole('radio', { name: 'Cloud', exact: true }).click();
     const secrets = path.join(home, 'secrets.json');
     assert.equal(fs.statSync(secrets).mode & 0o777, 0o600, 'secrets.json is readable by its owner only');
     assert.ok(fs.readFileSync(secrets, 'utf8').includes(KEY), 'the key is kept in secrets.json');

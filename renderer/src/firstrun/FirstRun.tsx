@@ -14,6 +14,8 @@ export function FirstRun() {
   const settings = useStore(app, (s) => s.settings);
   const [models, setModels] = useState<ModelsOverview | null>(null);
   const [fit, setFit] = useState<FitVerdict | null>(null);
+  // A fit check that cannot answer must not block the download (or the resume of one) for good.
+  const [fitFailed, setFitFailed] = useState(false);
   const [download, setDownload] = useState<DownloadInfo | null>(null);
   const [key, setKey] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -32,7 +34,12 @@ export function FirstRun() {
       const target = m.available.find((x) => x.isDefault) ?? m.available.find((x) => /schnell/i.test(x.id));
       const d = target && m.downloads.find((x) => x.modelId === target.id);
       if (d) setDownload(d);
-      if (target) studio.call('models.fit', { modelId: target.id }).then(setFit).catch((err) => setError(errorText(err)));
+      if (target) {
+        studio.call('models.fit', { modelId: target.id }).then(setFit).catch((err) => {
+          setFitFailed(true);
+          setError(`The fit check failed: ${errorText(err)}`);
+        });
+      }
     }).catch((err) => setError(errorText(err)));
     return studio.on('models.downloadProgress', (d) => setDownload(d));
   }, []);
@@ -60,7 +67,7 @@ export function FirstRun() {
           <h3 id="path-download">Download FLUX.1 schnell</h3>
           <p>Runs on this machine, offline, in FP8{main ? `: ${bytesText(main.diskBytes)} to download` : ''}.</p>
           <div className={`verdict ${fit ? (fit.fits ? 'ok' : 'bad') : ''}`} aria-live="polite" data-testid="fit-verdict">
-            {fit ? fit.message : models && !main ? 'No downloadable model is listed.' : 'Checking whether it fits this machine…'}
+            {fit ? fit.message : models && !main ? 'No downloadable model is listed.' : fitFailed ? 'Whether it fits this machine is unknown.' : 'Checking whether it fits this machine…'}
           </div>
           {download && (
             <div>
@@ -79,8 +86,8 @@ export function FirstRun() {
           ) : download?.status === 'complete' || main.installed ? (
             <button className="btn primary" onClick={() => void act('Choosing the model', () => studio.call('models.use', { modelId: main.id }), close)}>Use FLUX.1 schnell</button>
           ) : (
-            <button className="btn" disabled={!fit} onClick={() => void act('Starting the download', () => studio.call('models.download', { modelId: main.id }))}>
-              {download?.status === 'paused' || download?.status === 'failed' ? 'Resume download' : fit && !fit.fits ? 'Download anyway' : 'Download'}
+            <button className="btn" disabled={!fit && !fitFailed && download?.status !== 'paused'} onClick={() => void act('Starting the download', () => studio.call('models.download', { modelId: main.id }))}>
+              {download?.status === 'paused' || download?.status === 'failed' ? 'Resume download' : (fit && !fit.fits) || fitFailed ? 'Download anyway' : 'Download'}
             </button>
           ))}
         </section>

@@ -1,5 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fitModel } from '../../../runtime/models/fit-model.js';
+import { loadManifest } from '../../../runtime/models/manifest.js';
 import { openComponent } from '../../../runtime/flux/checkpoints/checkpoint.js';
 import { bytesOnDevice, checkFit, cpuMemory, estimateFromParams, estimateMemory, parseNvidiaSmi, queryNvidiaGpus, reportedGpu, shapeOf } from '../../../runtime/models/fit.js';
 import { readSafetensorsHeader } from '../../../runtime/flux/checkpoints/safetensors.js';
@@ -94,4 +99,19 @@ test('nvidia-smi output is parsed (MiB, with or without a header); a missing nvi
   assert.deepEqual(gpus.map((g) => [g.name, g.totalBytes / 1024 ** 2, g.freeBytes / 1024 ** 2]), [['NVIDIA H100 80GB HBM3', 81559, 80873], ['NVIDIA RTX 4090', 24564, 1200]]);
   assert.deepEqual(parseNvidiaSmi('No devices were found'), []);
   assert.deepEqual(await queryNvidiaGpus({ command: '/nonexistent/nvidia-smi' }), []);
+});
+
+test('a model still being downloaded (its folder partial) is measured from the manifest, not refused as "not installed"', async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-fit-'));
+  try {
+    // What a paused download leaves: the model's folder with one .part file and nothing else.
+    fs.mkdirSync(path.join(home, 'models', 'flux1-schnell-fp8'), { recursive: true });
+    fs.writeFileSync(path.join(home, 'models', 'flux1-schnell-fp8', 'flux1-schnell-fp8-e4m3fn.safetensors.part'), Buffer.alloc(1024));
+    const r = await fitModel('flux1-schnell-fp8', { home, manifest: loadManifest(), device: reportedGpu(80 * GiB, 78 * GiB, 'H100') });
+    assert.equal(r.fits, true);
+    assert.match(r.message, /fits H100/);
+    assert.ok(r.estimate.totalBytes > 18 * GiB, 'the real model\'s estimate, from the manifest');
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
 });
