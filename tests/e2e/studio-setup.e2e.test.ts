@@ -226,6 +226,13 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     await page.getByRole('radio', { name: 'Cloud', exact: true }).click();
     await until('no cloud without a key', async () => /^Cannot use the cloud: no Fireworks key/.test(await text(serving)));
 
+    // The event stream is an HTTP answer too: keep what it says while the key changes.
+    await page.evaluate(() => {
+      const w = window as unknown as { seenEvents: string[] };
+      w.seenEvents = [];
+      const es = new EventSource('/api/events');
+      for (const name of ['settings.changed', 'models.changed', 'runtime.restarted', 'apiServer.changed']) es.addEventListener(name, (e) => w.seenEvents.push(`${name} ${(e as MessageEvent<string>).data}`));
+    });
     await page.getByRole('button', { name: 'Models' }).click();
     const first = page.getByRole('dialog', { name: 'Make your first image' });
     await first.getByLabel('Fireworks API key').fill(KEY);
@@ -269,6 +276,9 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     await sleep(200);
     assert.ok(answers.length > 5, `the page's answers were recorded (${answers.length})`);
     for (const a of answers) assert.ok(!a.includes(KEY.slice(4, 16)), `an HTTP answer carries the key: ${a.slice(0, 200)}`);
+    const events = await page.evaluate(() => (window as unknown as { seenEvents: string[] }).seenEvents);
+    assert.ok(events.some((e) => e.startsWith('settings.changed') && e.includes('"hasFireworksKey":true')), `the events said a key is stored: ${events.join('\n').slice(0, 300)}`);
+    for (const e of events) assert.ok(!e.includes(KEY.slice(4, 16)), `an event carries the key: ${e.slice(0, 200)}`);
 
     await cloud.getByRole('button', { name: 'Remove' }).click();
     await until('the key removed again', async () => /No key is stored/.test(await text(cloud)));
