@@ -132,6 +132,11 @@ export interface StudioSettings {
   /** Whether a Fireworks key is stored. The key itself never leaves the studio core. */
   hasFireworksKey: boolean;
   secretStorage: SecretStorageInfo;
+  /**
+   * Where model downloads fetch huggingface.co files from instead (offline / corporate networks):
+   * `saved` is the setting, `environment` SCHNELL_MODEL_MIRROR or HF_ENDPOINT, which wins when set.
+   */
+  modelMirror: { saved: string | null; environment: string | null };
 }
 
 export interface InstalledModelInfo {

@@ -105,6 +105,8 @@ const SettingsPatch = z
     libraryDir: path.optional(),
     theme: z.enum(['dark', 'light', 'system']).optional(),
     apiServer: z.object({ port: int(0, 65535).optional(), enabled: z.boolean().optional(), record: z.boolean().optional() }).strict().optional(),
+    /** A mirror of huggingface.co for model downloads; null removes it. */
+    modelMirror: z.url({ protocol: /^https?$/, error: 'the model mirror must be an http(s) address such as https://hf-mirror.example.com' }).max(2000).nullable().optional(),
   })
   .strict();
 export type SettingsPatch = z.infer<typeof SettingsPatch>;

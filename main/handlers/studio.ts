@@ -1,7 +1,7 @@
 // The commands about generating and the studio itself: submit, cancel, retry and remix parameters,
 // the queue, settings and the write-only Fireworks key, devices, and the local API server.
 import { createGenerationRequest } from '../../runtime/api/index.js';
-import { SECRET_NAMES, fireworksKeyFromEnv, type UserConfig } from '../../runtime/settings/index.js';
+import { SECRET_NAMES, fireworksKeyFromEnv, modelMirrorFromEnv, type UserConfig } from '../../runtime/settings/index.js';
 import type { BackendAvailability, GenerationParams, StudioSettings } from '../contract.js';
 import { CommandError, type Handlers } from '../handlers.js';
 import type { StudioHost } from './host.js';
@@ -42,6 +42,7 @@ export function studioHandlers(host: StudioHost, emit: Emit): StudioCommands {
       apiServer: { port: typeof configuredPort === 'number' ? configuredPort : 8080, enabled: u.apiServer?.enabled ?? false, record: u.apiServer?.record ?? true },
       hasFireworksKey: Boolean(await host.opts.secrets.get(SECRET_NAMES.fireworksKey)) || Boolean(fireworksKeyFromEnv()),
       secretStorage: host.shell.secretStorage ?? { backend: 'file', warning: null },
+      modelMirror: { saved: config.modelMirror ?? null, environment: modelMirrorFromEnv() ?? null },
     };
   };
   const announceSettings = async () => emit('settings.changed', { settings: await settings() });
@@ -113,6 +114,7 @@ export function studioHandlers(host: StudioHost, emit: Emit): StudioCommands {
       if (patch.device !== undefined) changes.device = patch.device;
       if (patch.model !== undefined) changes.model = patch.model ?? undefined;
       if (patch.libraryDir !== undefined) changes.library = patch.libraryDir;
+      if (patch.modelMirror !== undefined) changes.modelMirror = patch.modelMirror ?? undefined;
       const current = ui(host.studio.settings());
       if (patch.theme !== undefined || patch.modelFolders !== undefined || patch.apiServer !== undefined) {
         const next: UiConfig = { ...current };

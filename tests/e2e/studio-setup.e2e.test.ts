@@ -121,7 +121,8 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     ({ total } = writeCatalogue(server, catalogue));
     const library = path.join(home, 'library');
     seedLibrary(home, library);
-    studioOptions = { home, library, env: { SCHNELL_MODEL_MANIFEST: catalogue, SCHNELL_MODEL_MIRROR: server.url('/'), HF_ENDPOINT: '' } };
+    // The catalogue comes from the environment; the mirror is set in Settings, as a person would.
+    studioOptions = { home, library, env: { SCHNELL_MODEL_MANIFEST: catalogue, SCHNELL_MODEL_MIRROR: '', HF_ENDPOINT: '' } };
     studio = await startStudio(studioOptions);
     browser = await launchBrowser();
     await open();
@@ -143,7 +144,29 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     if (home) fs.rmSync(home, { recursive: true, force: true });
   });
 
+  test('an offline machine sets a model mirror in Settings; a bad address is refused in one sentence', async () => {
+    const first = page.getByRole('dialog', { name: 'Make your first image' });
+    await first.waitFor();
+    await page.keyboard.press('Escape');
+    await first.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Settings' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Settings' });
+    const field = dialog.getByRole('textbox', { name: 'Model mirror (optional)' });
+    const local = dialog.getByRole('group', { name: 'Local model' });
+    await field.fill('ftp://mirror.example');
+    await local.getByRole('button', { name: 'Save' }).click();
+    await until('the refusal', async () => /model mirror must be an http\(s\) address/.test(await text(dialog.getByRole('alert'))));
+    await field.fill(server.url('/'));
+    await local.getByRole('button', { name: 'Save' }).click();
+    await until('the mirror saved', async () => JSON.parse(fs.readFileSync(path.join(home, 'config.json'), 'utf8')).modelMirror === server.url('/'));
+    assert.equal(await dialog.getByRole('alert').count(), 0, 'the error is gone once a good address is saved');
+    await screenshots(page, 'setup-settings-mirror');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
+
   test('first run: the fit verdict before any byte, progress, pause keeps the file, resume continues with a Range, the model installs and serves', async () => {
+    await page.getByRole('button', { name: 'Models' }).click();
     let dialog = page.getByRole('dialog', { name: 'Make your first image' });
     await dialog.waitFor();
     const verdict = page.getByTestId('fit-verdict');

@@ -17,6 +17,7 @@ export function Settings() {
   const keyField = useRef<HTMLInputElement>(null);
   const [folders, setFolders] = useState('');
   const [library, setLibrary] = useState('');
+  const [mirror, setMirror] = useState('');
   const [port, setPort] = useState('');
   const [error, setError] = useState<string | null>(null);
   const close = () => app.set({ showSettings: false });
@@ -30,6 +31,7 @@ export function Settings() {
     if (!settings) return;
     setFolders(settings.modelFolders.join('\n'));
     setLibrary(settings.libraryDir);
+    setMirror(settings.modelMirror.saved ?? '');
     setPort(String(settings.apiServer.port));
   }, [settings]);
 
@@ -142,6 +144,25 @@ export function Settings() {
               if (list.join('\n') !== settings.modelFolders.join('\n')) void update({ modelFolders: list }, 'Model folders saved.');
             }} />
           </div>
+          <form
+            className="field"
+            onSubmit={(e) => {
+              e.preventDefault();
+              const next = mirror.trim() || null;
+              if (next !== settings.modelMirror.saved) void update({ modelMirror: next }, next ? 'Model downloads now come from the mirror.' : 'Model downloads come from huggingface.co again.');
+            }}
+          >
+            <label htmlFor="s-mirror">Model mirror (optional)</label>
+            <div className="row">
+              <input id="s-mirror" className="input grow" type="url" inputMode="url" placeholder="https://hf-mirror.example.com" aria-describedby="s-mirror-hint" value={mirror} onChange={(e) => setMirror(e.target.value)} />
+              <button className="btn small" type="submit" disabled={(mirror.trim() || null) === settings.modelMirror.saved}>Save</button>
+            </div>
+            <span id="s-mirror-hint" className="hint">
+              {settings.modelMirror.environment
+                ? `Downloads use ${settings.modelMirror.environment} (set by SCHNELL_MODEL_MIRROR or HF_ENDPOINT in the environment, which wins over this setting).`
+                : 'For offline or company networks: files from huggingface.co are fetched from this address instead, at the same path.'}
+            </span>
+          </form>
           <p className="hint">Model in use: {settings.model ?? 'none'}. <button className="btn small" onClick={() => app.set({ showSettings: false, showFirstRun: true })}>Manage models…</button></p>
         </fieldset>
 
