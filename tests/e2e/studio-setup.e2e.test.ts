@@ -346,6 +346,7 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     await page.getByRole('group', { name: 'Project Posters' }).getByRole('button', { name: 'Save editor settings as defaults' }).click();
     await until('the saved note', async () => /Saved: Posters now opens with these editor settings/.test(await page.locator('body').innerText()));
     await project('Sketches').click();
+    assert.equal(await page.getByRole('group', { name: 'Project Sketches' }).getByRole('button', { name: 'Use last opened as cover' }).isDisabled(), true, 'an image of Posters cannot become the cover of Sketches');
     await chip(/768 by 1344/).click();
     await steps.fill('3');
     await page.getByRole('group', { name: 'Project Sketches' }).getByRole('button', { name: 'Save editor settings as defaults' }).click();
@@ -363,6 +364,10 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     await until('Sketches\' own defaults', async () => (await steps.inputValue()) === '3' && (await chip(/768 by 1344/).getAttribute('aria-checked')) === 'true');
     await project('Posters').click();
     await until('Posters\' defaults again', async () => (await steps.inputValue()) === '6' && (await chip(/1344 by 768/).getAttribute('aria-checked')) === 'true');
+
+    // Back to the newest image as the cover.
+    await page.getByRole('group', { name: 'Project Posters' }).getByRole('button', { name: 'Newest image as cover' }).click();
+    await until('the newest image as the cover again', async () => thumb(await cover.getAttribute('src')) === before && (await loaded(cover)));
     assert.deepEqual(errors, [], 'no page errors');
   });
 });

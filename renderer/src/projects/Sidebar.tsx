@@ -118,6 +118,7 @@ function ProjectRow({ project: p, current }: { project: Project; current: boolea
   const [mode, setMode] = useState<'none' | 'rename' | 'export'>('none');
   const draft = useStore(app, (s) => s.draft);
   const lastOpened = useStore(app, (s) => s.lastOpened);
+  const coverCandidate = lastOpened && lastOpened.project === p.name && !(p.coverChosen && lastOpened.id === p.coverId) ? lastOpened : null;
   return (
     <li>
       <button className="nav-item" aria-current={current ? 'true' : undefined} onClick={() => pick({ kind: 'project', name: p.name })}>
@@ -131,14 +132,20 @@ function ProjectRow({ project: p, current }: { project: Project; current: boolea
           <button className="btn small" onClick={() => void run('Archiving', () => studio.call('projects.archive', { name: p.name, archived: !p.archived }))}>
             {p.archived ? 'Unarchive' : 'Archive'}
           </button>
+          {/* The cover is the image last opened in this project (the catalog refuses one from elsewhere). */}
           <button
             className="btn small"
-            disabled={!lastOpened}
-            title={lastOpened ? undefined : 'Open an image first'}
-            onClick={() => lastOpened && void run('Setting the cover', () => studio.call('projects.setCover', { name: p.name, generationId: lastOpened.id }))}
+            disabled={!coverCandidate}
+            title={coverCandidate ? `“${coverCandidate.prompt.slice(0, 60)}”` : `Open an image of ${p.name} first`}
+            onClick={() => coverCandidate && void run('Setting the cover', () => studio.call('projects.setCover', { name: p.name, generationId: coverCandidate.id }))}
           >
             Use last opened as cover
           </button>
+          {p.coverChosen && (
+            <button className="btn small" onClick={() => void run('Resetting the cover', () => studio.call('projects.setCover', { name: p.name, generationId: null }))}>
+              Newest image as cover
+            </button>
+          )}
           <button
             className="btn small"
             onClick={async () => {
