@@ -99,6 +99,16 @@ export class Catalog {
     return page;
   }
 
+  /**
+   * A value that changes whenever the catalog may have: a write on this connection or a commit by
+   * any other (SQLite's data_version). Lets a caller keep an answer until it does.
+   */
+  changeMark(): string {
+    const other = prepared(this.db, 'PRAGMA data_version').get() as { data_version: number };
+    const own = prepared(this.db, 'SELECT total_changes() AS n').get() as { n: number };
+    return `${other.data_version}:${own.n}`;
+  }
+
   /** Rebuilds what damage outside the studio can break (see repair.ts); `schnell library repair`. */
   repair(): CatalogRepairReport {
     return repairCatalog(this.db);

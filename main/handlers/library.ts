@@ -26,12 +26,13 @@ export function libraryHandlers(library: () => Library, shell: Shell, emit: Emit
     if (!g) throw new CommandError('not-found', `there is no generation ${id} in the library`, 'id');
     return g;
   };
+  const facets = new FacetsCache();
   return {
     'library.search': (q) => {
       const page = library().search(q);
       return { items: page.items.map(item), nextCursor: page.nextCursor };
     },
-    'library.facets': (q) => library().facets(q),
+    'library.facets': (q) => facets.get(library(), q),
     'library.get': ({ id }) => {
       const g = library().get(id);
       return g ? item(g) : null;
@@ -99,5 +100,33 @@ function announceImport(ids: string[], emit: Emit): void {
   if (ids.length > 0) {
     emit('library.changed', { ids, reason: 'import' });
     emit('projects.changed', {});
+  }
+}
+
+/**
+ * The counts of a query, kept until the catalog changes: the gallery (its total) and the filters
+ * pane (their options) ask for the same counts of each new search within a moment, and a common
+ * word's counts cost tens of milliseconds at a million images, in the way of the page requests.
+ */
+class FacetsCache {
+  private library: Library | undefined;
+  private mark = '';
+  private readonly answers = new Map<string, ReturnType<Library['facets']>>();
+
+  get(library: Library, q: Parameters<Library['facets']>[0]): ReturnType<Library['facets']> {
+    const mark = library.catalog.changeMark();
+    if (library !== this.library || mark !== this.mark) {
+      this.library = library;
+      this.mark = mark;
+      this.answers.clear();
+    }
+    const key = JSON.stringify(q);
+    let answer = this.answers.get(key);
+    if (!answer) {
+      answer = library.facets(q);
+      if (this.answers.size >= 16) this.answers.delete(this.answers.keys().next().value!);
+      this.answers.set(key, answer);
+    }
+    return answer;
   }
 }

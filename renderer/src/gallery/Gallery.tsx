@@ -1,7 +1,11 @@
 // The library grid: a virtualized list of fixed-size cells (so nothing shifts when thumbnails
 // arrive) over keyset pages of the current query. One focusable listbox with an active descendant:
 // arrows move, Enter opens, Space selects, Shift extends, F favourites, Delete trashes.
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent, type KeyboardEvent, type MouseEvent } from 'react';
+// Scrolling costs little per frame: the rows on screen sit in a band that the scroll handler moves
+// itself (no React render), React renders only when a row enters or leaves, and then only the
+// cells that changed (memoized, positioned within the band, keyed by image).
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent, type KeyboardEvent, type MouseEvent } from 'react';
+import { flushSync } from 'react-dom';
 import type { GalleryItem } from '../../../main/contract.js';
 import { app, currentQuery, errorText, toast } from '../state/app-state.js';
 import { openDetail, setFavorite, trash } from '../state/actions.js';
@@ -19,6 +23,25 @@ const GAP = 0;
  */
 const MAX_SCROLL_PX = 15_000_000;
 const OVERSCAN_ROWS = 2;
+/** Cells are placed relative to a band that starts at a multiple of this many rows. */
+const BAND_ROWS = 32;
+
+interface Geometry {
+  rows: number;
+  cell: number;
+  view: number;
+  ratio: number;
+}
+
+/** The rows to render for a scroll position, the band they sit in and where the band goes. */
+function windowAt(scrollTop: number, g: Geometry) {
+  const virtualTop = scrollTop * g.ratio;
+  const firstRow = Math.max(0, Math.floor(virtualTop / g.cell) - OVERSCAN_ROWS);
+  const lastRow = Math.min(g.rows - 1, Math.floor((virtualTop + g.view) / g.cell) + OVERSCAN_ROWS);
+  const bandRow = firstRow - (firstRow % BAND_ROWS);
+  // The band's top in the scroller: where its first row would be, seen from the scroll position.
+  return { virtualTop, firstRow, lastRow, bandRow, bandTop: scrollTop + bandRow * g.cell - virtualTop };
+}
 
 function useElementSize(ref: React.RefObject<HTMLElement | null>): { w: number; h: number } {
   const [size, setSize] = useState({ w: 0, h: 0 });
@@ -50,8 +73,10 @@ export function Gallery() {
   const [, setTick] = useState(0);
   const [dragging, setDragging] = useState(false);
   const scrollRef = useRef<HTMLDivElement>(null);
+  const bandRef = useRef<HTMLDivElement>(null);
   const { w: width, h: viewH } = useElementSize(scrollRef);
-  const [scrollTop, setScrollTop] = useState(0);
+  // The scroll position lives outside React state: a frame of scrolling must not render the grid.
+  const scrollTopRef = useRef(0);
   const anchor = useRef<number | null>(null);
 
   // A new pager for each query; a library change re-reads the same query (keeping the scroll, and
@@ -62,6 +87,8 @@ export function Gallery() {
     const p = new Pager<GalleryItem>((cursor, limit) => studio.call('library.search', { ...query, ...(cursor ? { cursor } : {}), limit }), {
       pageSize: 200,
       maxPages: 24,
+      // A far jump (the scroll bar dragged, End) asks for the page at its row number.
+      fetchAt: (at, limit) => studio.call('library.search', { ...query, at, limit }),
       ...(previous ? { previous } : {}),
     });
     lastPager.current = { key: queryKey, pager: p };
@@ -76,19 +103,6 @@ export function Gallery() {
     };
   }, [pager]);
 
-  useEffect(() => {
-    let live = true;
-    const { cursor: _c, limit: _l, sort: _s, ...facetQuery } = query;
-    studio
-      .call('library.facets', facetQuery)
-      .then((f) => live && setTotal(f.total))
-      .catch((err) => live && toast(`Could not count the images: ${errorText(err)}`, { kind: 'error' }));
-    return () => {
-      live = false;
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [queryKey, version]);
-
   // Back from the detail view (or a dialog), the keyboard continues in the grid.
   useEffect(() => {
     if (document.activeElement === document.body || document.activeElement === null) scrollRef.current?.focus();
@@ -96,6 +110,7 @@ export function Gallery() {
 
   useEffect(() => {
     scrollRef.current?.scrollTo({ top: 0 });
+    scrollTopRef.current = 0;
     app.set({ activeIndex: 0 });
   }, [queryKey]);
 
@@ -109,36 +124,71 @@ export function Gallery() {
   const real = rows * cell;
   const shown = Math.min(real, MAX_SCROLL_PX);
   const ratio = real > shown && shown > view ? (real - view) / (shown - view) : 1;
-  const virtualTop = scrollTop * ratio;
-  const firstRow = Math.max(0, Math.floor(virtualTop / cell) - OVERSCAN_ROWS);
-  const lastRow = Math.min(rows - 1, Math.floor((virtualTop + view) / cell) + OVERSCAN_ROWS);
-  const geometry = useRef({ ratio, virtualTop, view, cell });
-  geometry.current = { ratio, virtualTop, view, cell };
+  const geometry = useRef<Geometry>({ rows, cell, view, ratio });
+  geometry.current = { rows, cell, view, ratio };
+  const win = windowAt(scrollTopRef.current, geometry.current);
+  const { firstRow, lastRow, bandRow } = win;
+  const rendered = useRef({ firstRow, lastRow, bandRow });
+  rendered.current = { firstRow, lastRow, bandRow };
+  // The band follows the scroll position: here after a render, in onScroll between renders.
+  useLayoutEffect(() => {
+    if (bandRef.current) bandRef.current.style.transform = `translateY(${win.bandTop}px)`;
+  });
 
   const scrollToRow = useCallback((row: number) => {
     const el = scrollRef.current;
     const g = geometry.current;
     if (!el) return;
     const top = row * g.cell;
-    let vt = g.virtualTop;
+    let vt = el.scrollTop * g.ratio;
     if (top < vt) vt = top;
     else if (top + g.cell > vt + g.view) vt = top + g.cell - g.view;
     else return;
     el.scrollTop = vt / g.ratio;
   }, []);
 
-  const frame = useRef(0);
+  const [, setFrame] = useState(0);
   const onScroll = () => {
-    if (frame.current) return;
-    frame.current = requestAnimationFrame(() => {
-      frame.current = 0;
-      setScrollTop(scrollRef.current?.scrollTop ?? 0);
-    });
+    const el = scrollRef.current;
+    if (!el) return;
+    scrollTopRef.current = el.scrollTop;
+    const w = windowAt(el.scrollTop, geometry.current);
+    const r = rendered.current;
+    if (w.firstRow !== r.firstRow || w.lastRow !== r.lastRow || w.bandRow !== r.bandRow) {
+      // A row came into view: render now, inside this frame, so no blank row is painted.
+      flushSync(() => setFrame((f) => f + 1));
+    } else if (bandRef.current) {
+      bandRef.current.style.transform = `translateY(${w.bandTop}px)`;
+    }
   };
-  useEffect(() => () => cancelAnimationFrame(frame.current), []);
+  // The page requests first: the count (facets) can wait behind them, the images cannot. A page
+  // (200 rows) ahead in the direction of scrolling is asked for too, so it is there when needed.
+  const lastFirstRow = useRef(0);
   useEffect(() => {
-    pager.request(firstRow * cols, (lastRow + 1) * cols + cols * 4);
+    const up = firstRow < lastFirstRow.current;
+    lastFirstRow.current = firstRow;
+    const ahead = pager.pageSize;
+    pager.request(Math.max(0, firstRow * cols - (up ? ahead : 0)), (lastRow + 1) * cols + (up ? cols * 4 : ahead));
   }, [pager, firstRow, lastRow, cols, count]);
+
+  const totalKey = useRef(queryKey);
+  useEffect(() => {
+    let live = true;
+    // A new query's count is unknown until it arrives (a library change keeps the old one meanwhile).
+    if (totalKey.current !== queryKey) {
+      totalKey.current = queryKey;
+      setTotal(null);
+    }
+    const { cursor: _c, at: _a, limit: _l, sort: _s, ...facetQuery } = query;
+    studio
+      .call('library.facets', facetQuery)
+      .then((f) => live && setTotal(f.total))
+      .catch((err) => live && toast(`Could not count the images: ${errorText(err)}`, { kind: 'error' }));
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [queryKey, version]);
 
   const itemAt = (i: number) => pager.get(i);
 
@@ -208,7 +258,7 @@ export function Gallery() {
     }
   }
 
-  function onCellClick(e: MouseEvent, i: number, it: GalleryItem | undefined) {
+  function cellClicked(e: MouseEvent, i: number, it: GalleryItem | undefined) {
     if (!it) return;
     if (e.shiftKey) {
       if (anchor.current === null) anchor.current = active;
@@ -260,6 +310,11 @@ export function Gallery() {
       kind: problems.length ? 'error' : 'info',
     });
   }
+
+  // One function for every cell across renders (memoized cells compare it), calling the latest.
+  const clickRef = useRef(cellClicked);
+  clickRef.current = cellClicked;
+  const onCellClick = useCallback((e: MouseEvent, i: number, it: GalleryItem | undefined) => clickRef.current(e, i, it), []);
 
   const activeItem = itemAt(active);
   const label = scope.kind === 'trash' ? 'Trash' : scope.kind === 'favorites' ? 'Favourites' : scope.kind === 'project' ? scope.name : 'All images';
@@ -328,9 +383,10 @@ export function Gallery() {
         data-testid="gallery"
       >
         <div className="gallery-sizer" role="presentation" style={{ height: shown }}>
+          <div ref={bandRef} className="gallery-band" role="presentation">
           {Array.from({ length: Math.max(0, lastRow - firstRow + 1) }, (_, k) => firstRow + k).flatMap((row) => {
             const out = [];
-            const y = scrollTop + (row * cell - virtualTop);
+            const y = (row - bandRow) * cell;
             for (let c = 0; c < cols; c++) {
               const i = row * cols + c;
               if (i >= count) break;
@@ -351,6 +407,7 @@ export function Gallery() {
             }
             return out;
           })}
+          </div>
         </div>
       </div>
       {dragging && <div className="drop-veil">Drop images to import them with their parameters</div>}
@@ -369,8 +426,11 @@ interface CellProps {
   onClick: (e: MouseEvent, i: number, it: GalleryItem | undefined) => void;
 }
 
-/** React sets `style` through the CSSOM, which a CSP without 'unsafe-inline' styles allows. */
-function Cell({ index, item, x, y, size, selected, active, onClick }: CellProps) {
+/**
+ * React sets `style` through the CSSOM, which a CSP without 'unsafe-inline' styles allows.
+ * Memoized: while scrolling, a cell that stays in the band keeps every prop and is not rendered.
+ */
+const Cell = memo(function Cell({ index, item, x, y, size, selected, active, onClick }: CellProps) {
   const style = { transform: `translate(${x}px, ${y}px)`, width: size, height: size };
   if (!item) return <div style={style} className="cell placeholder" role="presentation" aria-hidden="true"><div className="cell-inner" /></div>;
   const untrained = /untrained/i.test(item.model);
@@ -406,7 +466,7 @@ function Cell({ index, item, x, y, size, selected, active, onClick }: CellProps)
       </div>
     </div>
   );
-}
+});
 
 function toBase64(f: File): Promise<string> {
   return new Promise((resolve, reject) => {
