@@ -167,8 +167,7 @@ export function Gallery() {
   useEffect(() => {
     const up = firstRow < lastFirstRow.current;
     lastFirstRow.current = firstRow;
-    const ahead = pager.pageSize;
-    pager.request(Math.max(0, firstRow * cols - (up ? ahead : 0)), (lastRow + 1) * cols + (up ? cols * 4 : ahead));
+    pager.request(firstRow * cols, (lastRow + 1) * cols + cols * 4, up ? { before: pager.pageSize } : { after: pager.pageSize });
   }, [pager, firstRow, lastRow, cols, count]);
 
   const totalKey = useRef(queryKey);

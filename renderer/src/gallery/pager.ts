@@ -15,6 +15,11 @@ export interface PageOf<T> {
 
 /** Pages one request brings while walking: 5 × 200 = the catalog's largest page (1000). */
 const HOP = 5;
+/**
+ * Before fetching a page only asked for ahead of the screen, the pager waits this long, so the
+ * requests of what is on screen (the thumbnails it just rendered) reach the studio first.
+ */
+const AHEAD_PAUSE_MS = 50;
 
 export type FetchPage<T> = (cursor: string | undefined, limit: number) => Promise<PageOf<T>>;
 /** The page of `limit` rows starting at row number `at`. */
@@ -47,6 +52,9 @@ export class Pager<T> {
   private readonly jumpAfter: number;
   private want = 0;
   private focus = 0;
+  /** Pages wanted ahead of the screen (prefetch): loaded after [focus, want], after a pause. */
+  private aheadFirst = 0;
+  private aheadLast = -1;
   private running = false;
   private listeners = new Set<() => void>();
   private disposed = false;
@@ -104,20 +112,38 @@ export class Pager<T> {
     this.listeners.clear();
   }
 
-  /** Asks for the rows in [from, to]; loads what is missing in the background. */
-  request(from: number, to: number): void {
+  /**
+   * Asks for the rows in [from, to]; loads what is missing in the background. `ahead` rows before
+   * and after them are loaded too, once those are in (the direction the user is scrolling).
+   */
+  request(from: number, to: number, ahead: { before?: number; after?: number } = {}): void {
     const first = Math.max(0, Math.floor(from / this.pageSize));
     const last = Math.max(first, Math.floor(to / this.pageSize));
     this.focus = first;
-    this.want = Math.min(last, this.lastPage ?? Number.POSITIVE_INFINITY, this.ceiling - 1);
+    this.want = Math.min(last, this.end());
+    this.aheadFirst = Math.max(0, Math.floor((from - (ahead.before ?? 0)) / this.pageSize));
+    this.aheadLast = Math.min(Math.floor((to + (ahead.after ?? 0)) / this.pageSize), this.end());
     let missing = false;
-    for (let k = first; k <= this.want; k++) if (this.needs(k)) missing = true;
+    for (let k = Math.min(first, this.aheadFirst); k <= Math.max(this.want, this.aheadLast); k++) if (this.needs(k)) missing = true;
     if (missing) void this.run(first);
+  }
+
+  /** The last page there can be, as far as is known. */
+  private end(): number {
+    return Math.min(this.lastPage ?? Number.POSITIVE_INFINITY, this.ceiling - 1);
+  }
+
+  /** The nearest page wanted ahead of the screen and missing, or -1. */
+  private nextAhead(): number {
+    for (let k = this.want + 1; k <= Math.min(this.aheadLast, this.end()); k++) if (this.needs(k)) return k;
+    for (let k = this.focus - 1; k >= this.aheadFirst; k--) if (this.needs(k)) return k;
+    return -1;
   }
 
   private async run(first: number): Promise<void> {
     if (this.running) return;
     this.running = true;
+    let rested = false;
     try {
       for (;;) {
         if (this.disposed) return;
@@ -130,7 +156,18 @@ export class Pager<T> {
             break;
           }
         }
-        if (target < 0) return;
+        if (target < 0) {
+          // What is on screen is in: the pages ahead, after a pause (and only if the screen still
+          // needs nothing when it ends).
+          target = this.nextAhead();
+          if (target < 0) return;
+          if (!rested) {
+            rested = true;
+            await new Promise((resolve) => setTimeout(resolve, AHEAD_PAUSE_MS));
+            continue;
+          }
+        }
+        rested = false;
         let k = target;
         while (!this.cursors.has(k)) k--;
         if (this.fetchAt && target - k > this.jumpAfter) {
@@ -200,7 +237,7 @@ export class Pager<T> {
     const byDistance = [...this.pages.keys()].sort((a, b) => Math.abs(b - this.focus) - Math.abs(a - this.focus));
     for (const k of byDistance) {
       if (this.pages.size <= this.maxPages) break;
-      if (k >= this.focus && k <= this.want) continue;
+      if ((k >= this.focus && k <= this.want) || (k >= this.aheadFirst && k <= this.aheadLast)) continue;
       this.pages.delete(k);
       this.stale.delete(k);
     }
