@@ -4,7 +4,8 @@
 // SCHNELL_MODEL_MIRROR (or the Hugging Face tools' HF_ENDPOINT, or "modelMirror" in config.json)
 // rewrites every https://huggingface.co/ URL of the catalogue onto it. SCHNELL_MODEL_MANIFEST
 // names a whole other catalogue (same shape as resources/models.json), e.g. an organisation's own.
-import { modelManifestFromEnv, modelMirrorFromEnv, readUserConfig } from '../settings/index.js';
+import fs from 'node:fs';
+import { modelManifestFromEnv, modelMirrorFromEnv, readUserConfig, schnellHome } from '../settings/index.js';
 import { DEFAULT_MANIFEST, loadManifest, ManifestError, parseManifest, type ModelManifest } from './manifest.js';
 
 const HUB = 'https://huggingface.co/';
@@ -49,5 +50,15 @@ export function loadModelCatalogue(o: CatalogueChoice = {}): ModelManifest {
   const manifest = loadManifest(o.file ?? modelManifestFromEnv(env) ?? DEFAULT_MANIFEST);
   const fromEnv = modelMirrorFromEnv(env);
   if (fromEnv) return withMirror(manifest, mirrorBase(fromEnv, env.SCHNELL_MODEL_MIRROR?.trim() ? 'SCHNELL_MODEL_MIRROR' : 'HF_ENDPOINT'));
-  return withMirror(manifest, readUserConfig(o.home).modelMirror);
+  return withMirror(manifest, savedMirror(o.home ?? schnellHome(env)));
+}
+
+/** "modelMirror" in config.json; a home that is no folder yet (or a file) is left to whoever needs the folder to report. */
+function savedMirror(home: string): string | undefined {
+  try {
+    if (!fs.statSync(home).isDirectory()) return undefined;
+  } catch {
+    return undefined;
+  }
+  return readUserConfig(home).modelMirror;
 }

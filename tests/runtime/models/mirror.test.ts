@@ -46,3 +46,16 @@ test('the catalogue in effect: SCHNELL_MODEL_MANIFEST, then the mirror from the 
     fs.rmSync(home, { recursive: true, force: true });
   }
 });
+
+test('a home that is a file or missing has no saved mirror (the registry reports the home itself)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-mirror-'));
+  try {
+    const file = path.join(dir, 'not-a-folder');
+    fs.writeFileSync(file, 'x');
+    const bundled = loadManifest(DEFAULT_MANIFEST).files.map((f) => f.url);
+    assert.deepEqual(loadModelCatalogue({ home: file, env: {} }).files.map((f) => f.url), bundled);
+    assert.deepEqual(loadModelCatalogue({ home: path.join(dir, 'missing'), env: {} }).files.map((f) => f.url), bundled);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
