@@ -140,10 +140,31 @@ describe('the studio in a browser', { timeout: 15 * 60_000 }, () => {
     assert.equal(await text(page.getByRole('alert').filter({ hasText: 'prompt' })), 'Write a prompt first.');
 
     await watchProgress(page);
+    // Every live preview the queue shows, and whether it loaded: recorded in the page as it happens,
+    // like the steps, because a demo run is over in seconds.
+    await page.evaluate(() => {
+      const w = window as unknown as { livePreviews: { src: string; width: number }[] };
+      w.livePreviews = [];
+      const live = (n: EventTarget | null): n is HTMLImageElement =>
+        n instanceof HTMLImageElement && n.alt === 'Live preview of the image forming' && n.closest('section[aria-label=Queue]') !== null;
+      const note = (img: HTMLImageElement) => {
+        const src = img.getAttribute('src') ?? '';
+        const seen = w.livePreviews.find((p) => p.src === src) ?? (w.livePreviews.push({ src, width: 0 }), w.livePreviews.at(-1)!);
+        if (img.complete) seen.width = Math.max(seen.width, img.naturalWidth);
+      };
+      new MutationObserver(() => document.querySelectorAll('section[aria-label=Queue] img').forEach((img) => live(img) && note(img)))
+        .observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
+      document.addEventListener('load', (e) => live(e.target) && note(e.target), true);
+    });
     await generate(page, 'a lighthouse at dusk over a calm sea');
     await jobsDone(page, 1);
     const seen = await page.evaluate(() => (window as unknown as { seenSteps: string[] }).seenSteps);
     assert.ok(seen.some((s) => /^Step \d+ of 2/.test(s)), `the queue showed per-step progress (saw ${JSON.stringify(seen)})`);
+    const previews = await page.evaluate(() => (window as unknown as { livePreviews: { src: string; width: number }[] }).livePreviews);
+    assert.ok(previews.some((p) => p.src.startsWith('/previews/')), `the queue showed a live preview of the image forming (saw ${JSON.stringify(previews)})`);
+    assert.ok(previews.some((p) => p.width > 0), `a live preview loaded in the page (saw ${JSON.stringify(previews)})`);
+    // Once the job is done the queue shows the saved image instead.
+    assert.equal(await page.getByRole('img', { name: 'Live preview of the image forming' }).count(), 0);
     await cellCount(page, 1);
     assert.match(await text(page.getByTestId('result-count')), /1 image\b/);
     const name = await cells(page).first().getAttribute('aria-label');
