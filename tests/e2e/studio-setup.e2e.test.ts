@@ -351,6 +351,8 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     await steps.fill('6');
     await page.getByRole('group', { name: 'Project Posters' }).getByRole('button', { name: 'Save editor settings as defaults' }).click();
     await until('the saved note', async () => /Saved: Posters now opens with these editor settings/.test(await page.locator('body').innerText()));
+    await screenshots(page, 'setup-projects');
+    assert.equal(await nav.evaluate((el) => el.scrollWidth <= el.clientWidth), true, 'the project\'s tools fit the sidebar (no sideways scroll)');
     await project('Sketches').click();
     assert.equal(await page.getByRole('group', { name: 'Project Sketches' }).getByRole('button', { name: 'Use last opened as cover' }).isDisabled(), true, 'an image of Posters cannot become the cover of Sketches');
     await chip(/768 by 1344/).click();
@@ -359,7 +361,6 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     await nav.getByRole('button', { name: 'All images' }).click();
     await chip(/1024 by 1024/).click();
     await steps.fill('4');
-    await screenshots(page, 'setup-projects');
 
     await page.reload();
     await nav.waitFor();
