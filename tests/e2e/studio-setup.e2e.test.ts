@@ -187,8 +187,20 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     await until('bytes on disk', async () => partial().some((f) => sizeOf(f) > 32 * 1024));
     assert.match(await text(dialog), /downloading/);
 
-    await dialog.getByRole('button', { name: 'Pause download' }).click();
-    await until('the paused state', async () => /paused/.test(await text(dialog)) && (await dialog.getByRole('button', { name: 'Resume download' }).count()) === 1);
+    const pause = async () => {
+      await dialog.getByRole('button', { name: 'Pause download' }).click();
+      await until('the paused state', async () => /paused/.test(await text(dialog)) && (await dialog.getByRole('button', { name: 'Resume download' }).count()) === 1);
+    };
+    await pause();
+    // Second thoughts: Discard deletes what was kept, and the download starts over from nothing.
+    await dialog.getByRole('button', { name: 'Discard download' }).click();
+    await until('the partial download deleted', async () => !fs.existsSync(folder) && (await dialog.getByRole('button', { name: 'Download', exact: true }).count()) === 1);
+    assert.equal(await dialog.getByRole('progressbar', { name: 'Download' }).count(), 0, 'no progress is left over');
+    const requestsBefore = server.log.length;
+    await dialog.getByRole('button', { name: 'Download', exact: true }).click();
+    await until('bytes on disk again', async () => partial().some((f) => sizeOf(f) > 32 * 1024));
+    assert.equal(server.log[requestsBefore]?.range, undefined, 'a discarded download starts from the first byte');
+    await pause();
     assert.equal(partial().length, 1, `one partial file is kept: ${partial().join(', ')}`);
     const part = partial()[0]!;
     const rel = path.relative(folder, part).slice(0, -'.part'.length).split(path.sep).join('/');

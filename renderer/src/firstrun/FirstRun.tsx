@@ -90,6 +90,18 @@ export function FirstRun() {
               {download?.status === 'paused' || download?.status === 'failed' ? 'Resume download' : (fit && !fit.fits) || fitFailed ? 'Download anyway' : 'Download'}
             </button>
           ))}
+          {main && !main.installed && (download?.status === 'paused' || download?.status === 'failed') && (
+            // Changed one's mind about 17 GB: the kept bytes go, and so does the download's record.
+            <button
+              className="btn danger"
+              onClick={() => void act('Discarding the download', () => studio.call('models.remove', { modelId: main.id }), () => {
+                setDownload(null);
+                toast('The partial download was deleted.');
+              })}
+            >
+              Discard download
+            </button>
+          )}
         </section>
 
         <section className="path-card" aria-labelledby="path-cloud">
