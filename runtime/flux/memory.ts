@@ -1,16 +1,23 @@
 // One memory estimate for a FLUX model set on a device, per stage (text encoders, transformer,
 // decoder) and weight policy. `schnell models fit` (files on disk or a manifest entry), the loader
 // before anything loads, the pipeline's plan of what stays resident, and the router all ask this
-// module, so they cannot disagree. Bytes are what the process will hold resident (RSS):
-//  - FP8 kept as stored (policies 'widen', 'dequantize', 'table'): the file's bytes, memory-mapped,
-//    plus, while a layer runs, its weight widened to 4 bytes per value (the arena is off for these
-//    sessions, runtime/flux/sessions.ts, so one widened weight at a time);
-//  - FP8 widened once at load ('cast'): 4 bytes per value (2 in float16);
-//  - 16-bit floats on the CPU: widened once at load to float32; float32: mapped as stored;
-//  - the autoencoder's encoder half is never read by the decoder graph, so it costs nothing; the
-//    decoder's weights count twice on the CPU (prepacked copies beside the mapped file).
-// Activations are rough formulas (a few full-width tensors per stage); at full size the weights
-// dominate, and `npm run bench:fullsize` prints each stage's estimate beside its measured peak.
+// module, so they cannot disagree. Bytes are what the process holds resident (RSS), measured at full
+// width (`npm run bench:fullsize`, tests/runtime/flux/stage-memory.e2e.test.ts):
+//  - `loaded`, resident from session creation: weights widened once at load (16-bit floats on the
+//    CPU, FP8 under 'cast': 4 bytes per value) and the decoder's prepacked convolution weights
+//    (twice its file bytes: packed copies beside the weights);
+//  - `mapped`, resident once the component has run: weights used as stored (FP8 kept FP8, float32
+//    without prepacking) are memory-mapped, and their pages count only after the first run touches
+//    them. The T5 embedding table kept as FP8 is read by rows, so it never counts;
+//  - the workspace, resident once the component has run and kept while it stays loaded (onnxruntime's
+//    arena keeps what a run used): the stage's activations, plus for FP8 widened on every run about
+//    2.5 times the largest widened layer (the widened weight, its uint16-pair indices, the arena's
+//    rounding; measured 0.45-0.68 GB for T5-XXL, 0.86-0.90 GB for the transformer);
+//  - the runtime itself (node, onnxruntime, tokenizers): `overheadBytes`.
+// A stage holds what its component needs plus what earlier stages left resident: components the
+// plan keeps loaded, with their mapped weights and workspace once they have run. So a first request
+// peaks lower than later ones (the transformer's weights are not yet touched while T5 encodes), and
+// `models fit` judges by the steady state, the largest stage of a second request.
 
 export type DeviceKind = 'cpu' | 'gpu';
 export type ComponentKind = 'transformer' | 'autoencoder' | 't5' | 'clip';
@@ -42,9 +49,13 @@ export interface ModelShape {
 export const FLUX_SHAPE: ModelShape = Object.freeze({ hidden: 3072, heads: 24, aeChannels: 128, aeMidChannels: 512, t5Width: 4096, t5Heads: 64 });
 
 export interface ComponentMemory {
-  /** Resident while the component's session is loaded. */
+  /** Resident while loaded and after it has run (`loaded` + `mapped`), without its workspace. */
   resident: number;
-  /** Extra while it runs: its widest weight widened for one layer (FP8 kept stored only). */
+  /** Part of `resident` held from session creation on (widened or prepacked copies). */
+  loaded: number;
+  /** Part of `resident` that is memory-mapped weights: resident only once a run has touched them. */
+  mapped: number;
+  /** The largest weight widened on every run, in bytes of the compute type (0 when nothing is). */
   perRun: number;
 }
 
@@ -62,11 +73,14 @@ export interface StageEstimate {
   width: number;
   height: number;
   components: Record<ComponentKind, ComponentMemory>;
+  shape: ModelShape;
   activations: Record<Stage, number>;
   overhead: number;
   plan: MemoryPlan;
   /** Peak resident bytes of each stage under `plan` (steady state: the second request on). */
   stages: Record<Stage, number>;
+  /** The same for the first request after loading (weights not touched yet count nothing). */
+  first: Record<Stage, number>;
   /** The largest of `stages`: what must be free. */
   peak: number;
   /** Everything loaded at once (plan keeps all). */
@@ -88,7 +102,7 @@ export function tensorBytes(t: TensorLike, device: DeviceKind, fp8: Fp8Residency
 /** A component's resident and per-run bytes from its tensors (aliases counted once). */
 export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLike>, device: DeviceKind, fp8: Fp8Residency): ComponentMemory {
   const seen = new Set<string>();
-  let resident = 0, perRun = 0;
+  let loaded = 0, mapped = 0, perRun = 0;
   for (const t of tensors) {
     if (kind === 'autoencoder' && t.name?.startsWith('encoder.')) continue;
     if (t.file !== undefined && t.offset !== undefined && t.offset >= 0) {
@@ -96,20 +110,33 @@ export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLik
       if (seen.has(id)) continue;
       seen.add(id);
     }
-    // The decoder keeps onnxruntime's prepacking (sessions.ts): its convolution weights are copied
-    // into packed buffers beside the mapped file pages, so they count twice.
-    resident += tensorBytes(t, device, fp8) * (kind === 'autoencoder' && device === 'cpu' ? 2 : 1);
-    if (fp8 === 'stored' && isFp8(t.dtype)) perRun = Math.max(perRun, t.shape.reduce((a, b) => a * b, 1) * (device === 'cpu' ? 4 : 2));
+    const bytes = tensorBytes(t, device, fp8);
+    const stored = bytes === storedBytes(t);
+    if (kind === 'autoencoder' && device === 'cpu') {
+      // The decoder keeps onnxruntime's prepacking (sessions.ts): its weights are read into memory
+      // and its convolution weights copied into packed buffers beside them, so they count twice.
+      loaded += 2 * bytes;
+    } else if (!stored || device !== 'cpu') {
+      loaded += bytes;
+    } else if (!(kind === 't5' && isEmbedding(t) && isFp8(t.dtype))) {
+      mapped += bytes;
+    }
+    if (fp8 === 'stored' && isFp8(t.dtype) && !isEmbedding(t)) perRun = Math.max(perRun, t.shape.reduce((a, b) => a * b, 1) * (device === 'cpu' ? 4 : 2));
   }
-  return { resident, perRun };
+  return { resident: loaded + mapped, loaded, mapped, perRun };
 }
 
+const storedBytes = (t: TensorLike) => t.shape.reduce((a, b) => a * b, 1) * (SIZE[t.dtype] ?? 4);
+const isEmbedding = (t: TensorLike) => /(^|\.)(shared|embed_tokens|token_embedding)\.weight$/.test(t.name ?? '');
+
 /** From parameter counts and precisions (a manifest entry, before download): the same rules. */
-export function componentFromParams(params: number, precision: string | undefined, device: DeviceKind, fp8: Fp8Residency, largestLayer = 0): ComponentMemory {
+export function componentFromParams(params: number, precision: string | undefined, device: DeviceKind, fp8: Fp8Residency, largestLayer = 0, kind?: ComponentKind): ComponentMemory {
   const dtype = precision === 'fp8' || precision === 'scaled-fp8' ? 'F8_E4M3' : precision === 'bf16' ? 'BF16' : precision === 'fp16' ? 'F16' : 'F32';
-  const resident = tensorBytes({ dtype, shape: [params] }, device, fp8);
+  const bytes = tensorBytes({ dtype, shape: [params] }, device, fp8);
   const perRun = fp8 === 'stored' && isFp8(dtype) ? largestLayer * (device === 'cpu' ? 4 : 2) : 0;
-  return { resident, perRun };
+  if (kind === 'autoencoder' && device === 'cpu') return { resident: 2 * bytes, loaded: 2 * bytes, mapped: 0, perRun };
+  const stored = bytes === storedBytes({ dtype, shape: [params] }) && device === 'cpu';
+  return stored ? { resident: bytes, loaded: 0, mapped: bytes, perRun } : { resident: bytes, loaded: bytes, mapped: 0, perRun };
 }
 
 /** Activation bytes per stage at a resolution (one image at a time: the pipeline runs samples in turn). */
@@ -119,16 +146,20 @@ export function stageActivations(shape: ModelShape, device: DeviceKind, width: n
   // its projections (qkv, attention out, the 4× MLP) plus one attention score matrix.
   const tokens = Math.ceil(height / 16) * Math.ceil(width / 16) + 256;
   const denoise = tokens * shape.hidden * e * 14 + shape.heads * tokens * tokens * e;
-  // Decoder: a few full-resolution feature maps, or the mid block's single-head attention.
+  // Decoder: about ten full-resolution feature maps of the last block's width (measured at full
+  // width: 0.34 GB at 256², 1.36 GB at 512²), or the mid block's single-head attention.
   const latent = Math.ceil(height / 8) * Math.ceil(width / 8);
-  const decode = Math.max(shape.aeChannels * width * height * e * 4, latent * latent * e + shape.aeMidChannels * latent * e * 4);
+  const decode = Math.max(shape.aeChannels * width * height * e * (device === 'cpu' ? 10 : 4), latent * latent * e + shape.aeMidChannels * latent * e * 4);
   const text = 256 * shape.t5Width * e * 10 + shape.t5Heads * 256 * 256 * e;
   return { text, denoise, decode };
 }
 
+/** How many times its largest widened layer a session widening on every run keeps in its arena. */
+export const WIDEN_WORKSPACE = 2.5;
+
 /** Runtime, graphs, tokenizers and image buffers; a GPU adds its context and workspace. */
 export function overheadBytes(device: DeviceKind): number {
-  return device === 'cpu' ? 0.5 * GiB : GiB;
+  return device === 'cpu' ? 0.3 * GiB : GiB;
 }
 
 export interface EstimateInput {
@@ -140,17 +171,77 @@ export interface EstimateInput {
   shape?: ModelShape;
 }
 
-/** Stage peaks under one plan. */
-export function stagePeaks(i: EstimateInput, plan: MemoryPlan): Record<Stage, number> {
-  const c = i.components;
-  const act = stageActivations(i.shape ?? FLUX_SHAPE, i.device, i.width, i.height);
-  const o = overheadBytes(i.device);
-  const text = c.t5.resident + c.clip.resident;
-  const tr = c.transformer.resident;
+/** Which components have run since they were loaded (their mapped weights and workspace are resident). */
+export type Warm = Partial<Record<ComponentKind, boolean>>;
+
+/** Everything the plan keeps has run: the second request on. */
+const STEADY: Warm = { t5: true, clip: true, transformer: true, autoencoder: true };
+
+const RUNS: Record<Stage, ComponentKind[]> = { text: ['t5', 'clip'], denoise: ['transformer'], decode: ['autoencoder'] };
+
+/** Bytes a component holds once it has run: mapped weights and its workspace. */
+function workspace(i: EstimateInput, kind: ComponentKind, act: Record<Stage, number>): number {
+  const c = i.components[kind];
+  const widen = i.device === 'cpu' ? WIDEN_WORKSPACE * c.perRun : c.perRun;
+  if (kind === 't5') return act.text + widen;
+  if (kind === 'transformer') return act.denoise + widen;
+  if (kind === 'autoencoder') return act.decode;
+  return 0;
+}
+
+/**
+ * Which components are loaded during a stage under a plan, as the pipeline loads and releases
+ * them: with `keepTextEncoders` everything loads up front; otherwise T5 and CLIP load for encoding
+ * and are released after it, the transformer loads for denoising and the decoder for decoding;
+ * both stay with `keepTransformer`, else they are released after the request.
+ */
+export function loadedDuring(stage: Stage, plan: MemoryPlan, warm: Warm): Record<ComponentKind, boolean> {
+  if (plan.keepTextEncoders) return { t5: true, clip: true, transformer: true, autoencoder: true };
   return {
-    text: o + text + act.text + c.t5.perRun + (plan.keepTransformer ? tr : 0),
-    denoise: o + tr + act.denoise + c.transformer.perRun + (plan.keepTextEncoders ? text : 0),
-    decode: o + c.autoencoder.resident + act.decode + (plan.keepTransformer ? tr : 0) + (plan.keepTextEncoders ? text : 0),
+    t5: stage === 'text',
+    clip: stage === 'text',
+    // Released before the last image's decode when the plan cannot keep it (pipeline.ts).
+    transformer: stage === 'denoise' || (plan.keepTransformer && !!warm.transformer),
+    autoencoder: stage === 'decode' || (plan.keepTransformer && !!warm.autoencoder),
+  };
+}
+
+/**
+ * Peak resident bytes of one stage under a plan, given which components have already run (`warm`;
+ * default: the steady state of a second request). `skipText`: the prompt's encoding is reused, so
+ * the text encoders do not run (or load) in the text stage. `loadedNow`: what is loaded at the
+ * stage's start (the pipeline's sessions), instead of what the plan implies.
+ */
+export function stagePeak(i: EstimateInput, plan: MemoryPlan, stage: Stage, warm: Warm = STEADY, skipText = false, loadedNow?: Warm): number {
+  const act = stageActivations(i.shape ?? FLUX_SHAPE, i.device, i.width, i.height);
+  const loaded = loadedDuring(stage, plan, warm);
+  // The pipeline knows what is loaded now: that, plus what this stage loads.
+  if (loadedNow) for (const k of Object.keys(loaded) as ComponentKind[]) loaded[k] = !!loadedNow[k] || (RUNS[stage].includes(k) && !(stage === 'text' && skipText));
+  if (stage === 'text' && skipText && !plan.keepTextEncoders) loaded.t5 = loaded.clip = false;
+  let bytes = overheadBytes(i.device);
+  for (const kind of Object.keys(loaded) as ComponentKind[]) {
+    if (!loaded[kind]) continue;
+    const c = i.components[kind];
+    const running = RUNS[stage].includes(kind) && !(stage === 'text' && skipText);
+    // A GPU's weights are uploaded at load, and only the running stage's workspace is counted there
+    // (unmeasured in this repository; the CPU's arena keeps each loaded component's).
+    if (i.device !== 'cpu') bytes += c.loaded + c.mapped + (running ? workspace(i, kind, act) : 0);
+    else bytes += c.loaded + (running || warm[kind] ? c.mapped + workspace(i, kind, act) : 0);
+  }
+  return bytes;
+}
+
+/** Stage peaks under one plan (default: the steady state, every kept component has run). */
+export function stagePeaks(i: EstimateInput, plan: MemoryPlan, warm: Warm = STEADY): Record<Stage, number> {
+  return { text: stagePeak(i, plan, 'text', warm), denoise: stagePeak(i, plan, 'denoise', warm), decode: stagePeak(i, plan, 'decode', warm) };
+}
+
+/** The peaks of a first request after loading (nothing has run yet; each stage warms what it runs). */
+export function firstRequestPeaks(i: EstimateInput, plan: MemoryPlan): Record<Stage, number> {
+  return {
+    text: stagePeak(i, plan, 'text', {}),
+    denoise: stagePeak(i, plan, 'denoise', plan.keepTextEncoders ? { t5: true, clip: true } : {}),
+    decode: stagePeak(i, plan, 'decode', plan.keepTextEncoders ? { t5: true, clip: true, transformer: true } : { transformer: true }),
   };
 }
 
@@ -175,9 +266,9 @@ export function estimateStages(i: EstimateInput, freeBytes = Infinity): StageEst
   const stages = stagePeaks(i, chosen);
   const all = stagePeaks(i, PLANS[0]!);
   return {
-    device: i.device, fp8: i.fp8, width: i.width, height: i.height, components: i.components,
+    device: i.device, fp8: i.fp8, width: i.width, height: i.height, components: i.components, shape: i.shape ?? FLUX_SHAPE,
     activations: stageActivations(i.shape ?? FLUX_SHAPE, i.device, i.width, i.height),
-    overhead: overheadBytes(i.device), plan: chosen, stages,
+    overhead: overheadBytes(i.device), plan: chosen, stages, first: firstRequestPeaks(i, chosen),
     peak: Math.max(...Object.values(stages)), allLoaded: Math.max(...Object.values(all)),
   };
 }

@@ -16,7 +16,7 @@ import { encodeImage, previewPng, toPixels, type ImageFormat } from './sampling/
 import { SAMPLER_NAMES, type SamplerName } from './sampling/samplers.js';
 import { getSchedule } from './sampling/schedule.js';
 import { choosePolicy, componentParams, loadComponent, usableMemory, type ComponentName, type LoadOptions } from './sessions.js';
-import { componentMemory, estimateStages, shapeOf, stagePeaks, type MemoryPlan, type Stage, type StageEstimate } from './memory.js';
+import { componentMemory, estimateStages, firstRequestPeaks, shapeOf, stagePeak, stagePeaks, type MemoryPlan, type Stage, type StageEstimate } from './memory.js';
 import { assertFinite, formatDuration, formatGB, StageMeter, type StageEvent, type StageName, type StageStats } from './run-monitor.js';
 import { paramCount, SpeedLog, speedKey, transformerFlop } from './speed.js';
 import { decodeLatents, denoise, runClip, runT5, throwIfAborted, type Conditioning } from './stages.js';
@@ -256,7 +256,7 @@ export class FluxPipeline {
         const prev = stats[name];
         const now = meter.stop();
         stats[name] = prev
-          ? { ms: prev.ms + now.ms, ...maxPeak(prev, now), ...(prev.readBytes !== undefined || now.readBytes !== undefined ? { readBytes: (prev.readBytes ?? 0) + (now.readBytes ?? 0) } : {}), ...(estimate ? { estimateBytes: estimate } : {}) }
+          ? { ms: prev.ms + now.ms, ...maxPeak(prev, now), ...(prev.readBytes !== undefined || now.readBytes !== undefined ? { readBytes: (prev.readBytes ?? 0) + (now.readBytes ?? 0) } : {}), ...(estimate ? { estimateBytes: Math.max(estimate, prev.estimateBytes ?? 0) } : {}) }
           : { ...now, ...(estimate ? { estimateBytes: estimate } : {}) };
       }
     };
@@ -266,7 +266,7 @@ export class FluxPipeline {
     }
 
     throwIfAborted(signal);
-    const cond = await stage('encode', memory.stages.text, async () => {
+    const cond = await stage('encode', this.estimateNow(memory, 'text', this.lastText?.prompt === params.prompt && !guided), async () => {
       const t0 = performance.now();
       onStage?.({ stage: 'encode', message: 'encoding the prompt', elapsedMs: elapsed() });
       const load = onStage && { onStage, since: start };
@@ -286,7 +286,7 @@ export class FluxPipeline {
       const seed = imageSeed(params.seed, index);
       const t0 = performance.now();
       const noise = pack(randn([1, channels, h, w], seed), channels, h, w);
-      const latents = await stage('denoise', memory.stages.denoise, async () => {
+      const latents = await stage('denoise', this.estimateNow(memory, 'denoise'), async () => {
         await this.ensure(['transformer'], onStage, start);
         const transformer = this.live().transformer!;
         const runsBefore = transformer.runs;
@@ -330,7 +330,9 @@ export class FluxPipeline {
       assertFinite(latents, 'transformer', index, seed);
       const t1 = performance.now();
       throwIfAborted(signal);
-      const decoded = await stage('decode', memory.stages.decode, async () => {
+      // A plan that cannot keep the transformer lets it go before the last decode (memory.ts).
+      if (!memory.plan.keepTransformer && index === samples - 1) await this.release(['transformer'], onStage, start);
+      const decoded = await stage('decode', this.estimateNow(memory, 'decode'), async () => {
         await this.ensure(['decoder'], onStage, start);
         onStage?.({ stage: 'decode', image: index, images: samples, message: `decoding image ${index + 1} of ${samples}`, elapsedMs: elapsed() });
         const d0 = performance.now();
@@ -345,7 +347,7 @@ export class FluxPipeline {
       denoiseMs += t1 - t0; decodeMs += t2 - t1; encodeMs += performance.now() - t2;
       images.push({ index, seed, bytes, format: params.format, width, height, finishReason: 'SUCCESS' });
     }
-    if (!memory.plan.keepTransformer) await this.release(['transformer'], onStage, start);
+    if (!memory.plan.keepTransformer) await this.release(['transformer', 'decoder'], onStage, start);
     this.speed.save();
     const wallMs = performance.now() - start;
     const sessionRunMs = this.sessionRunMs() - runBefore;
@@ -366,6 +368,18 @@ export class FluxPipeline {
     const cond = { txt, txtTokens: t5Ids.length, vec: await runClip(s.clip!, this.tokenizers.clip.encode(prompt)) };
     this.lastText = { prompt, cond };
     return cond;
+  }
+
+  /**
+   * The estimate of a stage's peak as this request will meet it: what the plan keeps loaded, and of
+   * that, what has already run (its mapped weights and workspace are resident; runtime/flux/memory.ts).
+   */
+  private estimateNow(memory: StageEstimate, stage: Stage, skipText = false): number {
+    const s = this.live();
+    const ran = (x: OnnxSession | undefined) => !!x && x.runs > 0;
+    const warm = { t5: ran(s.t5), clip: ran(s.clip), transformer: ran(s.transformer), autoencoder: ran(s.decoder) };
+    const loaded = { t5: !!s.t5, clip: !!s.clip, transformer: !!s.transformer, autoencoder: !!s.decoder };
+    return stagePeak(memory, memory.plan, stage, warm, skipText, loaded);
   }
 
   /** Loads the components that are not loaded (the plan may have released them). */
@@ -443,7 +457,7 @@ export function planMemory(weights: ComponentWeights, policy: WeightPolicy, prov
   const est = estimateStages(input, plan ? Infinity : usableMemory() / 0.75);
   if (!plan) return est;
   const stages = stagePeaks(input, plan);
-  return { ...est, plan, stages, peak: Math.max(...Object.values(stages)) };
+  return { ...est, plan, stages, first: firstRequestPeaks(input, plan), peak: Math.max(...Object.values(stages)) };
 }
 
 

@@ -35,6 +35,8 @@ export interface LoadOptions {
   cacheDir?: string;
   /** Write the session's optimized graph here (tests check what onnxruntime folded at load). */
   optimizedModelPath?: string;
+  /** onnxruntime's per-node profile goes to files starting with this path (benchmarks). */
+  profilePrefix?: string;
 }
 
 export interface LoadedComponent<P> {
@@ -137,8 +139,15 @@ export async function loadComponent<C extends ComponentName>(
     label: builder.label,
     ...(opts.threads ? { threads: opts.threads } : {}),
     ...(opts.optimizedModelPath ? { optimizedModelPath: opts.optimizedModelPath } : {}),
+    ...(opts.profilePrefix ? { profilePrefix: opts.profilePrefix } : {}),
     config: sessionConfig(builder, policy, w),
-    ...(widensPerRun(policy, w) ? { memoryArena: false } : {}),
+    // The arena stays on: without it every large tensor (a widened weight, a decoder feature map)
+    // is a fresh mmap whose pages fault in on every run, 2-5x slower (measured: T5 layer, decoder
+    // at 512²). onnxruntime's memory pattern is off: it pre-planned one block holding every widened
+    // weight of the graph at once (4 bytes per FP8 parameter resident), and for the decoder a second
+    // copy of its activations. Without it the arena reuses one layer's blocks for the next; what
+    // it keeps after a run is the workspace runtime/flux/memory.ts counts.
+    memPattern: false,
   });
   return { session, params, buildMs: t1 - t0, loadMs: performance.now() - t1, cached };
 }

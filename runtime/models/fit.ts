@@ -103,7 +103,7 @@ const LARGEST_LAYER: Partial<Record<ComponentKind, number>> = { transformer: 215
 export function estimateFromParams(parts: Partial<Record<ComponentKind, { params: number; precision?: string }>>, o: EstimateOptions): MemoryEstimate {
   const of = (fp8: Fp8Residency) => Object.fromEntries(KINDS.map((k) => {
     const p = parts[k];
-    return [k, p ? componentFromParams(p.params, p.precision, o.device, fp8, LARGEST_LAYER[k]) : { resident: 0, perRun: 0 }];
+    return [k, p ? componentFromParams(p.params, p.precision, o.device, fp8, LARGEST_LAYER[k], k) : { resident: 0, loaded: 0, mapped: 0, perRun: 0 }];
   })) as Record<ComponentKind, ComponentMemory>;
   const fp8 = residency(o, () => KINDS.reduce((n, k) => n + of('widened')[k].resident, 0));
   return finish({ device: o.device, fp8, width: o.width ?? 1024, height: o.height ?? 1024, components: of(fp8), shape: FLUX_SHAPE }, o);

@@ -6,18 +6,18 @@ import { AttributeType, DataType, type DataTypeId, encodeModel } from './onnx-pr
 
 export type ElementType =
   | 'float32' | 'float16' | 'bfloat16' | 'float8e4m3fn' | 'float8e5m2'
-  | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool' | 'float64';
+  | 'int64' | 'int32' | 'int8' | 'uint8' | 'uint16' | 'bool' | 'float64';
 
 export const ELEMENT_TYPE_ID: Record<ElementType, DataTypeId> = {
   float32: DataType.FLOAT, float16: DataType.FLOAT16, bfloat16: DataType.BFLOAT16,
   float8e4m3fn: DataType.FLOAT8E4M3FN, float8e5m2: DataType.FLOAT8E5M2,
-  int64: DataType.INT64, int32: DataType.INT32, int8: DataType.INT8, uint8: DataType.UINT8,
+  int64: DataType.INT64, int32: DataType.INT32, int8: DataType.INT8, uint8: DataType.UINT8, uint16: DataType.UINT16,
   bool: DataType.BOOL, float64: DataType.DOUBLE,
 };
 
 export const ELEMENT_BYTES: Record<ElementType, number> = {
   float32: 4, float16: 2, bfloat16: 2, float8e4m3fn: 1, float8e5m2: 1,
-  int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1, float64: 8,
+  int64: 8, int32: 4, int8: 1, uint8: 1, uint16: 2, bool: 1, float64: 8,
 };
 
 /** A dimension is a fixed size or a symbolic name (e.g. 'batch', 'tokens'). */
@@ -250,7 +250,7 @@ function rawBytes(t: ConstantTensor): Uint8Array {
     case 'uint8': case 'bool': case 'float8e4m3fn': case 'float8e5m2':
       out = d instanceof Uint8Array ? d : Uint8Array.from(d as number[]); break;
     case 'int8': out = d instanceof Int8Array ? d : Int8Array.from(d as number[]); break;
-    case 'float16': case 'bfloat16':
+    case 'float16': case 'bfloat16': case 'uint16':
       out = d instanceof Uint16Array ? d : Uint16Array.from(d as number[]); break;
   }
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);

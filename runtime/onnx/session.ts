@@ -42,6 +42,10 @@ export interface SessionOptions {
    * weight is returned to the system after its Gemm.
    */
   memoryArena?: boolean;
+  /** false: no memory pattern (onnxruntime's pre-planned block of all of a run's intermediate tensors). */
+  memPattern?: boolean;
+  /** Write onnxruntime's per-node profile (JSON) to files starting with this path (benchmarks). */
+  profilePrefix?: string;
 }
 
 /** Where a provider is available, and why not when it is not. */
@@ -136,6 +140,11 @@ export class OnnxSession {
 
   resetTiming(): void { this.runMs = 0; this.runs = 0; }
 
+  /** Ends profiling (sessions created with profilePrefix): onnxruntime writes PREFIX_<time>.json. */
+  endProfiling(): void {
+    this.session.endProfiling();
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }
@@ -176,7 +185,9 @@ export async function createSession(model: Uint8Array, opts: SessionOptions): Pr
     };
     if (opts.threads) so.intraOpNumThreads = opts.threads;
     if (opts.memoryArena === false) so.enableCpuMemArena = false;
+    if (opts.memPattern === false) so.enableMemPattern = false;
     if (opts.optimizedModelPath) so.optimizedModelFilePath = opts.optimizedModelPath;
+    if (opts.profilePrefix) (so.enableProfiling = true), (so.profileFilePrefix = opts.profilePrefix);
     if (opts.config) {
       const extra = so.extra as Record<string, Record<string, string>>;
       for (const [k, v] of Object.entries(opts.config)) {

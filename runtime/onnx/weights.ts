@@ -111,10 +111,74 @@ function widenFp8(g: GraphBuilder, w: Weights, key: string, info: TensorInfo, po
     return g.op('Gather', [tv, idx], { axis: 0 });
   }
   if (policy.fp8 === 'cast') return g.op('Cast', [rawWeight(g, w, key)], { to });
+  if (policy.fp8 === 'widen') {
+    const pairs = pairTable(g, w, key, info);
+    if (pairs) return policy.compute === 'float32' ? pairs : g.op('Cast', [pairs], { to });
+    return g.op('Cast', [rawWeight(g, w, key)], { to });
+  }
   const raw = rawWeight(g, w, key);
-  if (policy.fp8 === 'widen') return g.op('Cast', [raw], { to });
   const deq = g.op('DequantizeLinear', [raw, g.scalar(1)], {});
   return policy.compute === 'float32' ? deq : g.op('Cast', [deq], { to });
+}
+
+/**
+ * Rows `ids` of an embedding table as float32. When FP8 stays stored, the rows are gathered from
+ * the stored bytes first and only they are widened (the 256-entry table): T5-XXL's 32,128 × 4,096
+ * table widened whole would cost 526 MB and 131 M conversions on every run for 256 rows.
+ */
+export function embeddingRows(g: GraphBuilder, w: Weights, key: string, ids: string, policy: WeightPolicy = CPU_POLICY): string {
+  const info = w.require(key);
+  const f32: WeightPolicy = { ...policy, compute: 'float32' };
+  if (!(info.dtype === 'F8_E4M3' || info.dtype === 'F8_E5M2') || policy.fp8 === 'cast' || info.parts) {
+    return g.op('Gather', [weightAsFloat(g, w, key, f32), ids], { axis: 0 });
+  }
+  requireFloat(w, key, info);
+  const rows = g.op('Gather', [rawWeight(g, w, key, 'uint8'), ids], { axis: 0 });
+  const table = g.constant({ type: 'float32', dims: [256], data: fp8Table(info.dtype === 'F8_E4M3' ? 'e4m3' : 'e5m2') }, 'fp8_table');
+  let value = g.op('Gather', [table, g.op('Cast', [rows], { to: 6 /* int32 */ })], { axis: 0 });
+  const scale = w.scaleOf(key);
+  if (scale) {
+    requireFloat(w, `${key} scale`, scale);
+    const sv = tensorInitializer(g, w, `${initName(w, key)}#scale`, scale);
+    value = g.op('Mul', [value, DTYPE[scale.dtype] === 'float32' ? sv : g.op('Cast', [sv], { to: 1 })]);
+  }
+  return value;
+}
+
+/**
+ * The 'widen' policy's per-run widening: the FP8 bytes read two at a time as uint16, each pair
+ * looked up in a 65,536 × 2 float32 table (512 KB, stays in cache), then reshaped back. onnxruntime's
+ * CPU Cast and DequantizeLinear from FP8 convert one value at a time on one thread (about 26 ns per
+ * value here: 8 s per run for one T5-XXL layer and its embedding); the byte table halves the
+ * lookups of the 256-entry table and Gather runs on every core (`npm run bench:fp8`). Undefined when
+ * the tensor's last dimension is odd (then Cast).
+ */
+function pairTable(g: GraphBuilder, w: Weights, key: string, info: TensorInfo): string | undefined {
+  const last = info.shape[info.shape.length - 1] ?? 0;
+  if (info.parts || last % 2 !== 0 || info.shape.length === 0) return undefined;
+  const kind = info.dtype === 'F8_E4M3' ? 'e4m3' : 'e5m2';
+  const dims = [...info.shape.slice(0, -1), last / 2];
+  const pairs = g.external(`${initName(w, key)}:uint16`, { type: 'uint16', dims, file: info.file, offset: info.offset, length: info.length });
+  // One table per graph (512 KB), shared by every weight.
+  if (!memo.has(g)) memo.set(g, new Map());
+  const tables = memo.get(g)!;
+  let table = tables.get(`#fp8_pairs_${kind}`);
+  if (!table) tables.set(`#fp8_pairs_${kind}`, (table = g.constant({ type: 'float32', dims: [65536, 2], data: fp8PairTable(kind) }, `fp8_pairs_${kind}`)));
+  const wide = g.op('Gather', [table, g.op('Cast', [pairs], { to: 6 /* int32 */ })], { axis: 0 });
+  return g.op('Reshape', [wide, g.ints([...info.shape])]);
+}
+
+const pairTables = new Map<string, Float32Array>();
+
+/** Both values of every little-endian byte pair: entry i holds [value(i & 255), value(i >> 8)]. */
+export function fp8PairTable(kind: 'e4m3' | 'e5m2'): Float32Array {
+  let t = pairTables.get(kind);
+  if (t) return t;
+  const one = fp8Table(kind);
+  t = new Float32Array(65536 * 2);
+  for (let i = 0; i < 65536; i++) (t[2 * i] = one[i & 255]!), (t[2 * i + 1] = one[i >> 8]!);
+  pairTables.set(kind, t);
+  return t;
 }
 
 /** The 256 values of an FP8 format, indexed by byte (NaN codes map to NaN). */

@@ -3,7 +3,7 @@
 // float32; only MatMul/Conv run in the policy's compute type (float16 on GPU providers), so
 // norms, softmax and residual sums never lose range (T5 v1.1 overflows float16 otherwise).
 import { float, type GraphBuilder } from '../../onnx/graph.js';
-import { linear as linearLayer, weightAsFloat, type WeightPolicy } from '../../onnx/weights.js';
+import { embeddingRows, linear as linearLayer, weightAsFloat, type WeightPolicy } from '../../onnx/weights.js';
 import type { TensorInfo, Weights } from '../../onnx/tensor-source.js';
 
 const ONNX_FLOAT = 1;
@@ -37,6 +37,11 @@ export class Layers {
   /** A small tensor (norm scale, bias, embedding table) as float32. */
   param(key: string): string {
     return weightAsFloat(this.g, this.w, key, this.f32);
+  }
+
+  /** Rows of an embedding table as float32 (FP8 kept stored: only the rows are widened). */
+  embedding(key: string, ids: string): string {
+    return embeddingRows(this.g, this.w, key, ids, this.policy);
   }
 
   scalar(value: number): string {

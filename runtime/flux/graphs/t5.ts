@@ -128,7 +128,7 @@ export function buildT5Encoder(w: Weights, p: T5Params = t5Params(w), policy: We
   const g = new GraphBuilder('t5_encoder');
   const nn = new Layers(g, w, policy);
   const ids = g.input('input_ids', 'int64', ['batch', 'tokens']);
-  let x = g.op('Gather', [nn.param(p.embedding), ids], { axis: 0 });
+  let x = nn.embedding(p.embedding, ids);
 
   // Position bias [1, H, L, L], computed once (block 0's table) and shared by every layer.
   const pos = nn.positions(ids, 1);

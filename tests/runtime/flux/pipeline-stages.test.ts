@@ -57,7 +57,7 @@ test('stage events name each component with its size, then encoding, each step a
   }
 });
 
-test('a plan that cannot keep everything releases the text encoders after encoding and the transformer after the request', async () => {
+test('a plan that cannot keep everything releases the text encoders after encoding and the transformer and decoder after the request', async () => {
   const events: StageEvent[] = [];
   const p = await FluxPipeline.load(openModelSet(modelDir), {
     cacheDir: path.join(tmp, 'g2'), plan: { keepTextEncoders: false, keepTransformer: false }, onStage: (e) => events.push(e),
@@ -67,7 +67,7 @@ test('a plan that cannot keep everything releases the text encoders after encodi
     const run: StageEvent[] = [];
     const first = await p.generate(base, { onStage: (e) => run.push(e) });
     const order = run.filter((e) => (e.stage === 'load' && !e.done) || e.stage === 'release').map((e) => `${e.stage}:${e.component}`);
-    assert.deepEqual(order, ['release:t5', 'release:clip', 'load:transformer', 'load:decoder', 'release:transformer']);
+    assert.deepEqual(order, ['release:t5', 'release:clip', 'load:transformer', 'release:transformer', 'load:decoder', 'release:decoder']);
     const second = await p.generate({ ...base, prompt: 'another prompt' }, { onStage: (e) => run.push(e) });
     assert.equal(first.images.length, 1);
     assert.equal(second.images.length, 1);
