@@ -3,8 +3,11 @@
 // thumbnail file (hard links to one WebP, so the browser decodes images as it would), starts a real
 // `schnell studio` on it, opens headless Chromium at 1280×800 and measures: time to first image,
 // frame times while scrolling the gallery end to end (median, p95, worst, frames over 25 ms),
+// scroll-bar jumps (dragged to 70 %, 30 %, 90 %: until every cell on screen has its row),
 // search-to-results (typing to the first matching cell, and the catalog call alone), and the
 // renderer's JS heap after the scroll. Prints a table and writes .tmp/bench-ui.json.
+// Past 6,000 px/s the gallery shows a cell's image only once the scrolling slows (Gallery.tsx):
+// the share of rows on screen still waiting for their image is reported beside the frame times.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,10 +123,28 @@ try {
 
   // 3a. Browse: 600 frames at 40 px a frame (2,400 px/s, steady wheel scrolling), recording every
   // frame's duration and how many visible cells were still placeholders.
+  // Main-thread time by kind (Chromium's Performance domain), read around each scroll: busy time
+  // per frame says what the page itself costs, where frame times also count the CPU that other
+  // processes of a busy machine took.
+  await cdp.send('Performance.enable');
+  type Busy = { taskMs: number; scriptMs: number; layoutMs: number; styleMs: number };
+  const busy = async (): Promise<Busy> => {
+    const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] };
+    const m = (n: string) => (metrics.find((x) => x.name === n)?.value ?? 0) * 1000;
+    return { taskMs: m('TaskDuration'), scriptMs: m('ScriptDuration'), layoutMs: m('LayoutDuration'), styleMs: m('RecalcStyleDuration') };
+  };
+  const perFrame = (a: Busy, b: Busy, frames: number) => ({
+    taskMs: (b.taskMs - a.taskMs) / frames,
+    scriptMs: (b.scriptMs - a.scriptMs) / frames,
+    layoutMs: (b.layoutMs - a.layoutMs) / frames,
+    styleMs: (b.styleMs - a.styleMs) / frames,
+  });
+  const busyBeforeBrowse = await busy();
   const browse = await page.evaluate(async () => {
     const el = document.querySelector<HTMLElement>('.gallery-scroll')!;
     const frames: number[] = [];
     let placeholders = 0;
+    let imageless = 0;
     let cellsSeen = 0;
     await new Promise<void>((resolve) => {
       let last = performance.now();
@@ -132,23 +153,27 @@ try {
         last = now;
         cellsSeen += el.querySelectorAll('.cell').length;
         placeholders += el.querySelectorAll('.cell.placeholder').length;
+        imageless += el.querySelectorAll('.cell[role=option]:not(:has(img))').length;
         if (frames.length > 600) return resolve();
         el.scrollTop += 40;
         requestAnimationFrame(step);
       };
       requestAnimationFrame(step);
     });
-    return { frames: frames.slice(1), placeholderShare: placeholders / Math.max(1, cellsSeen) };
+    return { frames: frames.slice(1), placeholderShare: placeholders / Math.max(1, cellsSeen), imagelessShare: imageless / Math.max(1, cellsSeen) };
   });
-  results.browse = { frames: browse.frames.length, medianMs: q(browse.frames, 0.5), p95Ms: q(browse.frames, 0.95), worstMs: Math.max(...browse.frames), over25ms: browse.frames.filter((f) => f > 25).length, placeholderShare: browse.placeholderShare };
+  const browseBusy = perFrame(busyBeforeBrowse, await busy(), browse.frames.length);
+  results.browse = { busyPerFrame: browseBusy, frames: browse.frames.length, medianMs: q(browse.frames, 0.5), p95Ms: q(browse.frames, 0.95), worstMs: Math.max(...browse.frames), over25ms: browse.frames.filter((f) => f > 25).length, placeholderShare: browse.placeholderShare, imagelessShare: browse.imagelessShare };
   log(`browse: median ${fmt(q(browse.frames, 0.5))} ms, p95 ${fmt(q(browse.frames, 0.95))} ms`);
 
   // 3b. Fling end to end, a fixed distance per frame, recording every frame's duration and how
   // many visible cells were still placeholders (rows not yet paged in).
+  const busyBeforeScroll = await busy();
   const scroll = await page.evaluate(async () => {
     const el = document.querySelector<HTMLElement>('.gallery-scroll')!;
     const frames: number[] = [];
     let placeholders = 0;
+    let imageless = 0;
     let cellsSeen = 0;
     const start = performance.now();
     await new Promise<void>((resolve) => {
@@ -161,6 +186,7 @@ try {
         const sample = el.querySelectorAll('.cell');
         cellsSeen += sample.length;
         placeholders += el.querySelectorAll('.cell.placeholder').length;
+        imageless += el.querySelectorAll('.cell[role=option]:not(:has(img))').length;
         if (el.scrollTop + el.clientHeight >= el.scrollHeight - 2) return resolve();
         el.scrollTop += per;
         requestAnimationFrame(step);
@@ -179,9 +205,11 @@ try {
           : setTimeout(check, 50);
       check();
     });
-    return { frames: frames.slice(1), scrolled, endWait: performance.now() - endStart, scrollHeight: el.scrollHeight, placeholderShare: placeholders / Math.max(1, cellsSeen) };
+    return { frames: frames.slice(1), scrolled, endWait: performance.now() - endStart, scrollHeight: el.scrollHeight, placeholderShare: placeholders / Math.max(1, cellsSeen), imagelessShare: imageless / Math.max(1, cellsSeen) };
   });
+  const scrollBusy = perFrame(busyBeforeScroll, await busy(), scroll.frames.length);
   results.scroll = {
+    busyPerFrame: scrollBusy,
     frames: scroll.frames.length,
     medianMs: q(scroll.frames, 0.5),
     p95Ms: q(scroll.frames, 0.95),
@@ -190,6 +218,7 @@ try {
     scrollSeconds: scroll.scrolled / 1000,
     scrollHeightPx: scroll.scrollHeight,
     placeholderShare: scroll.placeholderShare,
+    imagelessShare: scroll.imagelessShare,
     lastPageWaitMs: scroll.endWait,
   };
   log(`scroll: ${scroll.frames.length} frames, median ${fmt(q(scroll.frames, 0.5))} ms, p95 ${fmt(q(scroll.frames, 0.95))} ms`);
@@ -219,7 +248,7 @@ try {
   log(`jumps: ${jumps.map((j) => fmt(j, 0)).join(', ')} ms`);
 
   // 4. Search: typing a word to the first matching cell on screen (includes the box's 150 ms
-  // debounce), and the catalog call alone over HTTP.
+  // debounce), and the catalog call alone over HTTP (a page of 200, once the page is quiet).
   const word = values.word!;
   await page.evaluate(() => document.querySelector<HTMLElement>('.gallery-scroll')!.scrollTo({ top: 0 }));
   const searchMs: number[] = [];
@@ -244,6 +273,8 @@ try {
       w,
     );
     searchMs.push(t1 - t0);
+    // The call alone: after the page's own requests for these results (thumbnails, counts) are done.
+    await page.waitForTimeout(1000);
     callMs.push(
       await page.evaluate(async (w) => {
         const t = performance.now();
@@ -265,17 +296,21 @@ try {
 }
 
 type Numbers<K extends string> = { [k in K]: number };
-const s = results.scroll as Numbers<'frames' | 'medianMs' | 'p95Ms' | 'worstMs' | 'over25ms' | 'scrollHeightPx' | 'placeholderShare' | 'lastPageWaitMs'>;
-const br = results.browse as Numbers<'frames' | 'medianMs' | 'p95Ms' | 'worstMs' | 'over25ms' | 'placeholderShare'>;
+const s = results.scroll as Numbers<'frames' | 'medianMs' | 'p95Ms' | 'worstMs' | 'over25ms' | 'scrollHeightPx' | 'placeholderShare' | 'imagelessShare' | 'lastPageWaitMs'>;
+const br = results.browse as Numbers<'frames' | 'medianMs' | 'p95Ms' | 'worstMs' | 'over25ms' | 'placeholderShare' | 'imagelessShare'>;
 const jumpMs = (results.jump as { ms: number[] }).ms;
+type PerFrame = { taskMs: number; scriptMs: number; layoutMs: number; styleMs: number };
+const busyText = (b: PerFrame) => `${fmt(b.taskMs, 2)} ms (script ${fmt(b.scriptMs, 2)}, style ${fmt(b.styleMs, 2)}, layout ${fmt(b.layoutMs, 2)})`;
 const se = results.search as Numbers<'toResultsMedianMs' | 'toResultsWorstMs' | 'catalogCallMedianMs' | 'catalogCallWorstMs'>;
 const h = results.heapMiB as Numbers<'used' | 'total'>;
 const rows: [string, string][] = [
   ['rows', ROWS.toLocaleString('en')],
   ['time to first image (navigation → first decoded thumbnail)', `${fmt(results.timeToFirstImageMs as number, 0)} ms`],
-  [`browse: 600 frames at 40 px a frame`, `median ${fmt(br.medianMs)} ms, p95 ${fmt(br.p95Ms)} ms, worst ${fmt(br.worstMs)} ms, ${br.over25ms} frames over 25 ms, ${fmt(100 * br.placeholderShare)} % placeholders`],
+  [`browse: 600 frames at 40 px a frame`, `median ${fmt(br.medianMs)} ms, p95 ${fmt(br.p95Ms)} ms, worst ${fmt(br.worstMs)} ms, ${br.over25ms} frames over 25 ms, ${fmt(100 * br.placeholderShare)} % placeholders, ${fmt(100 * br.imagelessShare)} % waiting for their image (fast scrolling)`],
   [`fling end to end (${fmt(s.scrollHeightPx / 1e6, 1)} M px, ${s.frames} frames)`, `median ${fmt(s.medianMs)} ms, p95 ${fmt(s.p95Ms)} ms, worst ${fmt(s.worstMs)} ms, ${s.over25ms} frames over 25 ms`],
-  ['visible cells still placeholders during the fling', `${fmt(100 * s.placeholderShare)} %`],
+  ['  main thread busy per frame while browsing', busyText((results.browse as { busyPerFrame: PerFrame }).busyPerFrame)],
+  ['  main thread busy per frame during the fling', busyText((results.scroll as { busyPerFrame: PerFrame }).busyPerFrame)],
+  ['visible cells during the fling: placeholders (rows not loaded yet) · rows waiting for their image', `${fmt(100 * s.placeholderShare)} % · ${fmt(100 * s.imagelessShare)} %`],
   ['last page shown after the scroll stopped', `${fmt(s.lastPageWaitMs, 0)} ms`],
   ['scroll bar dragged to 70 %, 30 %, 90 % → every cell on screen filled', jumpMs.map((j) => `${fmt(j, 0)} ms`).join(', ')],
   ['search: typing → first result on screen (incl. 150 ms debounce)', `median ${fmt(se.toResultsMedianMs, 0)} ms, worst ${fmt(se.toResultsWorstMs, 0)} ms`],

@@ -23,8 +23,18 @@ const GAP = 0;
  */
 const MAX_SCROLL_PX = 15_000_000;
 const OVERSCAN_ROWS = 2;
-/** Cells are placed relative to a band that starts at a multiple of this many rows. */
-const BAND_ROWS = 32;
+/**
+ * Cells are placed relative to a band that starts at a multiple of this many rows (when the rows
+ * fit the scroller, at row 0: the band never moves and a cell keeps its place while on screen).
+ */
+const BAND_ROWS = 512;
+/**
+ * Faster than this (pixels of rows a second), a cell that comes into view waits for its image
+ * until the scrolling slows: nobody sees pictures fly by at this speed, and fetching and decoding
+ * a hundred thumbnails a second would take the frames' time.
+ */
+const FAST_PX_PER_S = 6000;
+const SETTLE_MS = 120;
 
 interface Geometry {
   rows: number;
@@ -38,7 +48,7 @@ function windowAt(scrollTop: number, g: Geometry) {
   const virtualTop = scrollTop * g.ratio;
   const firstRow = Math.max(0, Math.floor(virtualTop / g.cell) - OVERSCAN_ROWS);
   const lastRow = Math.min(g.rows - 1, Math.floor((virtualTop + g.view) / g.cell) + OVERSCAN_ROWS);
-  const bandRow = firstRow - (firstRow % BAND_ROWS);
+  const bandRow = g.ratio === 1 ? 0 : firstRow - (firstRow % BAND_ROWS);
   // The band's top in the scroller: where its first row would be, seen from the scroll position.
   return { virtualTop, firstRow, lastRow, bandRow, bandTop: scrollTop + bandRow * g.cell - virtualTop };
 }
@@ -148,12 +158,24 @@ export function Gallery() {
   }, []);
 
   const [, setFrame] = useState(0);
+  // Fast scrolling (see FAST_PX_PER_S): new cells show their image once it settles.
+  const [fast, setFast] = useState(false);
+  const motion = useRef({ top: 0, at: 0, timer: 0 });
+  useEffect(() => () => clearTimeout(motion.current.timer), []);
   const onScroll = () => {
     const el = scrollRef.current;
     if (!el) return;
     scrollTopRef.current = el.scrollTop;
     const w = windowAt(el.scrollTop, geometry.current);
     const r = rendered.current;
+    const m = motion.current;
+    const now = performance.now();
+    const speed = (Math.abs(w.virtualTop - m.top) / Math.max(1, now - m.at)) * 1000;
+    m.top = w.virtualTop;
+    m.at = now;
+    clearTimeout(m.timer);
+    m.timer = window.setTimeout(() => setFast(false), SETTLE_MS);
+    if (speed > FAST_PX_PER_S && !fast) flushSync(() => setFast(true));
     if (w.firstRow !== r.firstRow || w.lastRow !== r.lastRow || w.bandRow !== r.bandRow) {
       // A row came into view: render now, inside this frame, so no blank row is painted.
       flushSync(() => setFrame((f) => f + 1));
@@ -400,6 +422,7 @@ export function Gallery() {
                   size={cell - GAP}
                   selected={it ? selection.has(it.id) : false}
                   active={i === active}
+                  fast={fast}
                   onClick={onCellClick}
                 />,
               );
@@ -422,6 +445,8 @@ interface CellProps {
   size: number;
   selected: boolean;
   active: boolean;
+  /** Scrolling fast: a cell that appears now waits for its image until it is over. */
+  fast: boolean;
   onClick: (e: MouseEvent, i: number, it: GalleryItem | undefined) => void;
 }
 
@@ -429,8 +454,12 @@ interface CellProps {
  * React sets `style` through the CSSOM, which a CSP without 'unsafe-inline' styles allows.
  * Memoized: while scrolling, a cell that stays in the band keeps every prop and is not rendered.
  */
-const Cell = memo(function Cell({ index, item, x, y, size, selected, active, onClick }: CellProps) {
+const Cell = memo(function Cell({ index, item, x, y, size, selected, active, fast, onClick }: CellProps) {
   const style = { transform: `translate(${x}px, ${y}px)`, width: size, height: size };
+  const [withImage, setWithImage] = useState(!fast);
+  useEffect(() => {
+    if (!fast) setWithImage(true);
+  }, [fast]);
   if (!item) return <div style={style} className="cell placeholder" role="presentation" aria-hidden="true"><div className="cell-inner" /></div>;
   const untrained = /untrained/i.test(item.model);
   const name = [
@@ -455,7 +484,7 @@ const Cell = memo(function Cell({ index, item, x, y, size, selected, active, onC
       onDoubleClick={() => openDetail(item.id)}
     >
       <div className="cell-inner">
-        <img src={item.thumbnailUrl} alt="" width={256} height={Math.round((256 * item.height) / item.width)} loading="lazy" decoding="async" draggable={false} />
+        {withImage && <img src={item.thumbnailUrl} alt="" width={256} height={Math.round((256 * item.height) / item.width)} decoding="async" draggable={false} />}
         <div className="cell-badges" aria-hidden="true">
           {item.favorite && <span className="badge fav" aria-hidden="true">★</span>}
           {item.backend === 'cloud' && <span className="badge">cloud</span>}
