@@ -178,7 +178,12 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
     const found = serious(await axe(page));
     assert.deepEqual(found, [], `download screen: axe found serious or critical violations:\n${JSON.stringify(found, null, 2)}`);
 
+    // A mirror that lacks a file: the failure is one sentence naming the file and where it looked.
+    server.fault(hubPath(SOURCES[0].file), { kind: 'status', code: 404 });
     await download.click();
+    const failure = dialog.getByRole('alert');
+    await until('the failure in one sentence', async () => /^flux1-schnell-fp8-e4m3fn\.safetensors: the server has no such file \(HTTP 404\) at http:\/\/127\.0\.0\.1:\d+\/schnell-e2e\//.test(await text(failure)));
+    await dialog.getByRole('button', { name: 'Try again' }).click();
     const bar = () => dialog.getByRole('progressbar', { name: 'Download' });
     await until('download progress above 0', async () => Number(await bar().getAttribute('aria-valuenow')) > 0);
     // Whichever file is on its way when Pause is pressed (the first, unless this machine is slow).

@@ -77,8 +77,8 @@ export function FirstRun() {
               <span className="hint">
                 {download.status} · {bytesText(download.bytes)}{download.total ? ` of ${bytesText(download.total)}` : ''}
                 {downloading && download.etaSeconds ? ` · ${Math.ceil(download.etaSeconds / 60)} min left` : ''}
-                {download.error ? ` · ${download.error}` : ''}
               </span>
+              {download.status === 'failed' && download.error && <p className="error-text" role="alert">{download.error}</p>}
             </div>
           )}
           {main && (downloading ? (
@@ -87,10 +87,10 @@ export function FirstRun() {
             <button className="btn primary" onClick={() => void act('Choosing the model', () => studio.call('models.use', { modelId: main.id }), close)}>Use FLUX.1 schnell</button>
           ) : (
             <button className="btn" disabled={!fit && !fitFailed && download?.status !== 'paused'} onClick={() => void act('Starting the download', () => studio.call('models.download', { modelId: main.id }))}>
-              {download?.status === 'paused' || download?.status === 'failed' ? 'Resume download' : (fit && !fit.fits) || fitFailed ? 'Download anyway' : 'Download'}
+              {download?.status === 'paused' ? 'Resume download' : download?.status === 'failed' ? 'Try again' : (fit && !fit.fits) || fitFailed ? 'Download anyway' : 'Download'}
             </button>
           ))}
-          {main && !main.installed && (download?.status === 'paused' || download?.status === 'failed') && (
+          {main && !main.installed && (download?.status === 'paused' || (download?.status === 'failed' && download.bytes > 0)) && (
             // Changed one's mind about 17 GB: the kept bytes go, and so does the download's record.
             <button
               className="btn danger"
