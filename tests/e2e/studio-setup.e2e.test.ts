@@ -1,11 +1,12 @@
-// The studio's setup flows in a real browser against a real `schnell studio`: the first run's
-// model download (the fit verdict before a byte moves, progress, Pause that stops the file growing,
-// Resume that continues with an HTTP Range from the kept bytes, the model installed and put to
-// use), the Fireworks key pasted in the first run and in Settings (kept in secrets.json 0600, never
-// shown back), and projects (a cover in the sidebar, per-project editor defaults) across a reload.
-// There is no internet: the model files (the tiny reference fixtures, a few MB) come from a real,
-// throttled HTTP server on 127.0.0.1 that the studio reaches through its model mirror setting
-// (SCHNELL_MODEL_MIRROR) and a catalogue of its own (SCHNELL_MODEL_MANIFEST).
+// The studio's setup flows in a real browser against a real `schnell studio`: a model mirror set in
+// Settings; the first run's model download (the fit verdict before a byte moves, a failure in one
+// sentence, progress, Pause that stops the file growing, Discard, a studio restart that keeps the
+// pause, Resume that continues with an HTTP Range from the kept bytes, the model installed and put
+// to use); the Fireworks key pasted in the first run and in Settings (kept in secrets.json 0600,
+// never in the page, an HTTP answer or an event); projects (a cover in the sidebar, per-project
+// editor defaults) across a reload. There is no internet: the model files (the tiny reference
+// fixtures, about 4 MB) come from a real, throttled HTTP server on 127.0.0.1 that the studio
+// reaches through its model mirror setting, listed in a catalogue of its own (SCHNELL_MODEL_MANIFEST).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
