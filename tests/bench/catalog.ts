@@ -99,6 +99,13 @@ try {
   results.galleryPageCloud = scroll({ backend: 'cloud' }, 20);
   results.galleryPageTag = scroll({ tags: [TAGS[7]!] }, 20);
   results.galleryPageRated = scroll({ minRating: 4 }, 20);
+  // Jumps (the scroll bar dragged): the page at a row number, 10 % to 82 % of the way down. The
+  // cost grows with the row number along an index (see main/catalog/search.ts).
+  const depth = (i: number) => 0.1 + 0.08 * i;
+  results.jumpPage = timeEach(10, (i) => catalog.search({ at: Math.floor(ROWS * depth(i)), limit: 200 }));
+  results.jumpPageProject = timeEach(10, (i) => catalog.search({ project: PROJECTS[3]!, at: Math.floor(ROWS * 0.04 * depth(i)), limit: 200 }));
+  results.jumpPageSearch = timeEach(10, (i) => catalog.search({ text: SUBJECTS[i % SUBJECTS.length]!, at: Math.floor(ROWS * 0.05 * depth(i)), limit: 200 }));
+  results.jumpPageSize = timeEach(10, (i) => catalog.search({ width: 640, height: 1536, at: Math.floor((ROWS / 9) * depth(i)), limit: 200 }));
 
   results.facets = { ...timeEach(50, () => catalog.facets()), target: 'p95 < 50 ms' };
   results.facetsProject = { ...timeEach(50, (i) => catalog.facets({ project: PROJECTS[i % PROJECTS.length]! })), target: 'p95 < 50 ms' };
@@ -187,6 +194,10 @@ ms('galleryPageFiltered', '  … finish reason CONTENT_FILTERED');
 ms('galleryPageCloud', '  … backend cloud');
 ms('galleryPageTag', '  … one tag');
 ms('galleryPageRated', '  … 4 stars or more');
+ms('jumpPage', 'page at a row number (10–82 % down), newest');
+ms('jumpPageProject', '  … one project');
+ms('jumpPageSearch', '  … a search for a subject (5 % of rows)');
+ms('jumpPageSize', '  … one resolution (not in the sort index)');
 ms('facets', 'facet counts, whole library');
 ms('facetsProject', '  … one project');
 ms('facetsSearch', '  … a search result');
