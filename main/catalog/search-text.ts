@@ -34,8 +34,12 @@ export interface TextPageQuery {
   where: Where;
   /** True when the filters read only columns of the narrow index generations_facet_cover. */
   covered: boolean;
-  /** The FTS5 query (fts-query.ts). */
-  match: string;
+  /**
+   * The FTS5 query (fts-query.ts), or null to walk every row in seq order instead: for filters
+   * that no sort index holds (a resolution, a backend…), the narrow covering index read in seq
+   * order costs a few bytes a row where the date index costs a row lookup.
+   */
+  match: string | null;
   descending: boolean;
   after: Position | undefined;
   /** Rows to skip first (a jump to a row number). */
@@ -56,16 +60,21 @@ export function matchesInIndexOrder(db: Db, q: TextPageQuery): { seqs: number[];
   // Stream A. CROSS JOIN keeps the full-text index the outer loop, so its rowid order is the
   // query's order and SQLite stops at the LIMIT. Past a cursor, by seq when the cursor knows where
   // A stopped (exact for rows that are not late), else by the sort key.
-  const bound = after === undefined ? '' : after.seq !== undefined ? ` AND f.rowid ${cmp} ?` : ` AND (g.created_at, g.id) ${cmp} (?, ?)`;
+  const seq = match === null ? 'g.seq' : 'f.rowid';
+  const bound = after === undefined ? '' : after.seq !== undefined ? ` AND ${seq} ${cmp} ?` : ` AND (g.created_at, g.id) ${cmp} (?, ?)`;
   const boundParams = after === undefined ? [] : after.seq !== undefined ? [after.seq] : after.key;
   // Alone (no late rows, no key bound), A needs no column outside the filters: checked against the
   // narrow covering index, a match costs a read of a few bytes, not of its whole row.
   const narrow = !anyLate.late && q.covered && !(after !== undefined && after.seq === undefined);
-  const streamA = `SELECT f.rowid AS seq${narrow ? '' : ', g.created_at AS at, g.id AS id'}
-    FROM generations_fts f CROSS JOIN generations g ${narrow ? coverIndex(db) : ''} ON g.seq = f.rowid
-    WHERE f.generations_fts MATCH ?${bound} AND f.rowid NOT IN (SELECT seq FROM generations_late) AND ${where.sql}
-    ORDER BY f.rowid ${dir}`;
-  const aParams = [match, ...boundParams, ...where.params];
+  const columns = `${seq} AS seq${narrow ? '' : ', g.created_at AS at, g.id AS id'}`;
+  const streamA =
+    match === null
+      ? `SELECT ${columns} FROM generations g ${coverIndex(db)}
+        WHERE g.seq NOT IN (SELECT seq FROM generations_late)${bound} AND ${where.sql} ORDER BY g.seq ${dir}`
+      : `SELECT ${columns} FROM generations_fts f CROSS JOIN generations g ${narrow ? coverIndex(db) : ''} ON g.seq = f.rowid
+        WHERE f.generations_fts MATCH ?${bound} AND f.rowid NOT IN (SELECT seq FROM generations_late) AND ${where.sql}
+        ORDER BY f.rowid ${dir}`;
+  const aParams = [...(match === null ? [] : [match]), ...boundParams, ...where.params];
 
   if (!anyLate.late) {
     // Nearly every library: stream A alone, and SQLite skips `at` rows along the index itself.
@@ -79,10 +88,9 @@ export function matchesInIndexOrder(db: Db, q: TextPageQuery): { seqs: number[];
     db,
     `SELECT g.seq AS seq, g.created_at AS at, g.id AS id
       FROM generations_late l CROSS JOIN generations g ON g.seq = l.seq
-      WHERE g.seq IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)
-        AND ${where.sql}${after ? ` AND (g.created_at, g.id) ${cmp} (?, ?)` : ''}
+      WHERE ${match === null ? '' : 'g.seq IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?) AND '}${where.sql}${after ? ` AND (g.created_at, g.id) ${cmp} (?, ?)` : ''}
       ORDER BY g.created_at ${dir}, g.id ${dir} LIMIT ?`,
-  ).all(match, ...where.params, ...(after ? after.key : []), at + count) as Match[];
+  ).all(...(match === null ? [] : [match]), ...where.params, ...(after ? after.key : []), at + count) as Match[];
   // Merge: A is read row by row and only as far as the page needs.
   const a = prepared(db, streamA).iterate(...aParams) as IterableIterator<Match>;
   const first = (x: Match, y: Match) => (x.at !== y.at ? (descending ? x.at > y.at : x.at < y.at) : descending ? x.id > y.id : x.id < y.id);
