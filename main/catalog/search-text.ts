@@ -9,7 +9,8 @@ import { coverIndex } from './facets.js';
 //   B: the late matches, by (created_at, id), usually none at all.
 // A common word ("cat", 50,000 matches in a million) costs a page of index entries and row lookups,
 // not a sort of 50,000. The cursor remembers where A stopped (its seq) besides the sort key, so
-// the next page starts there.
+// the next page starts there. Without text the same merge reads every row in seq order, from the
+// narrow covering index: for filters no date index holds (search.ts bySeq).
 
 export interface Position {
   /** The sort key of the last row returned: [created_at, id]. */
