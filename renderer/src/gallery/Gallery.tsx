@@ -118,9 +118,17 @@ export function Gallery() {
     if (document.activeElement === document.body || document.activeElement === null) scrollRef.current?.focus();
   }, []);
 
-  useEffect(() => {
-    scrollRef.current?.scrollTo({ top: 0 });
+  // A new query starts at the top: already in this render (the rows asked for are the first
+  // ones, not those at the old query's scroll position), and in the scroller before it paints.
+  const scrolledQuery = useRef(queryKey);
+  if (scrolledQuery.current !== queryKey) {
+    scrolledQuery.current = queryKey;
     scrollTopRef.current = 0;
+  }
+  useLayoutEffect(() => {
+    if (scrollRef.current) scrollRef.current.scrollTop = 0;
+  }, [queryKey]);
+  useEffect(() => {
     app.set({ activeIndex: 0 });
   }, [queryKey]);
 
