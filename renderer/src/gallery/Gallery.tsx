@@ -183,10 +183,13 @@ export function Gallery() {
     m.at = now;
     clearTimeout(m.timer);
     m.timer = window.setTimeout(() => setFast(false), SETTLE_MS);
-    if (speed > FAST_PX_PER_S && !fast) flushSync(() => setFast(true));
-    if (w.firstRow !== r.firstRow || w.lastRow !== r.lastRow || w.bandRow !== r.bandRow) {
+    const goFast = speed > FAST_PX_PER_S && !fast;
+    if (goFast || w.firstRow !== r.firstRow || w.lastRow !== r.lastRow || w.bandRow !== r.bandRow) {
       // A row came into view: render now, inside this frame, so no blank row is painted.
-      flushSync(() => setFrame((f) => f + 1));
+      flushSync(() => {
+        if (goFast) setFast(true);
+        setFrame((f) => f + 1);
+      });
     } else if (bandRef.current) {
       bandRef.current.style.transform = `translateY(${w.bandTop}px)`;
     }
