@@ -165,6 +165,29 @@ export function Gallery() {
     el.scrollTop = vt / g.ratio;
   }, []);
 
+  // Past MAX_SCROLL_PX a pixel of scroll bar is several of rows: the wheel (and a touchpad) would
+  // then move the rows that much faster than in a smaller library. Wheel steps move the rows by
+  // their own pixels instead; the scroll bar still spans the whole library.
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    let expected = -1;
+    let exact = 0;
+    const onWheel = (e: WheelEvent) => {
+      const g = geometry.current;
+      if (g.ratio <= 1 || e.ctrlKey || e.deltaY === 0 || Math.abs(e.deltaX) > Math.abs(e.deltaY)) return;
+      e.preventDefault();
+      const px = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaMode === 2 ? e.deltaY * g.view : e.deltaY;
+      // Keep the fraction the scroller rounds away, unless something else moved it meanwhile.
+      if (Math.abs(el.scrollTop - expected) >= 1) exact = el.scrollTop;
+      exact = Math.max(0, Math.min(el.scrollHeight - el.clientHeight, exact + px / g.ratio));
+      el.scrollTop = exact;
+      expected = el.scrollTop;
+    };
+    el.addEventListener('wheel', onWheel, { passive: false });
+    return () => el.removeEventListener('wheel', onWheel);
+  }, []);
+
   const [, setFrame] = useState(0);
   // Fast scrolling (see FAST_PX_PER_S): new cells show their image once it settles.
   const [fast, setFast] = useState(false);
