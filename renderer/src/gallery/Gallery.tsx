@@ -19,7 +19,8 @@ const GAP = 0;
 /**
  * Browsers cap an element's height (Chrome about 33.5 M px, Firefox about 17.9 M px): a million
  * images in rows of 230 px would not fit. Past this height the scroll bar maps onto the rows
- * proportionally (a notch of the wheel then moves a few rows more), so every row stays reachable.
+ * proportionally, so every row stays reachable (the wheel still moves the rows by its own pixels:
+ * see the wheel handler).
  */
 const MAX_SCROLL_PX = 15_000_000;
 const OVERSCAN_ROWS = 2;
