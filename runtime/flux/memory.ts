@@ -159,7 +159,7 @@ export const WIDEN_WORKSPACE = 2.5;
 
 /** Runtime, graphs, tokenizers and image buffers; a GPU adds its context and workspace. */
 export function overheadBytes(device: DeviceKind): number {
-  return device === 'cpu' ? 0.3 * GiB : GiB;
+  return device === 'cpu' ? 0.2 * GiB : GiB;
 }
 
 export interface EstimateInput {
