@@ -36,6 +36,7 @@ const BAND_ROWS = 512;
  */
 const FAST_PX_PER_S = 6000;
 const SETTLE_MS = 120;
+const SPEED_WINDOW_MS = 100;
 
 interface Geometry {
   rows: number;
@@ -192,7 +193,9 @@ export function Gallery() {
   const [, setFrame] = useState(0);
   // Fast scrolling (see FAST_PX_PER_S): new cells show their image once it settles.
   const [fast, setFast] = useState(false);
-  const motion = useRef({ top: 0, at: 0, timer: 0 });
+  // Speed over the last SPEED_WINDOW_MS of scroll events: one late frame followed by a quick one
+  // is not a fling.
+  const motion = useRef({ samples: [] as { top: number; at: number }[], timer: 0 });
   useEffect(() => () => clearTimeout(motion.current.timer), []);
   const onScroll = () => {
     const el = scrollRef.current;
@@ -202,16 +205,22 @@ export function Gallery() {
     const r = rendered.current;
     const m = motion.current;
     const now = performance.now();
-    const speed = (Math.abs(w.virtualTop - m.top) / Math.max(1, now - m.at)) * 1000;
-    m.top = w.virtualTop;
-    m.at = now;
+    m.samples.push({ top: w.virtualTop, at: now });
+    while (m.samples.length > 2 && now - m.samples[1]!.at >= SPEED_WINDOW_MS) m.samples.shift();
+    const oldest = m.samples[0]!;
+    const speed = (Math.abs(w.virtualTop - oldest.top) / Math.max(SPEED_WINDOW_MS / 2, now - oldest.at)) * 1000;
     clearTimeout(m.timer);
-    m.timer = window.setTimeout(() => setFast(false), SETTLE_MS);
+    m.timer = window.setTimeout(() => {
+      m.samples.length = 0;
+      setFast(false);
+    }, SETTLE_MS);
+    // Fast above FAST_PX_PER_S; slow again below two thirds of it, or when the scrolling stops.
     const goFast = speed > FAST_PX_PER_S && !fast;
-    if (goFast || w.firstRow !== r.firstRow || w.lastRow !== r.lastRow || w.bandRow !== r.bandRow) {
+    const goSlow = speed < (FAST_PX_PER_S * 2) / 3 && fast;
+    if (goFast || goSlow || w.firstRow !== r.firstRow || w.lastRow !== r.lastRow || w.bandRow !== r.bandRow) {
       // A row came into view: render now, inside this frame, so no blank row is painted.
       flushSync(() => {
-        if (goFast) setFast(true);
+        if (goFast || goSlow) setFast(goFast);
         setFrame((f) => f + 1);
       });
     } else if (bandRef.current) {
