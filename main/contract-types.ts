@@ -48,6 +48,8 @@ export interface QueueJob {
   startedAt: string | null;
   finishedAt: string | null;
   generationIds: string[];
+  /** The first saved image's thumbnail, when there is one and it is still in the library. */
+  thumbnailUrl: string | null;
 }
 
 export interface JobProgress {

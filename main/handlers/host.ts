@@ -165,7 +165,15 @@ export class StudioHost {
       startedAt: job.startedAt,
       finishedAt: job.finishedAt,
       generationIds: job.generationIds,
+      thumbnailUrl: this.firstThumbnail(job.generationIds),
     };
+  }
+
+  /** The queue shows a finished job's first image (after a reload too, and for CLI or API jobs). */
+  private firstThumbnail(ids: string[]): string | null {
+    const library = this.current.library;
+    const first = ids[0] !== undefined ? library?.get(ids[0]) : undefined;
+    return first && library ? galleryItem(first, library.dir, this.opts.shell).thumbnailUrl : null;
   }
 
   /** Core events → contract events. */

@@ -67,7 +67,7 @@ test('generate, cancel, remix, restart: everything the UI made is still there', 
     // Restart on the same home.
     s = await startTestStudio({ home, model });
     const deadline = Date.now() + 240_000;
-    let jobs: { id: string; status: string; error: string | null; generationIds: string[] }[] = [];
+    let jobs: { id: string; status: string; error: string | null; generationIds: string[]; thumbnailUrl: string | null }[] = [];
     for (;;) {
       jobs = await s.client.call('queue.list');
       if (jobs.find((j) => j.id === f)?.status === 'done') break;
@@ -79,6 +79,13 @@ test('generate, cancel, remix, restart: everything the UI made is still there', 
     assert.match(byId.get(e1)!.error!, /studio (stopped|was closed)/);
     assert.equal(byId.get(a)!.status, 'cancelled');
     for (const j of [b, c, d, f]) assert.equal(byId.get(j)!.status, 'done', j);
+    // After the restart the queue still shows each finished job's image, and it loads.
+    for (const j of [b, c, d, f]) {
+      const thumb = byId.get(j)!.thumbnailUrl;
+      assert.ok(thumb, `job ${j} has its thumbnail in the queue`);
+      assert.equal((await request(s.studio.web.url, { path: thumb, headers: { Cookie: s.client.cookie } })).status, 200);
+    }
+    assert.equal(byId.get(a)!.thumbnailUrl, null, 'a cancelled job has no image');
 
     // Catalog and files intact.
     const page = await s.client.call('library.search', { limit: 100 });

@@ -4,7 +4,7 @@ import type { MenuCommand, QueueJob } from '../../../main/contract.js';
 import { app, errorText, toast, type LiveJob } from './app-state.js';
 import { studio } from './studio.js';
 
-const live = (j: QueueJob): LiveJob => ({ ...j, previewUrl: null, forming: false });
+const live = (j: QueueJob): LiveJob => ({ ...j, previewUrl: j.thumbnailUrl, forming: false });
 
 /** A job that ended drops its live preview: the studio stops serving it (a saved image's thumbnail stays). */
 const ended = (j: LiveJob): Partial<LiveJob> => (j.forming ? { previewUrl: null, forming: false } : {});
