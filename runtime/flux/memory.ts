@@ -11,8 +11,9 @@
 //    them. The T5 embedding table kept as FP8 is read by rows, so it never counts;
 //  - the workspace, resident once the component has run and kept while it stays loaded (onnxruntime's
 //    arena keeps what a run used): the stage's activations, plus for FP8 widened on every run about
-//    2.5 times the largest widened layer (the widened weight, its uint16-pair indices, the arena's
-//    rounding; measured 0.45-0.68 GB for T5-XXL, 0.86-0.90 GB for the transformer);
+//    3.5 times the largest widened layer (the widened weight, its uint16-pair indices, the arena's
+//    rounding; measured 0.45 GB for T5-XXL with 1 layer, 0.68 GB with 24, 0.86-0.90 GB for the
+//    transformer at 256² and 512²; the arena grows a little with depth, hence the upper end);
 //  - the runtime itself (node, onnxruntime, tokenizers): `overheadBytes`.
 // A stage holds what its component needs plus what earlier stages left resident: components the
 // plan keeps loaded, with their mapped weights and workspace once they have run. So a first request
@@ -155,7 +156,7 @@ export function stageActivations(shape: ModelShape, device: DeviceKind, width: n
 }
 
 /** How many times its largest widened layer a session widening on every run keeps in its arena. */
-export const WIDEN_WORKSPACE = 2.5;
+export const WIDEN_WORKSPACE = 3.5;
 
 /** Runtime, graphs, tokenizers and image buffers; a GPU adds its context and workspace. */
 export function overheadBytes(device: DeviceKind): number {

@@ -78,17 +78,7 @@ async function variants(component: 't5' | 'transformer'): Promise<Variant[]> {
   for (const fp8 of policies) {
     const policy: WeightPolicy = { fp8, compute: 'float32' };
     const loaded = await loadComponent(component, w, set.config, { policy, cacheDir, ...(threads ? { threads } : {}) });
-    let run: () => Promise<unknown>;
-    if (component === 't5') {
-      const ids = BigInt64Array.from({ length: 256 }, (_, i) => BigInt((i * 7919) % 32000 + 5));
-      run = () => runT5(loaded.session, ids);
-    } else {
-      const p = loaded.params as FluxParams;
-      const g = size / 16, n = g * g, L = 256, axes = p.axes_dim.length;
-      const fill = (k: number) => Float32Array.from({ length: k }, (_, i) => Math.sin(i) * 0.5);
-      const x = { img: fill(n * p.in_channels), imgIds: imageIds(g, g, axes), txt: fill(L * p.context_in_dim), txtIds: textIds(L, axes), y: fill(p.vec_in_dim), t: 1 };
-      run = () => runTransformer(loaded.session, p, x);
-    }
+    const run = runner(component, loaded);
     await run(); // warm-up: maps the weights, fills the arena
     out.push({ policy: fp8, loaded, run, times: [] });
     log(`${component} ${fp8}: loaded and warmed up`);
@@ -96,13 +86,27 @@ async function variants(component: 't5' | 'transformer'): Promise<Variant[]> {
   return out;
 }
 
+/** One run of the component on fixed inputs: T5 at 256 tokens, the transformer at --size. */
+function runner(component: 't5' | 'transformer', loaded: LoadedComponent<unknown>): () => Promise<unknown> {
+  if (component === 't5') {
+    const ids = BigInt64Array.from({ length: 256 }, (_, i) => BigInt((i * 7919) % 32000 + 5));
+    return () => runT5(loaded.session, ids);
+  }
+  const p = loaded.params as FluxParams;
+  const g = size / 16, n = g * g, L = 256, axes = p.axes_dim.length;
+  const fill = (k: number) => Float32Array.from({ length: k }, (_, i) => Math.sin(i) * 0.5);
+  const x = { img: fill(n * p.in_channels), imgIds: imageIds(g, g, axes), txt: fill(L * p.context_in_dim), txtIds: textIds(L, axes), y: fill(p.vec_in_dim), t: 1 };
+  return () => runTransformer(loaded.session, p, x);
+}
+
 /** Where the time of one `widen` run goes, by op type (onnxruntime's profile). */
-async function profile(component: 't5' | 'transformer', run: (s: LoadedComponent<unknown>) => Promise<unknown>): Promise<Record<string, number>> {
+async function profile(component: 't5' | 'transformer'): Promise<Record<string, number>> {
   const w = component === 't5' ? set.t5 : set.transformer;
   const prefix = path.join(cacheDir, `profile-${component}`);
   const loaded = await loadComponent(component, w, set.config, { policy: { fp8: 'widen', compute: 'float32' }, cacheDir, profilePrefix: prefix, ...(threads ? { threads } : {}) });
-  await run(loaded);
-  await run(loaded);
+  const run = runner(component, loaded);
+  await run();
+  await run();
   loaded.session.endProfiling();
   await loaded.session.release();
   const file = fs.readdirSync(cacheDir).filter((f) => f.startsWith(`profile-${component}_`)).map((f) => path.join(cacheDir, f))[0]!;
@@ -137,7 +141,7 @@ for (const component of components) {
   }
   for (const v of vs) await v.loaded.session.release();
   if (policies.includes('widen')) {
-    const p = await profile(component, (l) => (component === 't5' ? runT5(l.session, BigInt64Array.from({ length: 256 }, (_, i) => BigInt(i + 5))) : vs.find((v) => v.policy === 'widen')!.run()));
+    const p = await profile(component);
     entry.widenProfileMs = p;
     const total = Object.values(p).reduce((a, b) => a + b, 0);
     lines.push(`| ${component} | widen, by op | ${Object.entries(p).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, ms]) => `${k} ${(100 * ms / total).toFixed(0)} %`).join(', ')} | | |`);
