@@ -37,7 +37,7 @@ export interface MemoryEstimate {
   overheadBytes: number;
   /** Everything resident at once. */
   totalBytes: number;
-  /** The least this needs: text encoders released after encoding, the transformer between requests. */
+  /** The least this needs: text encoders released after encoding, the transformer and decoder after each request. */
   sequentialBytes: number;
   /** Peak resident bytes per stage under `plan` (planned for the memory given, else everything loaded). */
   stages: Record<Stage, number>;
@@ -178,7 +178,7 @@ export function checkFit(estimate: MemoryEstimate, device: DeviceMemory, modelNa
   const base = { device, estimate: planned };
   if (need <= device.freeBytes) {
     const sequentialOnly = !planned.plan.keepTextEncoders;
-    const how = sequentialOnly ? '; the text encoders are released after each prompt is encoded' + (planned.plan.keepTransformer ? '' : ' and the transformer between requests') : '';
+    const how = sequentialOnly ? '; the text encoders are released after each prompt is encoded' + (planned.plan.keepTransformer ? '' : ' and the transformer and decoder after each request') : '';
     return { ...base, fits: true, sequentialOnly, tight: false, message: `${modelName} needs about ${formatBytes(need)} at ${at} (${stages}); it fits ${where}${how}.` };
   }
   const fitsAt = smallerThatFits(planned, device.freeBytes);

@@ -4,7 +4,9 @@
 // and 1024² at four steps — each after the fit check, which may refuse with its sentence, and the
 // duration estimate from this machine's measured speed, which skips a case longer than
 // --max-minutes (default 30) — and prints per stage: time, peak resident memory, bytes read from
-// disk, and the fit estimate beside each peak. Writes .tmp/bench-fullsize.json.
+// disk, and the fit estimate beside each peak: the stage as this request meets it (runtime/flux/
+// memory.ts; the first request has not yet touched the transformer's weights while T5 encodes, the
+// next one has). Writes .tmp/bench-fullsize.json.
 // Options: --cases 256x256x1,512x512x1,1024x1024x4  --max-minutes N  --dir DIR
 import fs from 'node:fs';
 import path from 'node:path';
