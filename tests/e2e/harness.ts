@@ -177,3 +177,38 @@ export async function screenshots(page: Page, name: string): Promise<void> {
   }
   if (original) await page.setViewportSize(original);
 }
+
+/**
+ * Polls until `fn` gives a value; on time-out photographs the watched page
+ * (.tmp/screenshots/<prefix>failed-N.png), so a red run shows what the user saw.
+ */
+export function waiter(prefix = ''): {
+  watch(page: Page | null): void;
+  until<T>(what: string, fn: () => Promise<T | false | null | undefined>, ms?: number): Promise<T>;
+} {
+  let watched: Page | null = null;
+  let failures = 0;
+  return {
+    watch(page) {
+      watched = page;
+    },
+    async until(what, fn, ms = 30_000) {
+      const end = Date.now() + ms;
+      let last: unknown;
+      for (;;) {
+        try {
+          const v = await fn();
+          if (v !== false && v !== null && v !== undefined) return v;
+        } catch (err) {
+          last = err;
+        }
+        if (Date.now() > end) {
+          const shot = path.join(SCREENSHOTS, `${prefix}failed-${++failures}.png`);
+          await watched?.screenshot({ path: shot }).catch(() => undefined);
+          throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''} (screenshot: ${path.relative(ROOT, shot)})`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+  };
+}

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import { fixtures, PARTS, tiny } from '../runtime/models/checkpoints.js';
 import { FaultServer, sha256 } from '../runtime/models/fault-server.js';
-import { axe, buildRenderer, launchBrowser, openStudio, ROOT, screenshots, serious, startStudio, type Browser, type RunningStudio } from './harness.js';
+import { axe, buildRenderer, launchBrowser, openStudio, ROOT, screenshots, serious, startStudio, type Browser, type RunningStudio, waiter } from './harness.js';
 
 const MODEL_ID = 'flux1-schnell-fp8';
 const REPO = 'schnell-e2e/flux-tiny';
@@ -33,27 +33,7 @@ const SOURCES = [
 ] as const;
 const KEY = `fw_e2eSecret${Math.random().toString(36).slice(2, 12)}XYZ`;
 
-let watched: Page | null = null;
-let failures = 0;
-
-async function until<T>(what: string, fn: () => Promise<T | false | null | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== false && v !== null && v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) {
-      const shot = `.tmp/screenshots/setup-failed-${++failures}.png`;
-      await watched?.screenshot({ path: path.join(ROOT, shot) }).catch(() => undefined);
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''} (screenshot: ${shot})`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const { until, watch } = waiter('setup-');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const text = (l: Locator) => l.innerText();
@@ -130,7 +110,7 @@ describe('studio setup flows in Chromium', { timeout: 180_000 }, () => {
 
   async function open(): Promise<void> {
     ({ page, errors } = await openStudio(browser, studio));
-    watched = page;
+    watch(page);
     page.on('response', (r) => {
       if (!new URL(r.url()).pathname.startsWith('/api/') || r.url().includes('/api/events')) return;
       r.text().then((t) => answers.push(t), () => undefined);

@@ -8,31 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
-import { axe, buildRenderer, launchBrowser, openStudio, screenshots, serious, startStudio, type Browser, type RunningStudio } from './harness.js';
+import { axe, buildRenderer, launchBrowser, openStudio, screenshots, serious, startStudio, type Browser, type RunningStudio, waiter } from './harness.js';
 
 const GENERATION_MS = 240_000;
-/** The page a failed wait photographs (.tmp/screenshots/failed-*.png), so a red run shows what the user saw. */
-let watched: Page | null = null;
-let failures = 0;
-
-async function until<T>(what: string, fn: () => Promise<T | false | null | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== false && v !== null && v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) {
-      const shot = `.tmp/screenshots/failed-${++failures}.png`;
-      await watched?.screenshot({ path: shot }).catch(() => undefined);
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''} (screenshot: ${shot})`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Waits that photograph the page on time-out (.tmp/screenshots/failed-*.png), so a red run shows what the user saw. */
+const { until, watch } = waiter('');
 
 const grid = (page: Page) => page.getByRole('listbox', { name: 'Images' });
 const cells = (page: Page) => grid(page).getByRole('option');
@@ -109,7 +89,7 @@ describe('the studio in a browser', { timeout: 15 * 60_000 }, () => {
     studio = await startStudio();
     browser = await launchBrowser();
     ({ page, errors } = await openStudio(browser, studio));
-    watched = page;
+    watch(page);
   });
 
   after(async () => {
