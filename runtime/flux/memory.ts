@@ -8,7 +8,10 @@
 //    (twice its file bytes: packed copies beside the weights);
 //  - `mapped`, resident once the component has run: weights used as stored (FP8 kept FP8, float32
 //    without prepacking) are memory-mapped, and their pages count only after the first run touches
-//    them. The T5 embedding table kept as FP8 is read by rows, so it never counts;
+//    them. The T5 embedding table kept as FP8 is read by rows, so it never counts. T5 kept FP8 on
+//    the CPU runs block by block (runtime/flux/text/t5-streamed.ts): its block weights are read
+//    from the file by worker threads into two float32 buffer sets of one block each, which count
+//    here instead of the file (resident once a run has filled them);
 //  - the workspace, resident once the component has run and kept while it stays loaded (onnxruntime's
 //    arena keeps what a run used): the stage's activations, plus for FP8 widened on every run about
 //    3.5 times the largest widened layer (the widened weight, its uint16-pair indices, the arena's
@@ -104,12 +107,20 @@ export function tensorBytes(t: TensorLike, device: DeviceKind, fp8: Fp8Residency
 export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLike>, device: DeviceKind, fp8: Fp8Residency): ComponentMemory {
   const seen = new Set<string>();
   let loaded = 0, mapped = 0, perRun = 0;
+  const streamed = kind === 't5' && device === 'cpu' && fp8 === 'stored';
+  const blocks = new Map<string, number>();
   for (const t of tensors) {
     if (kind === 'autoencoder' && t.name?.startsWith('encoder.')) continue;
     if (t.file !== undefined && t.offset !== undefined && t.offset >= 0) {
       const id = `${t.file}:${t.offset}:${t.length}`;
       if (seen.has(id)) continue;
       seen.add(id);
+    }
+    const block = streamed && isFp8(t.dtype) ? T5_BLOCK_LINEAR.exec(t.name ?? '')?.[1] : undefined;
+    if (block !== undefined) {
+      // Widened by worker threads into one of two float32 buffer sets (runtime/flux/text/t5-streamed.ts).
+      blocks.set(block, (blocks.get(block) ?? 0) + t.shape.reduce((a, b) => a * b, 1));
+      continue;
     }
     const bytes = tensorBytes(t, device, fp8);
     const stored = bytes === storedBytes(t);
@@ -124,8 +135,16 @@ export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLik
     }
     if (fp8 === 'stored' && isFp8(t.dtype) && !isEmbedding(t)) perRun = Math.max(perRun, t.shape.reduce((a, b) => a * b, 1) * (device === 'cpu' ? 4 : 2));
   }
+  // Two buffer sets of a block's linear weights in float32, resident once a run has written them
+  // (one set when there is one block).
+  if (blocks.size > 0) mapped += Math.min(2, blocks.size) * 4 * Math.max(...blocks.values());
   return { resident: loaded + mapped, loaded, mapped, perRun };
 }
+
+/** A T5 block's linear weight (what the CPU's block-by-block T5 widens in worker threads); group 1: the block. */
+const T5_BLOCK_LINEAR = /(?:^|\.)block\.(\d+)\.layer\.\d+\.(?:SelfAttention\.[qkvo]|DenseReluDense\.(?:wi|wi_0|wi_1|wo))\.weight$/;
+/** T5-XXL's block linear weights per largest layer (4·4096² + 3·4096·10240 over 4096·10240). */
+const T5_XXL_BLOCK_PER_LARGEST = 4 * 4096 / 10240 + 3;
 
 const storedBytes = (t: TensorLike) => t.shape.reduce((a, b) => a * b, 1) * (SIZE[t.dtype] ?? 4);
 const isEmbedding = (t: TensorLike) => /(^|\.)(shared|embed_tokens|token_embedding)\.weight$/.test(t.name ?? '');
@@ -134,6 +153,12 @@ const isEmbedding = (t: TensorLike) => /(^|\.)(shared|embed_tokens|token_embeddi
 export function componentFromParams(params: number, precision: string | undefined, device: DeviceKind, fp8: Fp8Residency, largestLayer = 0, kind?: ComponentKind): ComponentMemory {
   const dtype = precision === 'fp8' || precision === 'scaled-fp8' ? 'F8_E4M3' : precision === 'bf16' ? 'BF16' : precision === 'fp16' ? 'F16' : 'F32';
   const bytes = tensorBytes({ dtype, shape: [params] }, device, fp8);
+  if (kind === 't5' && device === 'cpu' && fp8 === 'stored' && isFp8(dtype) && largestLayer > 0) {
+    // Block by block (see componentMemory): two float32 sets of a block's linear weights; the rest
+    // (embedding rows, norms) is read as needed.
+    const sets = 2 * 4 * largestLayer * T5_XXL_BLOCK_PER_LARGEST;
+    return { resident: sets, loaded: 0, mapped: sets, perRun: 0 };
+  }
   const perRun = fp8 === 'stored' && isFp8(dtype) ? largestLayer * (device === 'cpu' ? 4 : 2) : 0;
   if (kind === 'autoencoder' && device === 'cpu') return { resident: 2 * bytes, loaded: 2 * bytes, mapped: 0, perRun };
   const stored = bytes === storedBytes({ dtype, shape: [params] }) && device === 'cpu';

@@ -7,12 +7,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { commonDir, type GraphBuilder } from '../onnx/graph.js';
-import { cachedGraph, createSession, graphKey, type OnnxSession, type Provider } from '../onnx/session.js';
+import { cachedGraph, createSession, graphKey, type Provider } from '../onnx/session.js';
 import { CPU_POLICY, type WeightPolicy } from '../onnx/weights.js';
 import { aeParams, buildDecoder, DECODER_BUILDER_VERSION, type DecoderParams } from './graphs/autoencoder.js';
 import { buildClipText, clipParams, CLIP_BUILDER_VERSION, type ClipParams } from './graphs/clip.js';
 import type { ModelConfig } from './model-config.js';
 import { buildT5Encoder, t5Params, T5_BUILDER_VERSION, type T5Params } from './graphs/t5.js';
+import { buildT5Block, T5_BLOCK_BUILDER_VERSION } from './graphs/t5-block.js';
+import { canStreamT5, StreamedT5 } from './text/t5-streamed.js';
+import { OnnxSession } from '../onnx/session.js';
+import { WidenPool } from '../onnx/widen-pool.js';
 import { buildTransformer, transformerParams, TRANSFORMER_BUILDER_VERSION, type FluxParams } from './graphs/transformer.js';
 import type { Weights } from '../onnx/tensor-source.js';
 import { linuxMemAvailable } from '../util/memory.js';
@@ -37,6 +41,11 @@ export interface LoadOptions {
   optimizedModelPath?: string;
   /** onnxruntime's per-node profile goes to files starting with this path (benchmarks). */
   profilePrefix?: string;
+  /**
+   * false: T5 under 'widen' as one whole-encoder graph widening FP8 inside onnxruntime, instead of
+   * block by block with the weights widened by worker threads (benchmarks compare the two).
+   */
+  streamT5?: boolean;
 }
 
 export interface LoadedComponent<P> {
@@ -129,6 +138,7 @@ export async function loadComponent<C extends ComponentName>(
   const policy = opts.policy ?? choosePolicy(opts.recipe ?? opts.provider ?? 'cpu', [w]);
   const t0 = performance.now();
   const params = builder.params(w, cfg);
+  if (name === 't5' && streamsT5(policy, opts, w, params as T5Params)) return loadStreamedT5(w, params as T5Params, opts, t0) as Promise<LoadedComponent<ParamsOf<C>>>;
   const baseDir = commonDir(w.files);
   const key = graphKey(name, builder.version, w.files, { params, policy, baseDir, source: sourceHash(builder.modules), layout: layoutHash(w) });
   const { bytes, cached } = cachedGraph(key, () => builder.build(w, params, policy).toBytes({ baseDir }), ...(opts.cacheDir ? [opts.cacheDir] : []));
@@ -149,6 +159,40 @@ export async function loadComponent<C extends ComponentName>(
     // it keeps after a run is the workspace runtime/flux/memory.ts counts.
     memPattern: false,
   });
+  return { session, params, buildMs: t1 - t0, loadMs: performance.now() - t1, cached };
+}
+
+/**
+ * T5 under the CPU's 'widen' policy runs block by block with its FP8 weights widened by worker
+ * threads (runtime/flux/text/t5-streamed.ts): `npm run bench:fp8` measures it against the
+ * in-graph byte-pair widening. Other providers and recipes keep the whole-encoder graph.
+ */
+function streamsT5(policy: WeightPolicy, opts: LoadOptions, w: Weights, p: T5Params): boolean {
+  return policy.fp8 === 'widen' && policy.compute === 'float32' && (opts.provider ?? 'cpu') === 'cpu' && opts.streamT5 !== false && !opts.profilePrefix && canStreamT5(w, p);
+}
+
+async function loadStreamedT5(w: Weights, params: T5Params, opts: LoadOptions, t0: number): Promise<LoadedComponent<T5Params>> {
+  const key = graphKey('t5-block', T5_BLOCK_BUILDER_VERSION, [], { params, source: sourceHash(['graphs/t5-block', 'graphs/graph-layers']) });
+  const { bytes, cached } = cachedGraph(key, () => buildT5Block(w, params).toBytes(), ...(opts.cacheDir ? [opts.cacheDir] : []));
+  const t1 = performance.now();
+  const block = await createSession(bytes, {
+    baseDir: commonDir(w.files),
+    label: 'T5 encoder block',
+    ...(opts.threads ? { threads: opts.threads } : {}),
+    // onnxruntime's threads spin between ops by default, taking the cores the widening workers
+    // need: without spinning, full-depth T5-XXL encoded in 16.6 s instead of 19.0 s here.
+    config: { 'session.intra_op.allow_spinning': '0' },
+    ...(opts.optimizedModelPath ? { optimizedModelPath: opts.optimizedModelPath } : {}),
+    memPattern: false,
+  });
+  let pool: WidenPool;
+  try {
+    pool = new WidenPool(undefined, 'T5 encoder weights');
+  } catch (err) {
+    await block.release();
+    throw err;
+  }
+  const session = new OnnxSession({ runner: new StreamedT5(block, w, params, pool) }, 'cpu', BUILDERS.t5.label);
   return { session, params, buildMs: t1 - t0, loadMs: performance.now() - t1, cached };
 }
 

@@ -107,34 +107,62 @@ function providerConfig(p: Provider): ort.InferenceSession.ExecutionProviderConf
   return p === 'dml' ? 'dml' : p;
 }
 
+/**
+ * What runs a model: an onnxruntime session, or a runner that drives sessions itself (the
+ * block-by-block T5 encoder, runtime/flux/text/t5-streamed.ts) behind the same interface.
+ */
+export interface ModelRunner {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, Feed>): Promise<Record<string, Output>>;
+  release(): Promise<void>;
+  endProfiling(): void;
+}
+
+function ortRunner(session: ort.InferenceSession): ModelRunner {
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(feeds) {
+      const t: Record<string, ort.Tensor> = {};
+      for (const [k, f] of Object.entries(feeds)) t[k] = new ort.Tensor(f.type, f.data as never, f.dims);
+      const r = await session.run(t);
+      const out: Record<string, Output> = {};
+      for (const [k, v] of Object.entries(r)) out[k] = { type: v.type, dims: [...v.dims], data: v.data as Output['data'] };
+      return out;
+    },
+    release: () => session.release(),
+    endProfiling: () => session.endProfiling(),
+  };
+}
+
 export class OnnxSession {
   /** Milliseconds spent inside session.run since creation (or the last resetTiming). */
   runMs = 0;
   runs = 0;
+  private runner: ModelRunner;
 
   constructor(
-    private session: ort.InferenceSession,
+    session: ort.InferenceSession | { runner: ModelRunner },
     readonly provider: Provider,
     readonly label: string,
     /** Why the requested provider was not used, when it was not. */
     readonly fallbackReason?: string,
-  ) {}
+  ) {
+    this.runner = 'runner' in session ? session.runner : ortRunner(session);
+  }
 
-  get inputNames(): readonly string[] { return this.session.inputNames; }
-  get outputNames(): readonly string[] { return this.session.outputNames; }
+  get inputNames(): readonly string[] { return this.runner.inputNames; }
+  get outputNames(): readonly string[] { return this.runner.outputNames; }
 
   async run(feeds: Record<string, Feed>): Promise<Record<string, Output>> {
-    for (const name of this.session.inputNames) {
+    for (const name of this.runner.inputNames) {
       if (!(name in feeds)) throw new Error(`${this.label}: missing model input '${name}'`);
     }
-    const t: Record<string, ort.Tensor> = {};
-    for (const [k, f] of Object.entries(feeds)) t[k] = new ort.Tensor(f.type, f.data as never, f.dims);
     const start = performance.now();
-    const r = await this.session.run(t);
+    const out = await this.runner.run(feeds);
     this.runMs += performance.now() - start;
     this.runs++;
-    const out: Record<string, Output> = {};
-    for (const [k, v] of Object.entries(r)) out[k] = { type: v.type, dims: [...v.dims], data: v.data as Output['data'] };
     return out;
   }
 
@@ -142,11 +170,11 @@ export class OnnxSession {
 
   /** Ends profiling (sessions created with profilePrefix): onnxruntime writes PREFIX_<time>.json. */
   endProfiling(): void {
-    this.session.endProfiling();
+    this.runner.endProfiling();
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    await this.runner.release();
   }
 }
 

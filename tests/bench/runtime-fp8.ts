@@ -3,8 +3,12 @@
 // built from a full-width few-layer untrained set and run under each weight policy in one process,
 // the variants alternating round by round (a loaded machine slows all of them alike):
 //   cast        FP8 widened once at load: the same graph with float32 weights, the fair ceiling
-//   widen       FP8 kept stored, widened on every run by the byte-pair table (the CPU's policy when
-//               widening once does not fit; runtime/onnx/weights.ts)
+//   widen       FP8 kept stored, widened on every run (the CPU's policy when widening once does not
+//               fit): T5 block by block, its weights widened by worker threads and fed to a one-block
+//               session (runtime/flux/text/t5-streamed.ts); the transformer by the in-graph byte-pair
+//               table (runtime/onnx/weights.ts)
+//   widen-graph T5 only: the whole-encoder graph widening in onnxruntime by the byte-pair table
+//               (what 'widen' ran before block streaming), for comparison
 //   dequantize  FP8 kept stored, DequantizeLinear on every run (CUDA's recipe), for comparison
 // Prints per component the median run time with its range, the ratio to `cast` (median of the
 // per-round ratios), where the time goes under `widen` (onnxruntime's per-node profile, by op
@@ -35,7 +39,7 @@ const { values: opt } = parseArgs({
     dir: { type: 'string', default: process.env.SCHNELL_FULLWIDTH_DIR ?? '/tmp/schnell-fullwidth' },
     rounds: { type: 'string', default: '5' },
     size: { type: 'string', default: '256' },
-    policies: { type: 'string', default: 'cast,widen,dequantize' },
+    policies: { type: 'string', default: 'cast,widen,widen-graph,dequantize' },
     components: { type: 'string', default: 't5,transformer' },
     threads: { type: 'string' },
     json: { type: 'string' },
@@ -44,7 +48,8 @@ const { values: opt } = parseArgs({
 const dir = path.resolve(opt.dir!);
 const rounds = Number(opt.rounds);
 const size = Number(opt.size);
-const policies = opt.policies!.split(',') as WeightPolicy['fp8'][];
+type Variant = WeightPolicy['fp8'] | 'widen-graph';
+const policies = opt.policies!.split(',') as Variant[];
 const components = opt.components!.split(',') as ('t5' | 'transformer')[];
 const threads = opt.threads ? Number(opt.threads) : undefined;
 const log = (s: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
@@ -70,14 +75,15 @@ function transformerFullDepth(w: Weights): number {
   return 19 * per('double_blocks') + 38 * per('single_blocks');
 }
 
-interface Variant { policy: WeightPolicy['fp8']; loaded: LoadedComponent<unknown>; run: () => Promise<unknown>; times: number[] }
+interface Run { policy: Variant; loaded: LoadedComponent<unknown>; run: () => Promise<unknown>; times: number[] }
 
-async function variants(component: 't5' | 'transformer'): Promise<Variant[]> {
+async function variants(component: 't5' | 'transformer'): Promise<Run[]> {
   const w = component === 't5' ? set.t5 : set.transformer;
-  const out: Variant[] = [];
+  const out: Run[] = [];
   for (const fp8 of policies) {
-    const policy: WeightPolicy = { fp8, compute: 'float32' };
-    const loaded = await loadComponent(component, w, set.config, { policy, cacheDir, ...(threads ? { threads } : {}) });
+    if (fp8 === 'widen-graph' && component !== 't5') continue;
+    const policy: WeightPolicy = { fp8: fp8 === 'widen-graph' ? 'widen' : fp8, compute: 'float32' };
+    const loaded = await loadComponent(component, w, set.config, { policy, cacheDir, ...(threads ? { threads } : {}), ...(fp8 === 'widen-graph' ? { streamT5: false } : {}) });
     const run = runner(component, loaded);
     await run(); // warm-up: maps the weights, fills the arena
     out.push({ policy: fp8, loaded, run, times: [] });
@@ -144,7 +150,7 @@ for (const component of components) {
     const p = await profile(component);
     entry.widenProfileMs = p;
     const total = Object.values(p).reduce((a, b) => a + b, 0);
-    lines.push(`| ${component} | widen, by op | ${Object.entries(p).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, ms]) => `${k} ${(100 * ms / total).toFixed(0)} %`).join(', ')} | | |`);
+    lines.push(`| ${component} | ${component === 't5' ? 'widen-graph' : 'widen'}, by op | ${Object.entries(p).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, ms]) => `${k} ${(100 * ms / total).toFixed(0)} %`).join(', ')} | | |`);
   }
   (report.components as Record<string, unknown>)[component] = entry;
 }

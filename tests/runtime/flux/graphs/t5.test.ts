@@ -5,6 +5,8 @@ import path from 'node:path';
 import { buildT5Encoder, bucketTable, relativePositionBucket, t5Params, T5_BUILDER_VERSION } from '../../../../runtime/flux/graphs/t5.js';
 import { openComponent } from '../../../../runtime/flux/checkpoints/checkpoint.js';
 import type { WeightPolicy } from '../../../../runtime/onnx/weights.js';
+import { loadComponent } from '../../../../runtime/flux/sessions.js';
+import { canStreamT5 } from '../../../../runtime/flux/text/t5-streamed.js';
 import {
   RandomCheckpoint, Rng, TINY, assertWeightsStayInFile, fp8Layout, geluTanh, get, golden, goldenIds, goldensJson, idsFeed, refLinear, relL2, runGraph,
   softmaxRow, tempDir, type RefTensor, type StoredDtype,
@@ -245,4 +247,46 @@ test('T5 configs that contradict the weights fail with a sentence naming the fie
   assert.throws(() => t5Params(open(configOf(OTHER, { relative_attention_max_distance: -3 }))), /'relative_attention_max_distance' must be a positive integer/);
   assert.throws(() => t5Params(open(configOf(OTHER, { layer_norm_epsilon: 'small' }))), /'layer_norm_epsilon' must be a positive number/);
   assert.throws(() => t5Params(open(configOf(OTHER, { relative_attention_num_buckets: 32 }))), /'relative_attention_num_buckets' is 32, but the weights have 16/);
+});
+
+test('T5 under the CPU widen policy runs block by block with worker-widened FP8 weights and matches the reference', async () => {
+  const ck = randomT5(OTHER, 9, fp8Layout);
+  const file = ck.write(path.join(dir, 'fp8-streamed-t5.safetensors'), configOf(OTHER));
+  const w = openComponent('t5', file);
+  const p = t5Params(w);
+  assert.ok(canStreamT5(w, p));
+  const cacheDir = path.join(dir, 'streamed-graphs');
+  const loaded = await loadComponent('t5', w, {} as never, { policy: { fp8: 'widen', compute: 'float32' }, cacheDir, threads: 2 });
+  try {
+    // The cached graph is the one-block graph with its weights as inputs, not the whole encoder.
+    const graphs = fs.readdirSync(cacheDir).map((f) => fs.readFileSync(path.join(cacheDir, f)).toString('latin1'));
+    assert.equal(graphs.length, 1);
+    assert.ok(graphs[0]!.includes('t5_block') && !graphs[0]!.includes('SelfAttention.q.weight'));
+    for (const [seed, rows, len] of [[10, 1, 12], [11, 2, 45]] as const) {
+      const ids = randomIds(new Rng(seed), rows, len, OTHER.vocab);
+      const out = await loaded.session.run({ input_ids: idsFeed(ids) });
+      const y = out.last_hidden_state!;
+      assert.deepEqual(y.dims, [rows, len, OTHER.dModel]);
+      const err = relL2(y.data as Float32Array, t5Reference(ck.values, refParams(OTHER), ids));
+      assert.ok(err < 1e-5, `${rows}×${len} tokens: relative L2 ${err}`);
+    }
+    // A weight file cut short under a loaded session: the run fails with one sentence naming the file.
+    const ids = randomIds(new Rng(12), 1, 5, OTHER.vocab);
+    const copy = path.join(dir, 'fp8-streamed-t5-cut.safetensors');
+    fs.copyFileSync(file, copy);
+    fs.copyFileSync(file.replace(/\.safetensors$/, '.config.json'), copy.replace(/\.safetensors$/, '.config.json'));
+    const cut = await loadComponent('t5', openComponent('t5', copy), {} as never, { policy: { fp8: 'widen', compute: 'float32' }, cacheDir, threads: 2 });
+    try {
+      fs.truncateSync(copy, w.require('encoder.block.1.layer.0.SelfAttention.q.weight').offset);
+      await assert.rejects(cut.session.run({ input_ids: idsFeed(ids) }), (e: Error) => /fp8-streamed-t5-cut\.safetensors ended \d+ bytes early/.test(e.message) && !e.message.includes('\n'));
+    } finally {
+      await cut.session.release();
+    }
+    // Released: the workers are gone and a run says so.
+    const again = await loadComponent('t5', w, {} as never, { policy: { fp8: 'widen', compute: 'float32' }, cacheDir, threads: 2 });
+    await again.session.release();
+    await assert.rejects(again.session.run({ input_ids: idsFeed(ids) }), /widening pool was already closed/);
+  } finally {
+    await loaded.session.release();
+  }
 });

@@ -1,0 +1,71 @@
+// The worker pool that widens FP8 weights outside onnxruntime (runtime/onnx/widen-pool.ts): every
+// byte of both FP8 formats lands as the format's value (times a tensor's scale), each tensor's
+// buffer comes back to the caller without a copy, several tensors spread over the workers, and a
+// file that cannot be read fails the call with one sentence naming the file.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fp8Table, fp8ToFloat } from '../../../runtime/onnx/weights.js';
+import { floatsOf, WidenPool } from '../../../runtime/onnx/widen-pool.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-widenpool-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const same = (a: number, b: number) => (Number.isNaN(a) ? Number.isNaN(b) : Object.is(a, b));
+
+test('every FP8 byte widens to its value, scaled, in tensors spread over two workers', async () => {
+  // 3 MB per tensor (more than the workers' 1 MB read chunk), every byte value many times over.
+  const n = 3 * (1 << 20) + 17;
+  const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 7 + (i >> 8)) & 255);
+  const file = path.join(tmp, 'w.bin');
+  fs.writeFileSync(file, Buffer.concat([Buffer.from('header'), bytes, bytes]));
+  const pool = new WidenPool(2, 'test weights');
+  try {
+    for (const kind of ['e4m3', 'e5m2'] as const) {
+      const scaled = fp8Table(kind).map((v) => v * 0.5);
+      const outs = [new ArrayBuffer(4 * n), new ArrayBuffer(4 * n), new ArrayBuffer(4 * 10)];
+      const back = await pool.widen([
+        { file, offset: 6, count: n, out: outs[0]!, table: fp8Table(kind) },
+        { file, offset: 6 + n, count: n, out: outs[1]!, table: scaled },
+        { file, offset: 6 + 5, count: 10, out: outs[2]!, table: fp8Table(kind) },
+      ]);
+      assert.deepEqual(back.map((b) => b.byteLength), [4 * n, 4 * n, 40]);
+      assert.equal(outs[0]!.byteLength, 0, 'the buffer moved to a worker and back (not copied)');
+      const [a, b, c] = back.map((x) => new Float32Array(x));
+      let bad = 0;
+      for (let i = 0; i < n; i++) {
+        const v = Math.fround(fp8ToFloat(bytes[i]!, kind));
+        if (!same(a![i]!, v) || !same(b![i]!, Math.fround(v * 0.5))) bad++;
+      }
+      assert.equal(bad, 0, `${kind}: ${bad} values differ`);
+      for (let i = 0; i < 10; i++) assert.ok(same(c![i]!, Math.fround(fp8ToFloat(bytes[5 + i]!, kind))));
+    }
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a weight file cut short fails with one sentence naming it, and a closed pool says so', async () => {
+  const file = path.join(tmp, 'short.bin');
+  fs.writeFileSync(file, new Uint8Array(100));
+  const pool = new WidenPool(2, 'T5 encoder weights');
+  try {
+    await assert.rejects(pool.widen([{ file, offset: 50, count: 80, out: new ArrayBuffer(320), table: fp8Table('e4m3') }]),
+      (e: Error) => /^could not widen the T5 encoder weights: .*short\.bin ended 30 bytes early at offset 100$/.test(e.message));
+    await assert.rejects(pool.widen([{ file: path.join(tmp, 'missing.bin'), offset: 0, count: 4, out: new ArrayBuffer(16), table: fp8Table('e4m3') }]), /missing\.bin/);
+  } finally {
+    await pool.close();
+  }
+  await assert.rejects(pool.widen([]), /T5 encoder weights widening pool was already closed/);
+});
+
+test('small tensors of every float dtype read as float32', () => {
+  const f32 = new Float32Array([1.5, -2, 65504]);
+  assert.deepEqual([...floatsOf(new Uint8Array(f32.buffer), 'F32')], [1.5, -2, 65504]);
+  // 1.5, -2 and 65504 in float16 and bfloat16, little-endian.
+  assert.deepEqual([...floatsOf(new Uint8Array(new Uint16Array([0x3e00, 0xc000, 0x7bff]).buffer), 'F16')], [1.5, -2, 65504]);
+  assert.deepEqual([...floatsOf(new Uint8Array(new Uint16Array([0x3fc0, 0xc000]).buffer), 'BF16', 2)], [3, -4]);
+  assert.deepEqual([...floatsOf(Uint8Array.from([0x38, 0xc0]), 'F8_E4M3')], [1, -2]);
+  assert.throws(() => floatsOf(new Uint8Array(4), 'I32'), /I32 is not a floating-point weight/);
+});
