@@ -17,6 +17,16 @@ export interface BackendOutput {
   images: GeneratedImage[];
   /** Milliseconds spent producing the images (model time, or the cloud round trip). */
   engineMs: number;
+  /** A local run's stages (load, encode, denoise, decode); the cloud has none. */
+  stages?: Record<string, StageReport>;
+}
+
+/** One stage of a local run: its time, peak resident memory and bytes read (Linux), beside the fit estimate. */
+export interface StageReport {
+  ms: number;
+  peakRssBytes?: number;
+  readBytes?: number;
+  estimateBytes?: number;
 }
 
 export type BackendName = 'local' | 'cloud';
@@ -45,8 +55,8 @@ export interface GenerationResult {
   fallback?: { from: 'local'; kind: FailureKind; reason: string };
   /** The model name that served (local name, or the cloud model). */
   model: string;
-  /** engineMs: inside the backend; safetyMs: the safety check; queueMs: waiting for the device; totalMs: all of it. */
-  timings: { engineMs: number; safetyMs: number; totalMs: number; queueMs?: number };
+  /** engineMs: inside the backend; safetyMs: the safety check; queueMs: waiting for the device; totalMs: all of it; stages: a local run's, per stage. */
+  timings: { engineMs: number; safetyMs: number; totalMs: number; queueMs?: number; stages?: Record<string, StageReport> };
 }
 
 export interface ProgressEvent {

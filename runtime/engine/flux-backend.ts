@@ -186,6 +186,7 @@ export class FluxBackend implements LocalBackend {
         format: img.format,
       })),
       engineMs: result.timings.wallMs,
+      stages: result.timings.stages,
     };
   }
 

@@ -126,7 +126,7 @@ export class Router {
         finishReason: overallFinishReason(out.images),
         backend,
         model: backend === 'local' ? this.localModelName : this.cloud!.describe().model,
-        timings: { engineMs: out.engineMs, safetyMs, totalMs: performance.now() - started },
+        timings: { engineMs: out.engineMs, safetyMs, totalMs: performance.now() - started, ...(out.stages ? { stages: out.stages } : {}) },
       };
       if (fallback) result.fallback = fallback;
       return result;

@@ -68,6 +68,13 @@ test('--samples 3 writes three images with seeds s, s+1, s+2 (--json report)', a
   for (const img of report.images) assert.equal((await sharp(img.path).metadata()).format, 'jpeg');
   assert.equal(new Set(report.images.map((i: { path: string }) => sha(i.path))).size, 3);
   assert.ok(report.timings.engineMs > 0);
+  // Each stage of the local run, with its peak resident memory beside the fit estimate.
+  for (const name of ['encode', 'denoise', 'decode']) {
+    const stage = report.timings.stages?.[name];
+    assert.ok(stage && stage.ms >= 0, `timings.stages.${name}: ${JSON.stringify(report.timings.stages)}`);
+    assert.ok(stage.estimateBytes > 0, `${name} has its estimate`);
+    if (process.platform === 'linux') assert.ok(stage.peakRssBytes > 0, `${name} has its peak resident memory`);
+  }
 });
 
 test('without --seed a seed is picked and printed; a folder --out names files by seed', async () => {
