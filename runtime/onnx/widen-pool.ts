@@ -1,4 +1,4 @@
-// FP8 weights widened to float32 outside onnxruntime, by worker threads, into shared memory. Why:
+// FP8 weights widened to float32 outside onnxruntime, by worker threads, into buffers moved to and from them. Why:
 // onnxruntime's CPU Cast from FP8 converts one value at a time on one thread (about 26 ns per
 // value here) and its Gather copies about 2.8 ns per value; a 256-entry table lookup in a tight
 // JavaScript loop is about 1 ns per value per core. A caller (the block-by-block T5 runner) widens
@@ -29,7 +29,8 @@ export interface WidenJob {
 
 // Plain CommonJS evaluated in the worker (no loader, no TypeScript: the same under tsx, node and a
 // bundled build). Reads 1 MB at a time and looks the bytes up two at a time in a 65,536-pair table
-// (about 20 % faster than one at a time in V8 here).
+// (about 20 % faster than one at a time in V8 here; the pair order assumes a little-endian CPU, as
+// x86-64 and arm64 are).
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
