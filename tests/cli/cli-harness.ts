@@ -1,5 +1,6 @@
 // Runs `node bin/schnell.mjs …` as a user would, with its own SCHNELL_HOME.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,4 +30,17 @@ export function schnell(args: string[], opts: { home: string; cwd?: string; env?
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** No key from the developer's environment leaks into a run. */
+export const NO_KEY = { FIREWORKS_API_KEY: '', FIREWORKS_BASE_URL: '' };
+
+/** Makes fresh, empty SCHNELL_HOME folders under `root()`, one per spawned process. */
+export function homeMaker(root: () => string): () => string {
+  let n = 0;
+  return () => {
+    const h = path.join(root(), `home-${++n}`);
+    fs.mkdirSync(h);
+    return h;
+  };
 }

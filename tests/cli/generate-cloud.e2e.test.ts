@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { openLibrary } from '../../main/library/index.js';
-import { schnell } from './cli-harness.js';
+import { homeMaker, NO_KEY, schnell } from './cli-harness.js';
 import { type ServeProcess, spawnServe } from '../runtime/server/helpers.js';
 
 const CLOUD_KEY = 'cloud-side-token-abcdef0123456789';
@@ -19,16 +19,9 @@ const small = ['--width', '64', '--height', '64', '--steps', '2'];
 let root: string;
 let model: string;
 let cloud: ServeProcess;
-let homes = 0;
 
-/** A fresh, empty SCHNELL_HOME for one spawned process. */
-function home(): string {
-  const h = path.join(root, `home-${++homes}`);
-  fs.mkdirSync(h);
-  return h;
-}
-/** No key from the developer's environment leaks into a run. */
-const noKey = { FIREWORKS_API_KEY: '', FIREWORKS_BASE_URL: '' };
+const home = homeMaker(() => root);
+const noKey = NO_KEY;
 const cloudEnv = () => ({ FIREWORKS_API_KEY: CLOUD_KEY, FIREWORKS_BASE_URL: cloud.url });
 
 async function pixels(file: string | Buffer): Promise<Buffer> {

@@ -10,22 +10,15 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { openLibrary, parseParameters, readImageInfo } from '../../main/library/index.js';
 import { readPngText } from '../../main/library/png.js';
-import { schnell } from './cli-harness.js';
+import { homeMaker, NO_KEY, schnell } from './cli-harness.js';
 
 const small = ['--width', '64', '--height', '64', '--steps', '2'];
 
 let root: string;
 let model: string;
-let homes = 0;
 
-/** A fresh, empty SCHNELL_HOME for one spawned process. */
-function home(): string {
-  const h = path.join(root, `home-${++homes}`);
-  fs.mkdirSync(h);
-  return h;
-}
-/** No key from the developer's environment leaks into a run. */
-const noKey = { FIREWORKS_API_KEY: '', FIREWORKS_BASE_URL: '' };
+const home = homeMaker(() => root);
+const noKey = NO_KEY;
 
 async function pixels(file: string | Buffer): Promise<Buffer> {
   return sharp(file).removeAlpha().raw().toBuffer();
