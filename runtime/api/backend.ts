@@ -72,12 +72,20 @@ export interface ProgressEvent {
    * least every few seconds. `step` then counts the steps finished so far.
    */
   stage?: 'estimate' | 'load' | 'release' | 'encode' | 'denoise' | 'decode';
-  /** A sentence for a terminal or the studio: "loading T5 (4.9 GB)", "image 1 of 2, step 3 of 4, about 40 % (estimated …)". */
+  /**
+   * A sentence for a terminal or the studio: "loading T5 (4.9 GB)", "encoding the prompt: T5 block
+   * 12 of 24", "image 1 of 2, step 3 of 4, block 40 of 57", or, from an estimate, "image 1 of 2,
+   * step 3 of 4, about 40 % (estimated …)".
+   */
   message?: string;
   /** The component being loaded or released, and its bytes on disk. */
   component?: string;
   bytes?: number;
-  /** 0..1 within the running step, estimated from this machine's measured speed (one runtime call cannot report its blocks). */
+  /**
+   * 0..1 within the running step (or the encode stage): measured (blocks run) when the model runs
+   * block by block, else estimated from this machine's measured speed (the event then carries
+   * `expectedMs`, and its message says "estimated").
+   */
   fraction?: number;
   /** How long the step or stage that starts with this event should take here (measured speed). */
   expectedMs?: number;

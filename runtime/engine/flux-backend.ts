@@ -154,6 +154,7 @@ export class FluxBackend implements LocalBackend {
       stage: e.stage, message: e.message, elapsedMs: e.elapsedMs,
       ...(e.component ? { component: e.component } : {}), ...(e.bytes !== undefined ? { bytes: e.bytes } : {}),
       ...(e.expectedMs !== undefined ? { expectedMs: e.expectedMs } : {}), ...(e.etaMs !== undefined ? { etaMs: e.etaMs } : {}),
+      ...(e.fraction !== undefined ? { fraction: e.fraction } : {}),
     });
     this.onStage = stageEvent;
     const pipeline = await this.load().finally(() => (this.onStage = undefined));

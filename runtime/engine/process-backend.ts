@@ -247,8 +247,10 @@ export function stoppedMessage(code: number | null, signal: NodeJS.Signals | nul
 /**
  * Progress every 2 s while the runtime is silent. onnxruntime runs a session on the runtime's own
  * thread, so a full-size step (minutes on a CPU) or a large load says nothing until it ends; this
- * side is free, and repeats the last stage event with the time since, and — when the event said how
- * long its step should take on this machine — an estimated share done and time left.
+ * side is free, and repeats the last stage event with the time since. An event with a measured
+ * `fraction` (a model run block by block reported it) is repeated as it is, with the time since
+ * that block; one that said how long its step should take on this machine (`expectedMs`) gets an
+ * estimated share done and time left, and says it is an estimate.
  */
 function heartbeat(onProgress: (e: LocalProgress) => void, everyMs = 2000): { onProgress: (e: LocalProgress) => void; stop: () => void } {
   let last: { e: LocalProgress; at: number } | undefined;
@@ -258,8 +260,11 @@ function heartbeat(onProgress: (e: LocalProgress) => void, everyMs = 2000): { on
     if (since < everyMs - 50) return;
     // The repeat says how long it has been; the preview it carried was shown already.
     const { preview: _shown, ...e } = last.e;
-    const fraction = e.expectedMs ? Math.min(0.99, since / e.expectedMs) : undefined;
-    const part = fraction !== undefined ? `about ${Math.round(fraction * 100)} % (estimated from this machine's speed)` : `${Math.round(since / 1000)} s so far`;
+    const measured = e.fraction !== undefined && !e.expectedMs;
+    const fraction = measured ? e.fraction : e.expectedMs ? Math.min(0.99, since / e.expectedMs) : undefined;
+    const part = measured
+      ? `${Math.round(since / 1000)} s since the last block`
+      : fraction !== undefined ? `about ${Math.round(fraction * 100)} % (estimated from this machine's speed)` : `${Math.round(since / 1000)} s so far`;
     onProgress({
       ...e, elapsedMs: (e.elapsedMs ?? 0) + since, message: `${e.message}, ${part}`,
       ...(fraction !== undefined ? { fraction } : {}), ...(e.etaMs !== undefined ? { etaMs: Math.max(0, e.etaMs - since) } : {}),

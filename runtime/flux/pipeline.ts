@@ -6,7 +6,7 @@
 import { invalid } from '../api/errors.js';
 import { imageSeed, MAX_CFG_SCALE, MAX_SEED, MAX_STEPS } from '../api/request.js';
 import { isLocalSize, LOCAL_MAX_SIDE, LOCAL_MIN_SIDE, LOCAL_SIDE_STEP } from '../api/resolutions.js';
-import type { OnnxSession, Provider } from '../onnx/session.js';
+import type { BlockProgress, OnnxSession, Provider } from '../onnx/session.js';
 import type { WeightPolicy } from '../onnx/weights.js';
 import type { DecoderParams } from './graphs/autoencoder.js';
 import type { ModelSet } from './checkpoints/checkpoint.js';
@@ -17,7 +17,7 @@ import { SAMPLER_NAMES, type SamplerName } from './sampling/samplers.js';
 import { getSchedule } from './sampling/schedule.js';
 import { choosePolicy, componentParams, loadComponent, usableMemory, type ComponentName, type LoadOptions } from './sessions.js';
 import { componentMemory, estimateStages, firstRequestPeaks, shapeOf, stagePeak, stagePeaks, type MemoryPlan, type Stage, type StageEstimate } from './memory.js';
-import { assertFinite, formatDuration, formatGB, StageMeter, type StageEvent, type StageName, type StageStats } from './run-monitor.js';
+import { assertFinite, blockEventsDue, formatDuration, formatGB, StageMeter, type StageEvent, type StageName, type StageStats } from './run-monitor.js';
 import { paramCount, SpeedLog, speedKey, transformerFlop } from './speed.js';
 import { decodeLatents, denoise, runClip, runT5, throwIfAborted, type Conditioning } from './stages.js';
 import { loadClipTokenizer, loadT5Tokenizer, type TextTokenizer } from './text/tokenizers.js';
@@ -270,8 +270,18 @@ export class FluxPipeline {
       const t0 = performance.now();
       onStage?.({ stage: 'encode', message: 'encoding the prompt', elapsedMs: elapsed() });
       const load = onStage && { onStage, since: start };
-      const positive = await this.encodeText(params.prompt, load);
-      const negative = guided ? await this.encodeText(params.negativePrompt!, load) : undefined;
+      // Where T5 runs block by block, its blocks are the progress: over the prompts it will encode
+      // (the last prompt's encoding is kept, so after the positive one the negative reruns unless equal).
+      const toRun = (this.lastText?.prompt !== params.prompt ? 1 : 0) + (guided && params.negativePrompt !== params.prompt ? 1 : 0);
+      let encoded = 0;
+      const due = blockEventsDue();
+      const blocks = (what: string): BlockProgress | undefined => onStage && ((done, total) => {
+        const fraction = Math.min(1, (encoded * total + done) / (Math.max(1, toRun) * total));
+        if (done === total) encoded++;
+        if (due(done === total)) onStage({ stage: 'encode', fraction, message: `encoding ${what}: T5 block ${done} of ${total}`, elapsedMs: elapsed() });
+      });
+      const positive = await this.encodeText(params.prompt, load, blocks('the prompt'));
+      const negative = guided ? await this.encodeText(params.negativePrompt!, load, blocks('the negative prompt')) : undefined;
       if (!this.textWasCached) this.speed.record('text', performance.now() - t0, textFlop);
       onStage?.({ stage: 'encode', done: true, message: `encoded the prompt in ${formatDuration(performance.now() - t0)}`, elapsedMs: elapsed() });
       return { positive, negative };
@@ -292,11 +302,14 @@ export class FluxPipeline {
         const runsBefore = transformer.runs;
         let stepStart = performance.now();
         let step = 1;
+        let stepRuns = transformer.runs;
         const expected = () => this.speed.stepMs(stepFlop);
-        // onnxruntime-node runs a session on this thread, so nothing here can speak during a step:
+        // onnxruntime-node runs a session on this thread, so one call cannot speak during a step:
         // each step's start carries how long it should take, and the process hosting the runtime
-        // (runtime/engine/process-backend.ts) reports progress every 2 s from that.
+        // (runtime/engine/process-backend.ts) reports progress every 2 s from that, until a
+        // block-by-block transformer reports its blocks (below).
         const report = () => {
+          stepRuns = transformer.runs;
           const e = expected();
           const left = eta(stepsDone);
           onStage?.({
@@ -306,6 +319,21 @@ export class FluxPipeline {
           });
         };
         report();
+        // A transformer that runs block by block says where it is within the step: blocks run of
+        // the step's runs × blocks (two runs a step under classifier-free guidance).
+        if (onStage && transformer.reportsProgress) {
+          const due = blockEventsDue();
+          transformer.onProgress = (done, total) => {
+            if (!due()) return;
+            const left = eta(stepsDone);
+            onStage({
+              stage: 'denoise', image: index, images: samples, step, steps, elapsedMs: elapsed(),
+              fraction: Math.min(1, ((transformer.runs - stepRuns) * total + done) / (runsPerStep * total)),
+              ...(left !== undefined ? { etaMs: Math.max(0, left - (performance.now() - stepStart)) } : {}),
+              message: `image ${index + 1} of ${samples}, step ${step} of ${steps}, block ${done} of ${total}`,
+            });
+          };
+        }
         try {
           const out = await denoise(transformer, this.info.transformer, noise, { h, w }, timesteps, cond.positive, {
             sampler: params.sampler, cfgScale: params.cfgScale,
@@ -324,7 +352,7 @@ export class FluxPipeline {
           transformerRuns += transformer.runs - runsBefore;
           return out;
         } finally {
-          /* nothing to stop */
+          transformer.onProgress = undefined;
         }
       });
       assertFinite(latents, 'transformer', index, seed);
@@ -357,14 +385,23 @@ export class FluxPipeline {
     };
   }
 
-  /** T5 and CLIP features of a prompt (the tokenizers pad and truncate as the reference does); the last prompt's are kept. */
-  async encodeText(prompt: string, load?: { onStage: (e: StageEvent) => void; since: number }): Promise<Conditioning> {
+  /**
+   * T5 and CLIP features of a prompt (the tokenizers pad and truncate as the reference does); the
+   * last prompt's are kept. `onBlock` hears T5's blocks where T5 runs block by block.
+   */
+  async encodeText(prompt: string, load?: { onStage: (e: StageEvent) => void; since: number }, onBlock?: BlockProgress): Promise<Conditioning> {
     this.textWasCached = this.lastText?.prompt === prompt;
     if (this.lastText?.prompt === prompt) return this.lastText.cond;
     await this.ensure(['t5', 'clip'], load?.onStage, load?.since);
     const s = this.live();
     const t5Ids = this.tokenizers.t5.encode(prompt);
-    const txt = await runT5(s.t5!, t5Ids);
+    let txt: Float32Array;
+    s.t5!.onProgress = onBlock;
+    try {
+      txt = await runT5(s.t5!, t5Ids);
+    } finally {
+      s.t5!.onProgress = undefined;
+    }
     const cond = { txt, txtTokens: t5Ids.length, vec: await runClip(s.clip!, this.tokenizers.clip.encode(prompt)) };
     this.lastText = { prompt, cond };
     return cond;

@@ -1,7 +1,7 @@
 // What a generation reports while it runs and after: stage events (loading each component with
-// its size, encoding, each step with how long it should take, decoding), per-stage wall time,
-// peak resident memory and bytes read from disk (Linux /proc; other systems report what they can),
-// and the check that no stage produced NaN or infinity (a black image must never pass as SUCCESS).
+// its size, encoding, each step with how long it should take, blocks run where a model runs block
+// by block, decoding), per-stage wall time, peak resident memory and bytes read from disk (Linux
+// /proc; other systems report what they can), and the check that no stage produced NaN or infinity (a black image must never pass as SUCCESS).
 import fs from 'node:fs';
 
 export type StageName = 'load' | 'encode' | 'denoise' | 'decode';
@@ -21,8 +21,9 @@ export interface StageEvent {
   step?: number;
   steps?: number;
   /**
-   * How far the running step (or stage) is, 0..1, from this machine's measured time for it: one
-   * onnxruntime call cannot report progress over its blocks, so this is an estimate and says so.
+   * How far the running step (or stage) is, 0..1. Measured (blocks run of the step's blocks) when
+   * the model runs block by block and the event carries no `expectedMs`; else the host estimates
+   * it from `expectedMs` (one onnxruntime call cannot report its blocks) and says so.
    */
   fraction?: number;
   elapsedMs: number;
@@ -35,6 +36,23 @@ export interface StageEvent {
   /** Estimated milliseconds left for the whole request, from this machine's measured speed. */
   etaMs?: number;
   done?: boolean;
+}
+
+/** Block events within a step or the encode stage: at most one per this many milliseconds. */
+export const BLOCK_EVENT_EVERY_MS = 500;
+
+/**
+ * Whether a block event is due: the first always, then one per `everyMs`, or when `force` (the
+ * last block of a run). A small model runs hundreds of blocks a second; the host needs a few.
+ */
+export function blockEventsDue(everyMs = BLOCK_EVENT_EVERY_MS): (force?: boolean) => boolean {
+  let last = -Infinity;
+  return (force = false) => {
+    const now = performance.now();
+    if (!force && now - last < everyMs) return false;
+    last = now;
+    return true;
+  };
 }
 
 export interface StageStats {

@@ -107,6 +107,9 @@ function providerConfig(p: Provider): ort.InferenceSession.ExecutionProviderConf
   return p === 'dml' ? 'dml' : p;
 }
 
+/** After each block of a run: `done` blocks of `total` (the blocks of one run) finished. */
+export type BlockProgress = (done: number, total: number) => void;
+
 /**
  * What runs a model: an onnxruntime session, or a runner that drives sessions itself (the
  * block-by-block T5 encoder, runtime/flux/text/t5-streamed.ts) behind the same interface.
@@ -117,6 +120,11 @@ export interface ModelRunner {
   run(feeds: Record<string, Feed>): Promise<Record<string, Output>>;
   release(): Promise<void>;
   endProfiling(): void;
+  /**
+   * A runner that runs block by block declares this property (initialised, even to undefined) and
+   * calls it after each block it finishes; one onnxruntime call has no such point.
+   */
+  onProgress?: BlockProgress | undefined;
 }
 
 function ortRunner(session: ort.InferenceSession): ModelRunner {
@@ -150,6 +158,15 @@ export class OnnxSession {
     readonly fallbackReason?: string,
   ) {
     this.runner = 'runner' in session ? session.runner : ortRunner(session);
+  }
+
+  /** True when the runner reports its blocks (see `onProgress`). */
+  get reportsProgress(): boolean { return 'onProgress' in this.runner; }
+
+  /** Called after each block of a run, where the runner reports blocks (else never); undefined stops it. */
+  get onProgress(): BlockProgress | undefined { return this.runner.onProgress; }
+  set onProgress(fn: BlockProgress | undefined) {
+    if (this.reportsProgress) this.runner.onProgress = fn;
   }
 
   get inputNames(): readonly string[] { return this.runner.inputNames; }

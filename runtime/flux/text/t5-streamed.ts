@@ -8,7 +8,7 @@
 // token embedding, the position bias and the final norm are small and computed here.
 import { bucketTable, type T5Params } from '../graphs/t5.js';
 import { t5BlockLinears, t5BlockNorms } from '../graphs/t5-block.js';
-import type { Feed, ModelRunner, OnnxSession, Output } from '../../onnx/session.js';
+import type { BlockProgress, Feed, ModelRunner, OnnxSession, Output } from '../../onnx/session.js';
 import { fp8Table } from '../../onnx/weights.js';
 import { floatsOf, readBytes, WidenPool, type WidenJob } from '../../onnx/widen-pool.js';
 import type { TensorInfo, Weights } from '../../onnx/tensor-source.js';
@@ -49,6 +49,8 @@ export class StreamedT5 implements ModelRunner {
   /** Two sets of one float32 buffer per linear weight of a block. */
   private sets: ArrayBuffer[][];
   private scaleCache = new Map<string, number>();
+  /** After each block: (blocks done, numLayers); what lets a long encode show real progress. */
+  onProgress: BlockProgress | undefined = undefined;
 
   constructor(private block: OnnxSession, private w: Weights, private p: T5Params, private pool: WidenPool) {
     this.sets = [this.newSet(), this.newSet()];
@@ -139,6 +141,7 @@ export class StreamedT5 implements ModelRunner {
         widening = i + 1 < this.p.numLayers ? this.widenBlock(i + 1, (i + 1) % 2) : undefined;
         const out = await this.block.run({ hidden: { type: 'float32', dims: [B, L, D], data: x }, position_bias: bias, ...this.blockFeeds(i, i % 2) });
         x = out.hidden_out!.data as Float32Array;
+        this.onProgress?.(i + 1, this.p.numLayers);
       }
       return { last_hidden_state: { type: 'float32', dims: [B, L, D], data: this.finalNorm(x) } };
     } finally {

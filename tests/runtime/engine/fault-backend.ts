@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import type { GenerationRequest } from '../../../runtime/api/index.js';
 import { BackendError, type LocalBackend, abortError } from '../../../runtime/engine/types.js';
 
-export type Fault = 'none' | 'provider' | 'oom' | 'exit' | 'throw' | 'hang' | 'bad-image' | 'killed-loading' | 'slow-loading';
+export type Fault = 'none' | 'provider' | 'oom' | 'exit' | 'throw' | 'hang' | 'bad-image' | 'killed-loading' | 'slow-loading' | 'slow-block' | 'slow-step';
 
 export interface FaultBackendOptions {
   /** Stands in for the model file: removing it is "model missing". */
@@ -85,6 +85,18 @@ export function createFaultBackend(opts: FaultBackendOptions): LocalBackend {
         g.onProgress?.({ step: 0, steps: request.steps, image: 0, images: request.samples, stage: 'load', component: 't5', bytes: 4.9e9, message: 'loading T5 (4.9 GB)', elapsedMs: 0 });
         await sleep(stepMs, g.signal);
       }
+      if (fault === 'slow-block' || fault === 'slow-step') {
+        // A step's event as the pipeline sends it, then silence: 'slow-block' with a measured share
+        // (a block-by-block transformer finished block 3 of 57), 'slow-step' with only how long
+        // the step should take (one onnxruntime call, which cannot report its blocks).
+        const measured = fault === 'slow-block';
+        g.onProgress?.({
+          step: 0, steps: request.steps, image: 0, images: request.samples, stage: 'denoise', elapsedMs: 0,
+          message: `image 1 of ${request.samples}, step 1 of ${request.steps}${measured ? ', block 3 of 57' : ''}`,
+          ...(measured ? { fraction: 3 / 57 } : { expectedMs: 4 * stepMs }),
+        });
+        await sleep(stepMs, g.signal);
+      }
       if (fault === 'killed-loading') {
         // What the system's out-of-memory killer does to a runtime loading a large component.
         g.onProgress?.({ step: 0, steps: request.steps, image: 0, images: request.samples, stage: 'load', component: 't5', bytes: 4.9e9, message: 'loading T5 (4.9 GB)' });
@@ -101,7 +113,8 @@ export function createFaultBackend(opts: FaultBackendOptions): LocalBackend {
             // A native crash: the process dies without a word.
             setTimeout(() => process.kill(process.pid, 'SIGKILL'), 10);
           }
-          if (fault === 'hang' || stepMs > 0) await sleep(fault === 'hang' ? 3_600_000 : stepMs, g.signal);
+          // (The slow step above was the step's time already.)
+          if (fault === 'hang' || (stepMs > 0 && fault !== 'slow-block' && fault !== 'slow-step')) await sleep(fault === 'hang' ? 3_600_000 : stepMs, g.signal);
           g.onProgress?.({ step, steps: request.steps, image: i, images: request.samples });
         }
         const seed = (request.seed + i) % 2 ** 32;
