@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../runtime/util/files.js';
 import type { JobOutcome, Studio } from '../main/studio.js';
 import { type GenerateCommand, NO_MODEL, outputPaths, parseGenerateArgs, USAGE } from './generate-args.js';
 import { UsageError } from './options.js';
+import { progressBar } from './progress-bar.js';
 
 const NO_MODEL_OR_KEY = `${NO_MODEL}; or set FIREWORKS_API_KEY to generate in the Fireworks cloud`;
 
@@ -147,24 +148,4 @@ async function generate(studio: Studio, cmd: GenerateCommand): Promise<number> {
     for (const [i, img] of images.entries()) console.log(`${files[i]}  (seed ${img.seed})`);
   }
   return 0;
-}
-
-/** A one-line progress bar on stderr, redrawn in place (only on a terminal). */
-function progressBar(): { update(p: { step: number; steps: number; image: number; images: number; seed: number; servedBy: string }): void; done(): void } {
-  let shown = false;
-  return {
-    update(p) {
-      const width = 24;
-      const total = p.steps * p.images;
-      const doneSteps = p.image * p.steps + p.step;
-      const filled = Math.max(0, Math.min(width, Math.round((doneSteps / total) * width)));
-      const image = p.images > 1 ? `  image ${p.image + 1}/${p.images}` : '';
-      const where = p.servedBy === 'cloud' ? '  (cloud)' : '';
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] step ${p.step}/${p.steps}${image}  seed ${p.seed}${where}`);
-      shown = true;
-    },
-    done() {
-      if (shown) process.stderr.write('\n');
-    },
-  };
 }

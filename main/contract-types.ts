@@ -61,9 +61,13 @@ export interface JobProgress {
   servedBy: ServedBy;
   /** What the local runtime is doing now (loading a component, denoising, decoding), when it says. */
   stage?: 'estimate' | 'load' | 'release' | 'encode' | 'denoise' | 'decode';
-  /** A sentence for the queue: "loading T5 (4.9 GB)", "image 1 of 2, step 3 of 4, about 40 %". */
+  /** A sentence for the queue: "loading T5 (4.9 GB)", "image 1 of 2, step 3 of 4, block 40 of 57". */
   message?: string;
-  /** 0..1 within the running step, and milliseconds left, estimated from this machine's speed. */
+  /**
+   * 0..1 within the running step (or the encode stage): measured over blocks where the model runs
+   * block by block, else estimated from this machine's speed (the message then says "estimated").
+   * etaMs: milliseconds left for the request, from this machine's speed.
+   */
   fraction?: number;
   etaMs?: number;
 }

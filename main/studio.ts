@@ -240,6 +240,7 @@ export class Studio {
             step: e.step, steps: e.steps, image: e.image, images: e.images, servedBy: e.backend,
             ...(e.stage ? { stage: e.stage } : {}),
             ...(e.message ? { message: e.message } : {}),
+            ...(e.fraction !== undefined ? { fraction: e.fraction } : {}), ...(e.etaMs !== undefined ? { etaMs: e.etaMs } : {}),
           };
           this.store.setLive(jobId, { servedBy: e.backend, progress });
           // The local runtime's PNG of the image so far, now and then; the cloud sends none.

@@ -33,8 +33,12 @@ export interface JobProgress {
   servedBy: BackendName;
   /** What the local runtime is doing now (load, encode, denoise, decode …), on stage events. */
   stage?: 'estimate' | 'load' | 'release' | 'encode' | 'denoise' | 'decode';
-  /** A sentence for people: "loading T5 (4.9 GB)", "image 1 of 2, step 3 of 4". */
+  /** A sentence for people: "loading T5 (4.9 GB)", "image 1 of 2, step 3 of 4, block 40 of 57". */
   message?: string;
+  /** 0..1 within the running step (or encode stage): measured over blocks, or estimated (the message says so). */
+  fraction?: number;
+  /** Milliseconds left for the request, from this machine's measured speed. */
+  etaMs?: number;
 }
 
 export interface Fallback {

@@ -32,7 +32,9 @@ export function Queue() {
 function JobRow({ job: j }: { job: LiveJob }) {
   const prompt = typeof j.request.prompt === 'string' ? j.request.prompt : '';
   const p = j.progress;
-  const fraction = j.status === 'done' ? 1 : p ? (p.image * p.steps + p.step) / Math.max(1, p.steps * p.images) : 0;
+  // Within a step, the runtime's share of it (blocks run, or its estimate) moves the bar between steps.
+  const within = p?.stage === 'denoise' && p.fraction !== undefined ? Math.min(1, p.fraction) : 0;
+  const fraction = j.status === 'done' ? 1 : p ? Math.min(1, (p.image * p.steps + p.step + within) / Math.max(1, p.steps * p.images)) : 0;
   const pct = Math.round(fraction * 100);
   const where = j.servedBy === 'cloud' ? 'cloud' : j.servedBy === 'local' ? 'this machine' : null;
 
@@ -80,6 +82,7 @@ function JobRow({ job: j }: { job: LiveJob }) {
         <div className="job-meta">
           <span>{STATUS[j.status]}</span>
           {p && j.status === 'running' && <span>step {p.step}/{p.steps}{p.images > 1 ? ` · image ${p.image + 1}/${p.images}` : ''}</span>}
+          {p?.message && j.status === 'running' && <span>{p.message}</span>}
           {where && <span>on {where}</span>}
           {j.fallback && <span className="untrained" title={j.fallback.reason}>cloud fallback: {j.fallback.reason}</span>}
         </div>
