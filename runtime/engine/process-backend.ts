@@ -227,7 +227,8 @@ function activity(e: LocalProgress): string {
     // A finished stage ("loaded T5 (4.9 GB) in 12 s", "encoded the prompt in 3 s") reads as "after …".
     const finished = /^(loaded|encoded|released) (.*?)(?: in \d[^,]*)?$/.exec(e.message);
     if (finished) return `just after ${{ loaded: 'loading', encoded: 'encoding', released: 'releasing' }[finished[1] as 'loaded']} ${finished[2]}`;
-    return e.message.replace(/ \(\d+ s\)$/, '');
+    // "encoding the prompt: T5 block 12 of 24" reads as "encoding the prompt (T5 block 12 of 24)".
+    return e.message.replace(/ \(\d+ s\)$/, '').replace(/: (T5 block \d+ of \d+)$/, ' ($1)');
   }
   // A step event says which step finished; the next one is running (or the decoder, after the last).
   if (e.step >= e.steps) return `decoding image ${e.image + 1}`;
