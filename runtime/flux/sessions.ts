@@ -18,6 +18,8 @@ import { canStreamT5, StreamedT5 } from './text/t5-streamed.js';
 import { OnnxSession } from '../onnx/session.js';
 import { WidenPool } from '../onnx/widen-pool.js';
 import { buildTransformer, transformerParams, TRANSFORMER_BUILDER_VERSION, type FluxParams } from './graphs/transformer.js';
+import { buildDoubleBlock, buildSingleBlock, buildTransformerEntry, buildTransformerExit, TRANSFORMER_STREAM_BUILDER_VERSION } from './graphs/transformer-stream.js';
+import { canStreamTransformer, StreamedTransformer } from './transformer-streamed.js';
 import type { Weights } from '../onnx/tensor-source.js';
 import { linuxMemAvailable } from '../util/memory.js';
 
@@ -46,6 +48,11 @@ export interface LoadOptions {
    * block by block with the weights widened by worker threads (benchmarks compare the two).
    */
   streamT5?: boolean;
+  /**
+   * false: the transformer under 'widen' as one whole graph widening FP8 inside onnxruntime,
+   * instead of block by block with the weights widened by worker threads (benchmarks compare).
+   */
+  streamTransformer?: boolean;
 }
 
 export interface LoadedComponent<P> {
@@ -139,6 +146,10 @@ export async function loadComponent<C extends ComponentName>(
   const t0 = performance.now();
   const params = builder.params(w, cfg);
   if (name === 't5' && streamsT5(policy, opts, w, params as T5Params)) return loadStreamedT5(w, params as T5Params, opts, t0) as Promise<LoadedComponent<ParamsOf<C>>>;
+  if (name === 'transformer' && cpuWidens(policy, opts) && opts.streamTransformer !== false) {
+    const streamed = await loadStreamedTransformer(w, params as FluxParams, opts, t0);
+    if (streamed) return streamed as LoadedComponent<ParamsOf<C>>;
+  }
   const baseDir = commonDir(w.files);
   const key = graphKey(name, builder.version, w.files, { params, policy, baseDir, source: sourceHash(builder.modules), layout: layoutHash(w) });
   const { bytes, cached } = cachedGraph(key, () => builder.build(w, params, policy).toBytes({ baseDir }), ...(opts.cacheDir ? [opts.cacheDir] : []));
@@ -168,8 +179,17 @@ export async function loadComponent<C extends ComponentName>(
  * in-graph byte-pair widening. Other providers and recipes keep the whole-encoder graph.
  */
 function streamsT5(policy: WeightPolicy, opts: LoadOptions, w: Weights, p: T5Params): boolean {
-  return policy.fp8 === 'widen' && policy.compute === 'float32' && (opts.provider ?? 'cpu') === 'cpu' && opts.streamT5 !== false && !opts.profilePrefix && canStreamT5(w, p);
+  return cpuWidens(policy, opts) && opts.streamT5 !== false && canStreamT5(w, p);
 }
+
+/** FP8 kept stored and widened per run, in float32, on the CPU (profiling wants the whole graph). */
+function cpuWidens(policy: WeightPolicy, opts: LoadOptions): boolean {
+  return policy.fp8 === 'widen' && policy.compute === 'float32' && (opts.provider ?? 'cpu') === 'cpu' && !opts.profilePrefix;
+}
+
+// onnxruntime's threads spin between ops by default, taking the cores the widening workers need:
+// without spinning, full-depth T5-XXL encoded in 16.6 s instead of 19.0 s here.
+const NO_SPINNING = { 'session.intra_op.allow_spinning': '0' };
 
 async function loadStreamedT5(w: Weights, params: T5Params, opts: LoadOptions, t0: number): Promise<LoadedComponent<T5Params>> {
   const key = graphKey('t5-block', T5_BLOCK_BUILDER_VERSION, [], { params, source: sourceHash(['graphs/t5-block', 'graphs/graph-layers']) });
@@ -179,9 +199,7 @@ async function loadStreamedT5(w: Weights, params: T5Params, opts: LoadOptions, t
     baseDir: commonDir(w.files),
     label: 'T5 encoder block',
     ...(opts.threads ? { threads: opts.threads } : {}),
-    // onnxruntime's threads spin between ops by default, taking the cores the widening workers
-    // need: without spinning, full-depth T5-XXL encoded in 16.6 s instead of 19.0 s here.
-    config: { 'session.intra_op.allow_spinning': '0' },
+    config: NO_SPINNING,
     ...(opts.optimizedModelPath ? { optimizedModelPath: opts.optimizedModelPath } : {}),
     memPattern: false,
   });
@@ -194,6 +212,61 @@ async function loadStreamedT5(w: Weights, params: T5Params, opts: LoadOptions, t
   }
   const session = new OnnxSession({ runner: new StreamedT5(block, w, params, pool) }, 'cpu', BUILDERS.t5.label);
   return { session, params, buildMs: t1 - t0, loadMs: performance.now() - t1, cached };
+}
+
+/**
+ * The transformer under the CPU's 'widen' policy, block by block (runtime/flux/transformer-streamed.ts):
+ * an entry and an exit graph over the checkpoint, and one
+ * session per block kind with the block's float32 weights as inputs. Undefined when the checkpoint's
+ * blocks are not FP8 byte ranges the workers can read (the whole graph is loaded instead).
+ */
+async function loadStreamedTransformer(w: Weights, params: FluxParams, opts: LoadOptions, t0: number): Promise<LoadedComponent<FluxParams> | undefined> {
+  const double = params.depth > 0 ? buildDoubleBlock(w, params) : undefined;
+  const single = params.depth_single_blocks > 0 ? buildSingleBlock(w, params) : undefined;
+  const blocks = { double: double?.weights ?? [], single: single?.weights ?? [] };
+  if (!canStreamTransformer(w, params, blocks)) return undefined;
+  const baseDir = commonDir(w.files);
+  const source = sourceHash(['graphs/transformer-stream', 'graphs/transformer-blocks', 'graphs/transformer-params', 'checkpoints/weight-rows']);
+  let cached = true;
+  const graph = (part: string, build: () => Uint8Array, layout?: string) => {
+    const key = graphKey(`transformer-${part}`, TRANSFORMER_STREAM_BUILDER_VERSION, layout ? w.files : [], { params, source, ...(layout ? { baseDir, layout } : {}) });
+    const r = cachedGraph(key, build, ...(opts.cacheDir ? [opts.cacheDir] : []));
+    cached &&= r.cached;
+    return r.bytes;
+  };
+  const layout = layoutHash(w);
+  // Entry and exit widen their ~50 M weights once at load (0.2 GB for FLUX.1): widened on every run
+  // they cost about 0.2 s a step, as much as the widening of four double blocks.
+  const ends: WeightPolicy = { fp8: 'cast', compute: 'float32' };
+  const bytes = {
+    entry: graph('entry', () => buildTransformerEntry(w, params, ends).toBytes({ baseDir }), layout),
+    exit: graph('exit', () => buildTransformerExit(w, params, ends).toBytes({ baseDir }), layout),
+    double: double && graph('double-block', () => double.graph.toBytes()),
+    single: single && graph('single-block', () => single.graph.toBytes()),
+  };
+  const t1 = performance.now();
+  const label = BUILDERS.transformer.label;
+  const common = { baseDir, provider: 'cpu' as const, ...(opts.threads ? { threads: opts.threads } : {}), memPattern: false };
+  const made: OnnxSession[] = [];
+  const make = async (part: keyof typeof bytes, config: Record<string, string>) => {
+    const b = bytes[part];
+    if (!b) return undefined;
+    const s = await createSession(b, { ...common, label: `${label} (${part})`, config });
+    made.push(s);
+    return s;
+  };
+  let pool: WidenPool | undefined;
+  try {
+    const endConfig = { ...NO_PREPACK, ...NO_SPINNING };
+    const sessions = { entry: (await make('entry', endConfig))!, exit: (await make('exit', endConfig))!, double: await make('double', NO_SPINNING), single: await make('single', NO_SPINNING) };
+    pool = new WidenPool(undefined, 'transformer weights');
+    const runner = new StreamedTransformer({ entry: sessions.entry, exit: sessions.exit, ...(sessions.double ? { double: sessions.double } : {}), ...(sessions.single ? { single: sessions.single } : {}) }, w, params, blocks, pool);
+    const session = new OnnxSession({ runner }, 'cpu', label);
+    return { session, params, buildMs: t1 - t0, loadMs: performance.now() - t1, cached };
+  } catch (err) {
+    await Promise.allSettled([...made.map((s) => s.release()), pool?.close()]);
+    throw err;
+  }
 }
 
 /** The element type a load with these options computes in (conformance picks its tolerance by it). */

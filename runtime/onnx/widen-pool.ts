@@ -28,22 +28,28 @@ export interface WidenJob {
 }
 
 // Plain CommonJS evaluated in the worker (no loader, no TypeScript: the same under tsx, node and a
-// bundled build). Reads 1 MB at a time and looks the bytes up two at a time in a 65,536-pair table
-// (about 20 % faster than one at a time in V8 here; the pair order assumes a little-endian CPU, as
-// x86-64 and arm64 are).
+// bundled build). Reads 1 MB at a time and looks the bytes up two at a time in a 65,536-entry table
+// whose entries are the two float32 values of a byte pair read as one float64: one 8-byte load and
+// store per pair, with no float32 ↔ float64 conversion (about 20 % faster than one float32 per
+// lookup, 40 % faster than one byte at a time, in V8 here). The bits are copied unchanged: an
+// entry is a NaN only if its upper float32 is infinite or NaN, which no FP8 value times a finite
+// scale is; a table holding one (a NaN byte, an infinite scale) takes the one-value-at-a-time path,
+// which keeps each value's bits. The pair order assumes a little-endian CPU, as x86-64 and arm64 are.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const bytes = new Uint8Array(1 << 20);
 const pairsOf = new Uint16Array(bytes.buffer);
 const pair = new Float32Array(65536 * 2);
-function widen(out, at, n, table) {
-  const half = n >> 1;
-  for (let i = 0; i < half; i++) {
-    const k = pairsOf[i] << 1;
-    out[at + 2 * i] = pair[k];
-    out[at + 2 * i + 1] = pair[k + 1];
+const pair64 = new Float64Array(pair.buffer);
+function widen(out, out64, at, n, table, exact) {
+  // Whole pairs need an even start: chunks are 1 MB, so only after a short read is it odd.
+  if (exact || (at & 1)) {
+    for (let i = 0; i < n; i++) out[at + i] = table[bytes[i]];
+    return;
   }
+  const half = n >> 1, base = at >> 1;
+  for (let i = 0; i < half; i++) out64[base + i] = pair64[pairsOf[i]];
   if (n & 1) out[at + n - 1] = table[bytes[n - 1]];
 }
 parentPort.on('message', ({ id, jobs }) => {
@@ -51,15 +57,17 @@ parentPort.on('message', ({ id, jobs }) => {
   try {
     for (const j of jobs) {
       const out = new Float32Array(j.out, 0, j.count);
+      const out64 = new Float64Array(j.out, 0, j.count >> 1);
       const table = j.table;
+      const exact = table.some((v) => !Number.isFinite(v));
       for (let i = 0; i < 65536; i++) { pair[2 * i] = table[i & 255]; pair[2 * i + 1] = table[i >> 8]; }
       const fd = fs.openSync(j.file, 'r');
       try {
         let done = 0;
         while (done < j.count) {
           const n = fs.readSync(fd, bytes, 0, Math.min(bytes.length, j.count - done), j.offset + done);
-          if (n <= 0) throw new Error(j.file + ' ended ' + (j.count - done) + ' bytes early at offset ' + (j.offset + done));
-          widen(out, done, n, table);
+          if (n <= 0) throw new Error(j.file + ' ended ' + (j.count - done) + ' bytes early at offset ' + (j.offset + done) + ' (truncated or replaced since it was loaded); check the file and load the model again');
+          widen(out, out64, done, n, table, exact);
           done += n;
         }
       } finally {
@@ -150,6 +158,15 @@ export class WidenPool {
     this.pending.clear();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+/**
+ * The promise, marked handled: a widening that fails while its block waits behind a running one
+ * must surface when that block awaits it, not as an unhandled rejection that ends the process.
+ */
+export function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
 }
 
 /** Reads `length` bytes of `file` at `offset` (small tensors: norms, embedding rows, the position bias table). */

@@ -43,7 +43,8 @@ export class RowSlicedWeights implements Weights {
   }
 }
 
-function sliceRows(info: TensorInfo, start: number, count: number): TensorInfo {
+/** Rows [start, start + count) of a tensor as a tensor of its own (a byte range, or the parts it spans). */
+export function sliceRows(info: TensorInfo, start: number, count: number): TensorInfo {
   const rest = info.shape.slice(1);
   const rowBytes = DTYPE_SIZE[info.dtype] * rest.reduce((a, b) => a * b, 1);
   const name = `${info.name}[rows ${start}:${start + count}]`;

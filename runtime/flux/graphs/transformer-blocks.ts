@@ -20,6 +20,16 @@ export interface Ctx {
   w: RowSlicedWeights;
   policy: WeightPolicy;
   p: FluxParams;
+  /**
+   * Where a weight comes from when not from the checkpoint: the block-by-block runner
+   * (runtime/flux/transformer-streamed.ts) makes each block weight a float32 graph input.
+   */
+  weightInput?: (key: string) => string;
+}
+
+/** A weight as a compute-type value: a graph input under the block-by-block runner, else from the checkpoint. */
+function weightOf(ctx: Ctx, key: string): string {
+  return ctx.weightInput ? ctx.weightInput(key) : weightAsFloat(ctx.g, ctx.w, key, ctx.policy);
 }
 
 /** Per-token rotary tables, shared by every attention layer of one forward. */
@@ -61,10 +71,10 @@ export function linRows(ctx: Ctx, prefix: string, x: string, sizes: number[]): s
 }
 
 function gemm(ctx: Ctx, weightKey: string, biasKey: string | undefined, x: string): string {
-  const { g, w, policy } = ctx;
+  const { g, w } = ctx;
   const [out, inp] = w.require(weightKey).shape as [number, number];
-  const inputs = [g.op('Reshape', [x, g.ints([-1, inp])]), weightAsFloat(g, w, weightKey, policy)];
-  if (biasKey) inputs.push(weightAsFloat(g, w, biasKey, policy));
+  const inputs = [g.op('Reshape', [x, g.ints([-1, inp])]), weightOf(ctx, weightKey)];
+  if (biasKey) inputs.push(weightOf(ctx, biasKey));
   const y = g.op('Gemm', inputs, { transB: 1 });
   const lead = g.op('Shape', [x], { start: 0, end: -1 });
   return g.op('Reshape', [y, g.op('Concat', [lead, g.ints([out])], { axis: 0 })]);
@@ -140,7 +150,7 @@ export function modulatedNorm(ctx: Ctx, x: string, shift: string, scale: string)
 export function headRmsNorm(ctx: Ctx, x: string, scaleKey: string): string {
   const { g, p } = ctx;
   const perHead = g.op('Reshape', [x, g.ints([0, 0, p.num_heads, p.head_dim])]);
-  const normed = g.op('SimplifiedLayerNormalization', [perHead, weightAsFloat(g, ctx.w, scaleKey, ctx.policy)], { axis: -1, epsilon: float(1e-6) });
+  const normed = g.op('SimplifiedLayerNormalization', [perHead, weightOf(ctx, scaleKey)], { axis: -1, epsilon: float(1e-6) });
   return g.op('Reshape', [normed, g.ints([0, 0, p.hidden_size])]);
 }
 

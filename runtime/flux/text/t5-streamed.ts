@@ -10,7 +10,7 @@ import { bucketTable, type T5Params } from '../graphs/t5.js';
 import { t5BlockLinears, t5BlockNorms } from '../graphs/t5-block.js';
 import type { BlockProgress, Feed, ModelRunner, OnnxSession, Output } from '../../onnx/session.js';
 import { fp8Table } from '../../onnx/weights.js';
-import { floatsOf, readBytes, WidenPool, type WidenJob } from '../../onnx/widen-pool.js';
+import { floatsOf, handled, readBytes, WidenPool, type WidenJob } from '../../onnx/widen-pool.js';
 import type { TensorInfo, Weights } from '../../onnx/tensor-source.js';
 
 const isFp8 = (t: TensorInfo) => t.dtype === 'F8_E4M3' || t.dtype === 'F8_E5M2';
@@ -132,13 +132,13 @@ export class StreamedT5 implements ModelRunner {
     if (ids.type !== 'int64' || ids.dims.length !== 2) throw new Error(`T5 encoder: input_ids must be int64 [batch, tokens], got ${ids.type} [${ids.dims.join(', ')}]`);
     const [B, L] = ids.dims as [number, number];
     const D = this.p.dModel;
-    let widening: Promise<void> | undefined = this.widenBlock(0, 0);
+    let widening: Promise<void> | undefined = handled(this.widenBlock(0, 0));
     try {
       let x = this.embed(ids.data as BigInt64Array);
       const bias: Feed = { type: 'float32', dims: [1, this.p.numHeads, L, L], data: this.positionBias(L) };
       for (let i = 0; i < this.p.numLayers; i++) {
         await widening;
-        widening = i + 1 < this.p.numLayers ? this.widenBlock(i + 1, (i + 1) % 2) : undefined;
+        widening = i + 1 < this.p.numLayers ? handled(this.widenBlock(i + 1, (i + 1) % 2)) : undefined;
         const out = await this.block.run({ hidden: { type: 'float32', dims: [B, L, D], data: x }, position_bias: bias, ...this.blockFeeds(i, i % 2) });
         x = out.hidden_out!.data as Float32Array;
         this.onProgress?.(i + 1, this.p.numLayers);

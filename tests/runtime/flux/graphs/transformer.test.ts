@@ -11,7 +11,8 @@ import { DEFAULT_MODEL_CONFIG, resolveModelConfig } from '../../../../runtime/fl
 import { readSafetensorsHeader, readTensor, writeSafetensors, type TensorToWrite } from '../../../../runtime/flux/checkpoints/safetensors.js';
 import type { TensorInfo, Weights } from '../../../../runtime/onnx/tensor-source.js';
 import { openComponent } from '../../../../runtime/flux/checkpoints/checkpoint.js';
-import { referenceForward, type RefConfig, type Tensors } from '../flux-reference.js';
+import { referenceForward, type RefConfig } from '../flux-reference.js';
+import { randomInputs, randomTransformer, type TinySpec } from '../transformer-harness.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const fixtures = path.join(process.env.SCHNELL_FIXTURES ?? path.resolve(repoRoot, '../shared/fixtures'), 'flux-tiny');
@@ -121,71 +122,6 @@ test('float16 compute runs on the CPU and stays close to the golden', async () =
 
 // ---- a second, different model: random weights written to a temp file ----------------------------
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface TinySpec {
-  hidden: number; heads: number; mlp: number; inC: number; outC: number; vec: number; ctx: number; tdim: number;
-  depth: number; single: number; qkvBias: boolean; guidance: boolean;
-}
-
-/** Random weights of a FLUX transformer with the given shapes, BFL key names. */
-function randomTransformer(spec: TinySpec, seed: number): TensorToWrite[] {
-  const r = rng(seed);
-  const { hidden: h, heads, mlp } = spec;
-  const D = h / heads;
-  const out: TensorToWrite[] = [];
-  const add = (name: string, shape: number[], scale: number, offset = 0) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    out.push({ name, dtype: 'F32', shape, data: Float32Array.from({ length: n }, () => offset + (r() * 2 - 1) * scale) });
-  };
-  const lin = (name: string, o: number, i: number, bias = true) => {
-    add(`${name}.weight`, [o, i], 1.7 / Math.sqrt(i));
-    if (bias) add(`${name}.bias`, [o], 0.1);
-  };
-  lin('img_in', h, spec.inC);
-  lin('txt_in', h, spec.ctx);
-  lin('time_in.in_layer', h, spec.tdim);
-  lin('time_in.out_layer', h, h);
-  lin('vector_in.in_layer', h, spec.vec);
-  lin('vector_in.out_layer', h, h);
-  if (spec.guidance) {
-    lin('guidance_in.in_layer', h, spec.tdim);
-    lin('guidance_in.out_layer', h, h);
-  }
-  for (let i = 0; i < spec.depth; i++) {
-    for (const s of ['img', 'txt']) {
-      const p = `double_blocks.${i}.${s}`;
-      lin(`${p}_mod.lin`, 6 * h, h);
-      lin(`${p}_attn.qkv`, 3 * h, h, spec.qkvBias);
-      add(`${p}_attn.norm.query_norm.scale`, [D], 0.3, 1);
-      add(`${p}_attn.norm.key_norm.scale`, [D], 0.3, 1);
-      lin(`${p}_attn.proj`, h, h);
-      lin(`${p}_mlp.0`, mlp, h);
-      lin(`${p}_mlp.2`, h, mlp);
-    }
-  }
-  for (let i = 0; i < spec.single; i++) {
-    const p = `single_blocks.${i}`;
-    lin(`${p}.modulation.lin`, 3 * h, h);
-    lin(`${p}.linear1`, 3 * h + mlp, h);
-    lin(`${p}.linear2`, h, h + mlp);
-    add(`${p}.norm.query_norm.scale`, [D], 0.3, 1);
-    add(`${p}.norm.key_norm.scale`, [D], 0.3, 1);
-  }
-  lin('final_layer.adaLN_modulation.1', 2 * h, h);
-  lin('final_layer.linear', spec.outC, h);
-  return out;
-}
-
 const tmpDirs: string[] = [];
 function tempDir(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-'));
@@ -196,39 +132,12 @@ process.on('exit', () => {
   for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-/** Random inputs of the given sizes; image ids on a grid, text ids on the time axis. */
-function randomInputs(spec: TinySpec, B: number, N: number, L: number, seed: number) {
-  const r = rng(seed);
-  const rand = (n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
-  const ids = (n: number, fill: (t: number, a: number) => number) => Float32Array.from({ length: B * n * 3 }, (_, i) => fill(Math.floor(i / 3) % n, i % 3));
-  const inputs = {
-    batch: B,
-    img: rand(B * N * spec.inC),
-    img_ids: ids(N, (t, a) => (a === 0 ? 0 : a === 1 ? Math.floor(t / 3) : t % 3)),
-    txt: rand(B * L * spec.ctx),
-    txt_ids: ids(L, (t, a) => (a === 0 ? t * 0.5 : 0)), // non-zero text positions exercise the time axis
-    y: rand(B * spec.vec),
-    timesteps: Float32Array.from({ length: B }, () => r()),
-    guidance: Float32Array.from({ length: B }, () => 1 + 4 * r()),
-  };
-  const feeds: Record<string, Feed> = {
-    img: { type: 'float32', dims: [B, N, spec.inC], data: inputs.img },
-    img_ids: { type: 'float32', dims: [B, N, 3], data: inputs.img_ids },
-    txt: { type: 'float32', dims: [B, L, spec.ctx], data: inputs.txt },
-    txt_ids: { type: 'float32', dims: [B, L, 3], data: inputs.txt_ids },
-    y: { type: 'float32', dims: [B, spec.vec], data: inputs.y },
-    timesteps: { type: 'float32', dims: [B], data: inputs.timesteps },
-  };
-  if (spec.guidance) feeds.guidance = { type: 'float32', dims: [B], data: inputs.guidance };
-  return { inputs, feeds };
-}
-
 for (const qkvBias of [true, false]) {
   test(`another shape family (3 heads, guidance, qkv bias ${qkvBias}) matches an independent float64 forward at two sizes in one session`, async () => {
     const spec: TinySpec = { hidden: 48, heads: 3, mlp: 80, inC: 12, outC: 20, vec: 10, ctx: 14, tdim: 64, depth: 1, single: 3, qkvBias, guidance: true };
     const axes_dim = [4, 6, 6];
     const file = path.join(tempDir(), 'other-flux.safetensors');
-    const tensors = randomTransformer(spec, 7);
+    const { tensors, reference: t } = randomTransformer(spec, 7);
     writeSafetensors(file, tensors);
     const w = qkvBias ? openTransformer(file) : headerWeights(file);
     const params = transformerParams(w, { axes_dim, theta: 1000 });
@@ -238,7 +147,6 @@ for (const qkvBias of [true, false]) {
     );
     assert.equal(params.mlp_ratio, 80 / 48);
 
-    const t: Tensors = new Map(tensors.map((x) => [x.name, { shape: x.shape, data: Float64Array.from(x.data as Float32Array) }]));
     const cfg: RefConfig = { hidden: 48, heads: 3, axes_dim, theta: 1000, depth: 1, single: 3, guidance: true };
     const baseDir = path.dirname(file);
     const session = await createSession(buildTransformer(w, params, { fp8: 'cast', compute: 'float32' }).toBytes({ baseDir }), { baseDir });
@@ -264,14 +172,13 @@ for (const qkvBias of [true, false]) {
 test('single-stream-only models (no double blocks) build and match the float64 forward', async () => {
   const spec: TinySpec = { hidden: 32, heads: 4, mlp: 64, inC: 8, outC: 8, vec: 6, ctx: 5, tdim: 33, depth: 0, single: 1, qkvBias: true, guidance: false };
   const file = path.join(tempDir(), 'single.safetensors');
-  const tensors = randomTransformer(spec, 3);
+  const { tensors, reference: t } = randomTransformer(spec, 3);
   writeSafetensors(file, tensors);
   const w = headerWeights(file);
   const axes_dim = [2, 2, 4];
   const params = transformerParams(w, { axes_dim, theta: 10000 });
   const { inputs, feeds } = randomInputs(spec, 1, 3, 2, 5);
   const out = await forward(w, params, { fp8: 'cast', compute: 'float32' }, feeds);
-  const t: Tensors = new Map(tensors.map((x) => [x.name, { shape: x.shape, data: Float64Array.from(x.data as Float32Array) }]));
   const ref = referenceForward(t, { hidden: 32, heads: 4, axes_dim, theta: 10000, depth: 0, single: 1, guidance: false }, inputs);
   const err = relL2(out.data as Float32Array, ref);
   assert.ok(err < 1e-4, `relative L2 error ${err}`);
@@ -293,7 +200,7 @@ test('axes_dim that does not sum to the head width is refused, naming the checkp
 
 test('inconsistent or incomplete block layouts are refused, naming file and tensor', () => {
   const spec: TinySpec = { hidden: 16, heads: 2, mlp: 32, inC: 4, outC: 4, vec: 3, ctx: 3, tdim: 16, depth: 2, single: 2, qkvBias: true, guidance: false };
-  const good = randomTransformer(spec, 1);
+  const good = randomTransformer(spec, 1).tensors;
   const cases: [string, (t: TensorToWrite[]) => TensorToWrite[], RegExp][] = [
     ['wrong mlp width in block 1', (t) => t.map((x) => (x.name === 'double_blocks.1.txt_mlp.0.weight' ? { ...x, shape: [24, 16], data: new Float32Array(24 * 16) } : x)), /double_blocks\.1\.txt_mlp\.0\.weight.*\[24, 16\].*\[32, 16\]/],
     ['missing block 0 of single blocks', (t) => t.filter((x) => !x.name.startsWith('single_blocks.0.')), /single_blocks.*block 0 missing/],
