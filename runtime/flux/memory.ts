@@ -8,10 +8,14 @@
 //    (twice its file bytes: packed copies beside the weights);
 //  - `mapped`, resident once the component has run: weights used as stored (FP8 kept FP8, float32
 //    without prepacking) are memory-mapped, and their pages count only after the first run touches
-//    them. The T5 embedding table kept as FP8 is read by rows, so it never counts. T5 kept FP8 on
-//    the CPU runs block by block (runtime/flux/text/t5-streamed.ts): its block weights are read
-//    from the file by worker threads into two float32 buffer sets of one block each, which count
-//    here instead of the file (resident once a run has filled them);
+//    them. The T5 embedding table kept as FP8 is read by rows, so it never counts. T5 and the
+//    transformer kept FP8 on the CPU run block by block (runtime/flux/text/t5-streamed.ts,
+//    runtime/flux/transformer-streamed.ts): their block weights are read from the file by worker
+//    threads into two float32 buffer sets of one block each, which count here instead of the file
+//    (resident once a run has filled them; the file itself stays in the system's page cache while
+//    memory allows, which is not the process's and is given up under pressure), plus for the
+//    transformer one packed copy of its largest matrix in onnxruntime's arena; the transformer's
+//    entry and exit weights (embeddings, last layer) are widened once at load;
 //  - the workspace, resident once the component has run and kept while it stays loaded (onnxruntime's
 //    arena keeps what a run used): the stage's activations, plus for FP8 widened on every run about
 //    3.5 times the largest widened layer (the widened weight, its uint16-pair indices, the arena's
@@ -105,24 +109,32 @@ export function tensorBytes(t: TensorLike, device: DeviceKind, fp8: Fp8Residency
 
 /** A component's resident and per-run bytes from its tensors (aliases counted once). */
 export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLike>, device: DeviceKind, fp8: Fp8Residency): ComponentMemory {
+  const list = [...tensors];
   const seen = new Set<string>();
   let loaded = 0, mapped = 0, perRun = 0;
-  const streamed = kind === 't5' && device === 'cpu' && fp8 === 'stored';
+  const blockOf = streamedBlocks(kind, list, device, fp8);
   const blocks = new Map<string, number>();
-  for (const t of tensors) {
+  let largestMatrix = 0;
+  for (const t of list) {
     if (kind === 'autoencoder' && t.name?.startsWith('encoder.')) continue;
     if (t.file !== undefined && t.offset !== undefined && t.offset >= 0) {
       const id = `${t.file}:${t.offset}:${t.length}`;
       if (seen.has(id)) continue;
       seen.add(id);
     }
-    const block = streamed && isFp8(t.dtype) ? T5_BLOCK_LINEAR.exec(t.name ?? '')?.[1] : undefined;
+    const block = blockOf?.(t);
     if (block !== undefined) {
-      // Widened by worker threads into one of two float32 buffer sets (runtime/flux/text/t5-streamed.ts).
-      blocks.set(block, (blocks.get(block) ?? 0) + t.shape.reduce((a, b) => a * b, 1));
+      // Widened by worker threads into one of two float32 buffer sets (runtime/flux/text/t5-streamed.ts,
+      // runtime/flux/transformer-streamed.ts); a block's vectors are read as it runs.
+      if (isFp8(t.dtype)) {
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        blocks.set(block, (blocks.get(block) ?? 0) + n);
+        largestMatrix = Math.max(largestMatrix, n);
+      }
       continue;
     }
-    const bytes = tensorBytes(t, device, fp8);
+    // The streamed transformer's entry and exit widen their weights once at load (sessions.ts).
+    const bytes = tensorBytes(t, device, blockOf && kind === 'transformer' ? 'widened' : fp8);
     const stored = bytes === storedBytes(t);
     if (kind === 'autoencoder' && device === 'cpu') {
       // The decoder keeps onnxruntime's prepacking (sessions.ts): its weights are read into memory
@@ -133,16 +145,45 @@ export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLik
     } else if (!(kind === 't5' && isEmbedding(t) && isFp8(t.dtype))) {
       mapped += bytes;
     }
-    if (fp8 === 'stored' && isFp8(t.dtype) && !isEmbedding(t)) perRun = Math.max(perRun, t.shape.reduce((a, b) => a * b, 1) * (device === 'cpu' ? 4 : 2));
+    if (!blockOf && fp8 === 'stored' && isFp8(t.dtype) && !isEmbedding(t)) perRun = Math.max(perRun, t.shape.reduce((a, b) => a * b, 1) * (device === 'cpu' ? 4 : 2));
   }
   // Two buffer sets of a block's linear weights in float32, resident once a run has written them
-  // (one set when there is one block).
-  if (blocks.size > 0) mapped += Math.min(2, blocks.size) * 4 * Math.max(...blocks.values());
+  // (one set when there is one block); the transformer's Gemms also keep a packed float32 copy of
+  // their largest weight in onnxruntime's arena.
+  if (blocks.size > 0) mapped += Math.min(2, blocks.size) * 4 * Math.max(...blocks.values()) + (kind === 'transformer' ? STREAMED_PACKING * 4 * largestMatrix : 0);
   return { resident: loaded + mapped, loaded, mapped, perRun };
 }
 
+/**
+ * For a component the CPU runs block by block (FP8 kept stored), which block a tensor belongs to
+ * (undefined for the rest); undefined when it is not run that way. T5: its block linear weights.
+ * The transformer: every tensor of a double or single block, when all their matrices are FP8 (as
+ * runtime/flux/transformer-streamed.ts requires; otherwise the whole graph widens in onnxruntime).
+ */
+function streamedBlocks(kind: ComponentKind, list: TensorLike[], device: DeviceKind, fp8: Fp8Residency): ((t: TensorLike) => string | undefined) | undefined {
+  if (device !== 'cpu' || fp8 !== 'stored') return undefined;
+  if (kind === 't5') return (t) => (isFp8(t.dtype) ? T5_BLOCK_LINEAR.exec(t.name ?? '')?.[1] : undefined);
+  if (kind !== 'transformer') return undefined;
+  const block = (t: TensorLike) => FLUX_BLOCK.exec(t.name ?? '')?.[1];
+  const matrices = list.filter((t) => block(t) !== undefined && t.shape.length === 2);
+  if (matrices.length === 0 || !matrices.every((t) => isFp8(t.dtype))) return undefined;
+  return block;
+}
+
+/** A FLUX transformer block's tensor; group 1: the block ("double_blocks.3"). */
+const FLUX_BLOCK = /(?:^|\.)((?:double|single)_blocks\.\d+)\./;
+/** Packed copies of its largest weight the block-by-block transformer's Gemms keep (measured). */
+const STREAMED_PACKING = 1;
+
 /** A T5 block's linear weight (what the CPU's block-by-block T5 widens in worker threads); group 1: the block. */
 const T5_BLOCK_LINEAR = /(?:^|\.)block\.(\d+)\.layer\.\d+\.(?:SelfAttention\.[qkvo]|DenseReluDense\.(?:wi|wi_0|wi_1|wo))\.weight$/;
+/**
+ * FLUX.1's double block matrices per largest layer (36·h² over a single block's linear1, 7·h²), and
+ * its entry and exit weights (img_in, txt_in, time_in, vector_in, final layer: 4·h² + 5248·h at
+ * h = 3072) per the same.
+ */
+const FLUX_DOUBLE_PER_LARGEST = 36 / 7;
+const FLUX_ENDS_PER_LARGEST = (4 * 3072 * 3072 + 5248 * 3072) / (7 * 3072 * 3072);
 /** T5-XXL's block linear weights per largest layer (4·4096² + 3·4096·10240 over 4096·10240). */
 const T5_XXL_BLOCK_PER_LARGEST = 4 * 4096 / 10240 + 3;
 
@@ -158,6 +199,13 @@ export function componentFromParams(params: number, precision: string | undefine
     // (embedding rows, norms) is read as needed.
     const sets = 2 * 4 * largestLayer * T5_XXL_BLOCK_PER_LARGEST;
     return { resident: sets, loaded: 0, mapped: sets, perRun: 0 };
+  }
+  if (kind === 'transformer' && device === 'cpu' && fp8 === 'stored' && isFp8(dtype) && largestLayer > 0) {
+    // Block by block: two float32 sets of a double block's matrices and a packed copy of the
+    // largest one (runtime/flux/transformer-streamed.ts); entry and exit widened at load.
+    const mapped = 4 * largestLayer * (2 * FLUX_DOUBLE_PER_LARGEST + STREAMED_PACKING);
+    const loaded = 4 * largestLayer * FLUX_ENDS_PER_LARGEST;
+    return { resident: loaded + mapped, loaded, mapped, perRun: 0 };
   }
   const perRun = fp8 === 'stored' && isFp8(dtype) ? largestLayer * (device === 'cpu' ? 4 : 2) : 0;
   if (kind === 'autoencoder' && device === 'cpu') return { resident: 2 * bytes, loaded: 2 * bytes, mapped: 0, perRun };
