@@ -1,4 +1,4 @@
-// Child process for stage-memory.e2e.test.ts: loads a model set with a weight policy, generates
+// Child process for stage-memory.test.ts: loads a model set with a weight policy, generates
 // twice (two prompts, so the text encoders run both times) and prints each request's per-stage
 // statistics (time, peak resident memory, bytes read, the estimate) as one JSON line. A process of
 // its own, so the peaks are this pipeline's alone.
