@@ -71,12 +71,12 @@ function tryLock(lock: string): boolean {
   }
 }
 
-/** Removes half-written sets of dead writers and other versions' sets unused for an hour. */
+/** Removes what dead writers left (half-written sets, lock candidates) and other versions' sets unused for an hour. */
 function sweep(tmp: string, keep: string): void {
   for (const name of fs.readdirSync(tmp)) {
-    if (!name.startsWith(PREFIX) || name === path.basename(keep) || name.includes('.lock')) continue;
+    if (!name.startsWith(PREFIX) || name === path.basename(keep) || name.endsWith('.lock')) continue;
     const p = path.join(tmp, name);
-    const writer = /\.tmp-(\d+)$/.exec(name);
+    const writer = /\.(?:tmp-|lock\.)(\d+)$/.exec(name);
     try {
       if (writer ? !alive(Number(writer[1])) : Date.now() - fs.statSync(p).mtimeMs > STALE_MS) fs.rmSync(p, { recursive: true, force: true });
     } catch {

@@ -8,7 +8,8 @@
 // T5 also runs 256 tokens twice under the CPU's FP8-keeping policy, in the child that measured its
 // creation: its peak then stays within 1.2× the estimate of its text stage (weights + the widening
 // workspace + activations). Linux only (/proc). The model set is shared with stage-memory.test.ts
-// (fullwidth-set.ts); about 40 s of two cores with the set written.
+// (fullwidth-set.ts). About 55 s of CPU once the set is written, over half of it the 'cast'
+// policy's load-time widening (onnxruntime folds the FP8 Casts one value at a time).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
