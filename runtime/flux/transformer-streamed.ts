@@ -88,6 +88,7 @@ export class StreamedTransformer implements ModelRunner {
   /** The next run's first block, widened after the last block of the previous run. */
   private prefetched: Promise<number> | undefined;
   private scales = new Map<string, number>();
+  private vectors = new Map<string, Float32Array>();
 
   constructor(
     private s: StreamedSessions, private w: Weights, private p: FluxParams,
@@ -136,16 +137,30 @@ export class StreamedTransformer implements ModelRunner {
     return n;
   }
 
-  /** A block's feeds: its widened matrices from set `n`, its vectors read now (a few thousand values). */
+  /** A block's feeds: its widened matrices from set `n`, and its vectors (biases, norm scales). */
   private blockFeeds(k: number, n: number): Record<string, Feed> {
     const { kind, index } = this.order[k]!;
     const feeds: Record<string, Feed> = {};
     for (const b of this.blocks[kind]) {
       const t = blockTensor(this.w, kind, index, b.key);
-      const data = this.sets[n]!.values.get(b.input) ?? floatsOf(readBytes(t.file, t.offset, t.length), t.dtype, this.scale(baseKey(kind, index, b.key)));
+      const data = this.sets[n]!.values.get(b.input) ?? this.vector(kind, index, b.key, t);
       feeds[b.input] = { type: 'float32', dims: [...t.shape], data };
     }
     return feeds;
+  }
+
+  /**
+   * A block vector as float32, read once and kept: reading them per run cost ~0.1 s a double block
+   * (tens of small reads), while all of FLUX.1's take about 8 MB.
+   */
+  private vector(kind: BlockKind, index: number, key0: string, t: TensorInfo): Float32Array {
+    const id = `${kind}.${index}.${key0}`;
+    let v = this.vectors.get(id);
+    if (!v) {
+      v = floatsOf(readBytes(t.file, t.offset, t.length), t.dtype, this.scale(baseKey(kind, index, key0)));
+      this.vectors.set(id, v);
+    }
+    return v;
   }
 
   async run(feeds: Record<string, Feed>): Promise<Record<string, Output>> {

@@ -193,12 +193,18 @@ export function floatsOf(bytes: Uint8Array, dtype: string, scale = 1): Float32Ar
   const n = bytes.byteLength / size;
   const out = new Float32Array(n);
   const table = dtype === 'F8_E4M3' ? fp8Table('e4m3') : dtype === 'F8_E5M2' ? fp8Table('e5m2') : undefined;
+  if (dtype === 'BF16') {
+    // A bfloat16 is the upper half of a float32's bits.
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) bits[i] = dv.getUint16(2 * i, true) << 16;
+    if (scale !== 1) for (let i = 0; i < n; i++) out[i] = out[i]! * scale;
+    return out;
+  }
   for (let i = 0; i < n; i++) {
     let v: number;
     if (table) v = table[bytes[i]!]!;
     else if (dtype === 'F32') v = dv.getFloat32(4 * i, true);
     else if (dtype === 'F64') v = dv.getFloat64(8 * i, true);
-    else if (dtype === 'BF16') v = new Float32Array(new Uint32Array([dv.getUint16(2 * i, true) << 16]).buffer)[0]!;
     else if (dtype === 'F16') v = half(dv.getUint16(2 * i, true));
     else throw new Error(`dtype ${dtype} is not a floating-point weight`);
     out[i] = v * scale;
