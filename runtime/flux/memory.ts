@@ -2,7 +2,7 @@
 // decoder) and weight policy. `schnell models fit` (files on disk or a manifest entry), the loader
 // before anything loads, the pipeline's plan of what stays resident, and the router all ask this
 // module, so they cannot disagree. Bytes are what the process holds resident (RSS), measured at full
-// width (`npm run bench:fullsize`, tests/runtime/flux/stage-memory.e2e.test.ts):
+// width (`npm run bench:fullsize`, tests/runtime/flux/stage-memory.test.ts):
 //  - `loaded`, resident from session creation: weights widened once at load (16-bit floats on the
 //    CPU, FP8 under 'cast': 4 bytes per value) and the decoder's prepacked convolution weights
 //    (twice its file bytes: packed copies beside the weights);
@@ -147,11 +147,31 @@ export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLik
     }
     if (!blockOf && fp8 === 'stored' && isFp8(t.dtype) && !isEmbedding(t)) perRun = Math.max(perRun, t.shape.reduce((a, b) => a * b, 1) * (device === 'cpu' ? 4 : 2));
   }
-  // Two buffer sets of a block's linear weights in float32, resident once a run has written them
-  // (one set when there is one block); the transformer's Gemms also keep a packed float32 copy of
-  // their largest weight in onnxruntime's arena.
-  if (blocks.size > 0) mapped += Math.min(2, blocks.size) * 4 * Math.max(...blocks.values()) + (kind === 'transformer' ? STREAMED_PACKING * 4 * largestMatrix : 0);
+  // Two buffer sets of a block's matrices in float32, resident once a run has written them; the
+  // transformer's Gemms also keep a packed float32 copy of their largest weight in onnxruntime's arena.
+  if (blocks.size > 0) mapped += 4 * bufferSets(runOrder(blocks), kind === 'transformer') + (kind === 'transformer' ? STREAMED_PACKING * 4 * largestMatrix : 0);
   return { resident: loaded + mapped, loaded, mapped, perRun };
+}
+
+/** Block sizes in the order a run widens them: double blocks, then single blocks, each by index. */
+function runOrder(blocks: Map<string, number>): number[] {
+  const rank = (k: string) => {
+    const m = /^(?:(double|single)_blocks\.)?(\d+)$/.exec(k);
+    return m ? (m[1] === 'single' ? 1e6 : 0) + Number(m[2]) : 0;
+  };
+  return [...blocks.entries()].sort((a, b) => rank(a[0]) - rank(b[0])).map(([, n]) => n);
+}
+
+/**
+ * Values the two buffer sets hold at most. Block i goes to set i mod 2, and a set's buffers grow to
+ * the largest block it has held. The transformer also widens the next run's first block during a
+ * run's last (runtime/flux/transformer-streamed.ts): with an odd number of blocks the sets swap
+ * parity every run, so each ends up holding the largest block.
+ */
+function bufferSets(sizes: number[], cyclic: boolean): number {
+  if (cyclic && (sizes.length % 2 === 1)) return 2 * Math.max(...sizes);
+  const even = sizes.filter((_, i) => i % 2 === 0), odd = sizes.filter((_, i) => i % 2 === 1);
+  return Math.max(...even) + (odd.length ? Math.max(...odd) : 0);
 }
 
 /**
