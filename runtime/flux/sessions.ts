@@ -8,7 +8,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { commonDir, type GraphBuilder } from '../onnx/graph.js';
 import { cachedGraph, createSession, graphKey, type Provider } from '../onnx/session.js';
-import { CPU_POLICY, type WeightPolicy } from '../onnx/weights.js';
+import { castSessionConfig, CPU_POLICY, type WeightPolicy } from '../onnx/weights.js';
 import { aeParams, buildDecoder, DECODER_BUILDER_VERSION, type DecoderParams } from './graphs/autoencoder.js';
 import { buildClipText, clipParams, CLIP_BUILDER_VERSION, type ClipParams } from './graphs/clip.js';
 import type { ModelConfig } from './model-config.js';
@@ -109,6 +109,8 @@ function widensPerRun(policy: WeightPolicy, w: Weights): boolean {
 }
 
 function sessionConfig(builder: Builder<unknown>, policy: WeightPolicy, w: Weights): Record<string, string> | undefined {
+  // 'cast' widens scaled FP8 once with DequantizeLinear, which onnxruntime folds only when told.
+  if (policy.fp8 === 'cast') return { ...(builder.config ?? {}), ...castSessionConfig(w) };
   const keepFp8 = (policy.fp8 === 'table' || policy.fp8 === 'widen') && widensPerRun(policy, w);
   if (!keepFp8) return builder.config;
   return { ...(builder.config ?? {}), ...NO_CONSTANT_FOLDING };

@@ -2,7 +2,12 @@
 // the .safetensors files; narrower dtypes are widened inside the graph, by the op the provider
 // runs best:
 //  - 'cast':       Cast(fp8 → f32). On CPU onnxruntime constant-folds it at load: FP8 is widened
-//                  once (4 bytes/param resident, full MatMul speed).
+//                  once (4 bytes/param resident, full MatMul speed). A scaled FP8 weight is one
+//                  DequantizeLinear(fp8, scale) instead, folded with FOLD_SCALED_FP8 (below). Why
+//                  not the 'widen' byte-pair table, folded: onnxruntime's folding materialises every
+//                  node's output and frees none until the whole pass ends, so Cast(uint16 → int32) +
+//                  Gather + Reshape holds 10 bytes per parameter at once (full-width T5, 2 layers:
+//                  5.1 GiB peak instead of 2.0 GiB) and took more CPU (31 s instead of 12 s), not less.
 //  - 'widen':      Cast(fp8 → f32) on every run: the session turns constant folding off, so FP8
 //                  stays resident (1 byte/param) and each run pays one pass over the weights (about
 //                  0 to 10 % of a T5 layer's Gemm on this 2-core CPU; DequantizeLinear costs 35 %).
@@ -81,23 +86,55 @@ export function weightAsFloat(g: GraphBuilder, w: Weights, key: string, policy: 
   const info = w.require(key);
   requireFloat(w, key, info);
   const to = ONNX_TYPE_ID[policy.compute];
-  let value: string;
-  if (info.dtype === 'F8_E4M3' || info.dtype === 'F8_E5M2') {
-    value = widenFp8(g, w, key, info, policy);
-  } else {
-    const raw = rawWeight(g, w, key);
-    value = DTYPE[info.dtype] === policy.compute ? raw : g.op('Cast', [raw], { to });
-  }
+  const fp8 = info.dtype === 'F8_E4M3' || info.dtype === 'F8_E5M2';
   const scale = w.scaleOf(key);
-  if (scale) {
-    requireFloat(w, `${key} scale`, scale);
-    const s = tensorInitializer(g, w, `${initName(w, key)}#scale`, scale);
-    const sv = DTYPE[scale.dtype] === policy.compute ? s : g.op('Cast', [s], { to });
-    value = g.op('Mul', [value, sv]);
+  if (scale) requireFloat(w, `${key} scale`, scale);
+  let value: string;
+  if (fp8 && scale && policy.fp8 === 'cast' && policy.compute === 'float32' && scale.shape.every((d) => d === 1)) {
+    value = dequantizeOnce(g, w, key, scale);
+  } else {
+    if (fp8) {
+      value = widenFp8(g, w, key, info, policy);
+    } else {
+      const raw = rawWeight(g, w, key);
+      value = DTYPE[info.dtype] === policy.compute ? raw : g.op('Cast', [raw], { to });
+    }
+    if (scale) {
+      const s = tensorInitializer(g, w, `${initName(w, key)}#scale`, scale);
+      const sv = DTYPE[scale.dtype] === policy.compute ? s : g.op('Cast', [s], { to });
+      value = g.op('Mul', [value, sv]);
+    }
   }
   if (!memo.has(g)) memo.set(g, new Map());
   memo.get(g)!.set(cacheKey, value);
   return value;
+}
+
+/**
+ * onnxruntime folds DequantizeLinear at load only with its QDQ transformations off (they keep DQ
+ * nodes for quantized kernels; this project's graphs have none to fuse). Sessions whose graph
+ * widens scaled FP8 once ('cast', see dequantizeOnce) need this entry; fp8ScaledCastConfig says when.
+ */
+export const FOLD_SCALED_FP8: Readonly<Record<string, string>> = { 'session.disable_quant_qdq': '1' };
+
+/** The session config a graph built with 'cast' over these weights needs (empty when none is scaled FP8). */
+export function castSessionConfig(w: Weights): Record<string, string> {
+  const scaled = w.keys().some((k) => /^F8_/.test(w.get(k)!.dtype) && w.scaleOf(k) !== undefined);
+  return scaled ? { ...FOLD_SCALED_FP8 } : {};
+}
+
+/**
+ * A scaled FP8 weight widened once at load under 'cast': DequantizeLinear(fp8, scale) is one node,
+ * so folding it holds only the float32 result. Cast then Mul folds as two nodes, and onnxruntime
+ * keeps the unscaled float32 copy until the folding pass ends: 8 bytes per parameter at peak
+ * (full-width T5 with 2 layers: 4.1 GiB for 2.0 GiB kept, 29 s of CPU). Same values: DQ computes
+ * float(x) · scale in float32, as Cast then Mul does. The scale (one value) as a float32 scalar.
+ */
+function dequantizeOnce(g: GraphBuilder, w: Weights, key: string, scale: TensorInfo): string {
+  let s = tensorInitializer(g, w, `${initName(w, key)}#scale`, scale);
+  if (DTYPE[scale.dtype] !== 'float32') s = g.op('Cast', [s], { to: ONNX_TYPE_ID.float32 });
+  if (scale.shape.length > 0) s = g.op('Reshape', [s, g.ints([])]);
+  return g.op('DequantizeLinear', [rawWeight(g, w, key), s], {});
 }
 
 function widenFp8(g: GraphBuilder, w: Weights, key: string, info: TensorInfo, policy: WeightPolicy): string {
