@@ -44,3 +44,38 @@ export function homeMaker(root: () => string): () => string {
     return h;
   };
 }
+
+/**
+ * The same command line through the CLI's own `main` in this process: for checks of argument
+ * handling, where a fresh process per case would cost about a second of CPU each and test nothing
+ * more. Output written to stdout and stderr while it runs is captured; SCHNELL_HOME and `env` are
+ * set for the call and restored after. One spawned case per file still checks the process wiring
+ * (bin/schnell.mjs turns main's result into the exit code).
+ */
+export async function schnellInProcess(args: string[], opts: { home: string; env?: Record<string, string> }): Promise<CliResult> {
+  const { main } = await import('../../cli/index.js');
+  const vars = { SCHNELL_HOME: opts.home, ...opts.env };
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
+  const out = { stdout: '', stderr: '' };
+  for (const name of ['stdout', 'stderr'] as const) {
+    process[name].write = ((chunk: unknown, ...rest: unknown[]) => {
+      out[name] += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString();
+      const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+      cb?.();
+      return true;
+    }) as typeof process.stdout.write;
+  }
+  try {
+    const code = await main(args);
+    return { code, ...out };
+  } finally {
+    process.stdout.write = writes.stdout;
+    process.stderr.write = writes.stderr;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}

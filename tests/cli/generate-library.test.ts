@@ -10,7 +10,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { openLibrary, parseParameters, readImageInfo } from '../../main/library/index.js';
 import { readPngText } from '../../main/library/png.js';
-import { homeMaker, NO_KEY, schnell } from './cli-harness.js';
+import { writeDemoModel } from '../../runtime/flux/demo/demo-model.js';
+import { homeMaker, NO_KEY, schnell, schnellInProcess } from './cli-harness.js';
 
 const small = ['--width', '64', '--height', '64', '--steps', '2'];
 
@@ -27,8 +28,7 @@ async function pixels(file: string | Buffer): Promise<Buffer> {
 before(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-'));
   model = path.join(root, 'demo');
-  const r = await schnell(['demo-model', '--out', model], { home: home() });
-  assert.equal(r.code, 0, r.stderr);
+  writeDemoModel(model);
 });
 
 after(async () => {
@@ -103,7 +103,7 @@ test('--library DIR --project P records every sample: rows, files and PNG metada
     library.close();
   }
 
-  const list = await schnell(['library', 'list', '--library', lib, '--project', 'Coast', '--json'], { home: home() });
+  const list = await schnellInProcess(['library', 'list', '--library', lib, '--project', 'Coast', '--json'], { home: home() });
   assert.equal(list.code, 0, list.stderr);
   const listed = JSON.parse(list.stdout).items;
   assert.deepEqual(listed.map((g: { id: string }) => g.id).sort(), [...ids].sort());
@@ -113,31 +113,9 @@ test('--library DIR --project P records every sample: rows, files and PNG metada
   const again = await schnell(['generate', 'a second prompt', ...small, '--seed', '7', '--model', model, '--out', out, '--library', lib], { home: home(), env: noKey });
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /note: recorded 1 image in the library /);
-  const all = JSON.parse((await schnell(['library', 'list', '--library', lib, '--json'], { home: home() })).stdout).items;
+  const all = JSON.parse((await schnellInProcess(['library', 'list', '--library', lib, '--json'], { home: home() })).stdout).items;
   assert.equal(all.length, 3);
   assert.equal(all.find((g: { prompt: string }) => g.prompt === 'a second prompt').project, null);
-});
-
-test('--project alone records in the studio library of $SCHNELL_HOME; without either nothing is recorded', async () => {
-  const h = home();
-  const out = path.join(root, 'out-default') + path.sep;
-  const plain = await schnell(['generate', 'a quiet street', ...small, '--seed', '3', '--model', model, '--out', out], { home: h, env: noKey });
-  assert.equal(plain.code, 0, plain.stderr);
-  assert.ok(fs.existsSync(path.join(out, 'schnell-3.png')));
-  assert.ok(!fs.existsSync(path.join(h, 'library')), 'no library is created when nothing asks for one');
-
-  const r = await schnell(['generate', 'a quiet street', ...small, '--seed', '3', '--model', model, '--out', out, '--project', 'Streets', '--json'], { home: h, env: noKey });
-  assert.equal(r.code, 0, r.stderr);
-  const [img] = JSON.parse(r.stdout).images;
-  const library = await openLibrary(path.join(h, 'library'));
-  try {
-    const g = library.get(img.id);
-    assert.ok(g, 'the row is in $SCHNELL_HOME/library');
-    assert.equal(g.project, 'Streets');
-    assert.equal(g.seed, 3);
-  } finally {
-    library.close();
-  }
 });
 
 test('a bad --project, --library or --backend is one sentence, exit code 2, and nothing is generated', async () => {
@@ -153,13 +131,13 @@ test('a bad --project, --library or --backend is one sentence, exit code 2, and 
     [['--device', 'gpu'], /--device must be one of cpu, cuda/],
   ];
   for (const [extra, message] of cases) {
-    const r = await schnell(['generate', 'a red barn', ...small, '--model', model, '--out', out, ...extra], { home: home(), env: noKey });
+    const r = await schnellInProcess(['generate', 'a red barn', ...small, '--model', model, '--out', out, ...extra], { home: home(), env: noKey });
     assert.equal(r.code, 2, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message, extra.join(' '));
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   }
   assert.ok(!fs.existsSync(out), 'no image was written');
-  const help = await schnell(['generate', '--help'], { home: home() });
+  const help = await schnellInProcess(['generate', '--help'], { home: home() });
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--backend local\|cloud\|auto/);
   assert.match(help.stdout, /--library DIR/);
