@@ -1,6 +1,6 @@
 // Progress counted over blocks, with real files and real onnxruntime sessions: the demo model set
-// with its T5 rewritten as an FP8 checkpoint (5 blocks) under the CPU's 'widen' policy, so the
-// encoder runs block by block (runtime/flux/text/t5-streamed.ts). The session reports each block
+// with its T5 (5 blocks) and its transformer rewritten as FP8 checkpoints under the CPU's 'widen'
+// policy, so both run block by block (runtime/flux/text/t5-streamed.ts, transformer-streamed.ts). The session reports each block
 // in order with the run's block count; the pipeline turns them into encode events with a measured
 // share that grows to 1, and lets go of its listener when the stage ends.
 import { after, before, test } from 'node:test';
@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openModelSet } from '../../../runtime/flux/checkpoints/checkpoint.js';
 import { openComponent } from '../../../runtime/flux/checkpoints/component.js';
-import { writeSafetensors } from '../../../runtime/flux/checkpoints/safetensors.js';
+import { readSafetensorsHeader, readTensor, writeSafetensors } from '../../../runtime/flux/checkpoints/safetensors.js';
 import { DEMO_FILES, writeDemoModel } from '../../../runtime/flux/demo/demo-model.js';
 import { asFp8Checkpoint, t5Config, t5Tensors, type T5Shape } from '../../../runtime/flux/demo/demo-weights.js';
 import { FluxPipeline, type GenerateParams, type StageEvent } from '../../../runtime/flux/pipeline.js';
@@ -37,6 +37,9 @@ before(() => {
   // The common FP8 layout (2-D weights F8_E4M3, the rest BF16), as full-size T5 files have it.
   writeSafetensors(t5File, asFp8Checkpoint(t5Tensors(T5, 11)), { format: 'pt', 'schnell.untrained': 'true', 'schnell.component': 't5' });
   fs.writeFileSync(t5File.replace(/\.safetensors$/, '.config.json'), JSON.stringify(t5Config(T5)));
+  const transformerFile = path.join(modelDir, DEMO_FILES.transformer);
+  const stored = readSafetensorsHeader(transformerFile).tensors.map((t) => ({ name: t.name, dtype: 'F32' as const, shape: t.shape, data: readTensor(t) }));
+  writeSafetensors(transformerFile, asFp8Checkpoint(stored), { format: 'pt', 'schnell.untrained': 'true', 'schnell.component': 'transformer' });
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -108,13 +111,19 @@ test('the pipeline reports encoding T5 block by block with a measured share that
     ]);
     for (let i = 1; i < g.length; i++) assert.ok(g[i]!.fraction! > g[i - 1]!.fraction!);
 
-    // A denoising step's events: measured per block where the transformer runs block by block,
-    // else as before (the step's expected time); never both on one event.
-    for (const e of [...first, ...guided].filter((x) => x.stage === 'denoise')) {
-      if (e.fraction === undefined) continue;
-      assert.equal(e.expectedMs, undefined);
+    // A denoising step's events: measured per block (the FP8 transformer runs block by block), the
+    // first block always; under guidance a step is two runs, so its first block is half as far.
+    const blocksOf = (events: StageEvent[]) => events.filter((x) => x.stage === 'denoise' && x.fraction !== undefined);
+    const plain = blocksOf(first), cfg = blocksOf(guided);
+    assert.ok(plain.length >= 1 && cfg.length >= 1, first.concat(guided).map((e) => e.message).join(' | '));
+    const total = Number(/block 1 of (\d+)$/.exec(plain[0]!.message)?.[1]);
+    assert.ok(total >= 2, plain[0]!.message);
+    assert.deepEqual([plain[0]!.message, plain[0]!.fraction], [`image 1 of 1, step 1 of 2, block 1 of ${total}`, 1 / total]);
+    assert.deepEqual([cfg[0]!.message, cfg[0]!.fraction], [`image 1 of 1, step 1 of 2, block 1 of ${total}`, 1 / (2 * total)]);
+    for (const e of [...plain, ...cfg]) {
+      assert.equal(e.expectedMs, undefined, 'never an estimate and a measured share on one event');
       assert.match(e.message, /^image 1 of 1, step [12] of 2, block \d+ of \d+$/);
-      assert.ok(e.fraction > 0 && e.fraction <= 1, String(e.fraction));
+      assert.ok(e.fraction! > 0 && e.fraction! <= 1, String(e.fraction));
     }
   } finally {
     await p.unload();
