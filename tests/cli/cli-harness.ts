@@ -48,7 +48,7 @@ export function homeMaker(root: () => string): () => string {
 /**
  * The same command line through the CLI's own `main` in this process: for checks of argument
  * handling, where a fresh process per case would cost about a second of CPU each and test nothing
- * more. Output written to stdout and stderr while it runs is captured; SCHNELL_HOME and `env` are
+ * more. Text written to stdout and stderr while it runs is captured; SCHNELL_HOME and `env` are
  * set for the call and restored after. One spawned case per file still checks the process wiring
  * (bin/schnell.mjs turns main's result into the exit code).
  */
@@ -60,8 +60,12 @@ export async function schnellInProcess(args: string[], opts: { home: string; env
   const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
   const out = { stdout: '', stderr: '' };
   for (const name of ['stdout', 'stderr'] as const) {
+    // Only text is the command's: the test runner reports this file's results on stdout as bytes
+    // (V8-serialised), and those must still reach it while a command runs.
+    const original = writes[name];
     process[name].write = ((chunk: unknown, ...rest: unknown[]) => {
-      out[name] += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString();
+      if (typeof chunk !== 'string') return (original as (...a: unknown[]) => boolean).call(process[name], chunk, ...rest);
+      out[name] += chunk;
       const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
       cb?.();
       return true;

@@ -1,10 +1,12 @@
-// `schnell conformance` on the shared reference folders, as a user (or CI) runs it.
+// `schnell conformance` on the shared reference folders, as a user (or CI) runs it: the flux-tiny
+// run as a process; the other folders, a failing case and the refusals through the CLI's own `main`
+// in this process (a process per case costs about a second of CPU and checks nothing more).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FIXTURES, schnell } from './cli-harness.js';
+import { FIXTURES, schnell, schnellInProcess } from './cli-harness.js';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'schnell-'));
 after(() => fs.rmSync(home, { recursive: true, force: true }));
@@ -24,7 +26,7 @@ test('conformance passes every case of flux-tiny (--json)', async () => {
 
 test('conformance passes every tokenizer case (--json), and prints a table without it', async () => {
   const dir = path.join(FIXTURES, 'tokenizers');
-  const r = await schnell(['conformance', dir, '--json'], { home });
+  const r = await schnellInProcess(['conformance', dir, '--json'], { home });
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout);
   assert.equal(report.ok, true);
@@ -33,7 +35,7 @@ test('conformance passes every tokenizer case (--json), and prints a table witho
     assert.equal(c.ok, true, name);
     assert.equal(c.mismatches, 0, name);
   }
-  const plain = await schnell(['conformance', dir], { home });
+  const plain = await schnellInProcess(['conformance', dir], { home });
   assert.equal(plain.code, 0);
   assert.match(plain.stdout, /PASS\s+tokenizer_clip/);
   assert.match(plain.stdout, /all \d+ cases pass/);
@@ -46,29 +48,29 @@ test('a failing case makes the exit code non-zero and is printed with its error'
   spec.goldens = path.join(FIXTURES, 'flux-tiny', spec.goldens);
   spec.tolerances.relative_l2.transformer_forward = 0;
   fs.writeFileSync(path.join(dir, 'goldens.json'), JSON.stringify(spec));
-  const r = await schnell(['conformance', dir, '--case', 'fwd'], { home });
+  const r = await schnellInProcess(['conformance', dir, '--case', 'fwd'], { home });
   assert.equal(r.code, 1);
   assert.match(r.stdout, /FAIL\s+fwd\s+relative_l2=/);
-  const j = await schnell(['conformance', dir, '--case', 'fwd', '--json'], { home });
+  const j = await schnellInProcess(['conformance', dir, '--case', 'fwd', '--json'], { home });
   assert.equal(j.code, 1);
   assert.equal(JSON.parse(j.stdout).cases.fwd.ok, false);
 });
 
 test('bad arguments get one sentence and a non-zero exit code', async () => {
-  const none = await schnell(['conformance'], { home });
+  const none = await schnellInProcess(['conformance'], { home });
   assert.equal(none.code, 2);
   assert.match(none.stderr, /give exactly one reference folder/);
-  const empty = await schnell(['conformance', home], { home });
+  const empty = await schnellInProcess(['conformance', home], { home });
   assert.equal(empty.code, 1);
   assert.match(empty.stderr, /has neither goldens.json nor expected_ids.json/);
   assert.doesNotMatch(empty.stderr, /\n\s+at /); // no stack trace
-  const device = await schnell(['conformance', path.join(FIXTURES, 'tokenizers'), '--device', 'tpu'], { home });
+  const device = await schnellInProcess(['conformance', path.join(FIXTURES, 'tokenizers'), '--device', 'tpu'], { home });
   assert.equal(device.code, 2, 'a bad --device is a usage error');
   assert.match(device.stderr, /--device must be one of cpu, cuda, dml, coreml, webgpu/);
 });
 
 test('--case with a name the folder lacks names it (and the cases there), exit code 2', async () => {
-  const r = await schnell(['conformance', path.join(FIXTURES, 'tokenizers'), '--case', 'nope'], { home });
+  const r = await schnellInProcess(['conformance', path.join(FIXTURES, 'tokenizers'), '--case', 'nope'], { home });
   assert.equal(r.code, 2, r.stderr);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /has no case 'nope' \(--case\); its cases are \S+/);
