@@ -113,8 +113,8 @@ export function createFaultBackend(opts: FaultBackendOptions): LocalBackend {
             // A native crash: the process dies without a word.
             setTimeout(() => process.kill(process.pid, 'SIGKILL'), 10);
           }
-          // (The slow step above was the step's time already.)
-          if (fault === 'hang' || (stepMs > 0 && fault !== 'slow-block' && fault !== 'slow-step')) await sleep(fault === 'hang' ? 3_600_000 : stepMs, g.signal);
+          // (The slow step above was the step's time already; a slow load is slow only while loading.)
+          if (fault === 'hang' || (stepMs > 0 && fault !== 'slow-block' && fault !== 'slow-step' && fault !== 'slow-loading')) await sleep(fault === 'hang' ? 3_600_000 : stepMs, g.signal);
           g.onProgress?.({ step, steps: request.steps, image: i, images: request.samples });
         }
         const seed = (request.seed + i) % 2 ** 32;
