@@ -3,7 +3,9 @@
 // 1: it failed), read-only library commands that never create a library, a scan that does not
 // advise a repair it cannot do, one line per model import with the model's own name, a token
 // checked for its shape, flag names (not field names) in messages, an npm that stays quiet, and
-// the Node versions each part needs.
+// the Node versions each part needs. Command lines go through the CLI's own `main` in this process
+// (a process per case costs about a second of CPU and checks nothing more); `--version` runs as a
+// process, for the exit code.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,33 +17,27 @@ import { run as models, type ModelsIO } from '../../cli/models.js';
 import { openLibrary } from '../../main/library/index.js';
 import { writeDemoModel } from '../../runtime/flux/demo/demo-model.js';
 import { makePng, tempDir } from '../main/helpers.js';
-import { repoRoot, schnell } from './cli-harness.js';
+import { repoRoot, schnell, schnellInProcess } from './cli-harness.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string; engines: { node: string } };
 
 test('`schnell help generate` is `schnell generate --help`; an unknown command after help is exit code 2', async () => {
   const home = tempDir();
-  const help = await schnell(['help', 'generate'], { home });
+  const help = await schnellInProcess(['help', 'generate'], { home });
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /schnell generate/);
   assert.match(help.stdout, /--cfg-scale/);
-  const direct = await schnell(['generate', '--help'], { home });
+  const direct = await schnellInProcess(['generate', '--help'], { home });
   assert.equal(help.stdout, direct.stdout);
-  const nope = await schnell(['help', 'frobnicate'], { home });
+  const nope = await schnellInProcess(['help', 'frobnicate'], { home });
   assert.equal(nope.code, 2);
   assert.match(nope.stderr, /unknown command 'frobnicate'/);
-});
-
-test('`schnell --version` prints the package version', async () => {
-  const r = await schnell(['--version'], { home: tempDir() });
-  assert.equal(r.code, 0);
-  assert.equal(r.stdout.trim(), `schnell ${pkg.version}`);
 });
 
 test('every command answers an unknown option with one sentence and exit code 2', async () => {
   const home = tempDir();
   for (const command of ['generate', 'serve', 'conformance', 'devices', 'demo-model', 'models list', 'library list']) {
-    const r = await schnell([...command.split(' '), '--frobnicate'], { home });
+    const r = await schnellInProcess([...command.split(' '), '--frobnicate'], { home });
     assert.equal(r.code, 2, `${command}: ${r.stderr}`);
     assert.match(r.stderr, /--frobnicate/, command);
     assert.doesNotMatch(r.stderr, /\n\s+at /, `${command}: no stack trace`);
@@ -52,13 +48,19 @@ test('a bad value is exit code 2 and names the flag, not the request field (--cf
   const home = tempDir();
   const demo = path.join(home, 'demo');
   writeDemoModel(demo);
-  const r = await schnell(['generate', 'a lighthouse', '--model', demo, '--cfg-scale', '30', '--out', path.join(home, 'x.png')], { home });
+  const r = await schnellInProcess(['generate', 'a lighthouse', '--model', demo, '--cfg-scale', '30', '--out', path.join(home, 'x.png')], { home });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /--cfg-scale/);
   assert.doesNotMatch(r.stderr, /cfg_scale/);
   assert.ok(!fs.existsSync(path.join(home, 'x.png')));
-  const device = await schnell(['devices', '--json', 'extra'], { home });
+  const device = await schnellInProcess(['devices', '--json', 'extra'], { home });
   assert.equal(device.code, 2, device.stderr);
+});
+
+test('`schnell --version` prints the package version', async () => {
+  const r = await schnell(['--version'], { home: tempDir() });
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), `schnell ${pkg.version}`);
 });
 
 async function quietly(run: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {

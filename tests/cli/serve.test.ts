@@ -1,13 +1,15 @@
-// `schnell serve` and `schnell start` as users run them: the token made once and stored 0600,
-// graceful shutdown on SIGTERM/SIGINT with a request in flight, the demo model labelled UNTRAINED.
+// `schnell serve` as users run it: the token made once and stored 0600, graceful shutdown on
+// SIGTERM/SIGINT with a request in flight; bad options through the CLI's own `main` in this process
+// (a process per case costs about a second of CPU and checks nothing more). `schnell start` (the demo
+// model labelled UNTRAINED, the configured model) is in start.e2e.test.ts (long).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { type FaultServer, startFaultServer } from '../runtime/cloud/fault-server.js';
-import { TOKEN, repoRoot, request, spawnServe, t2i, tempDir, writeTempDemoModel } from '../runtime/server/helpers.js';
+import { TOKEN, spawnServe, t2i, tempDir } from '../runtime/server/helpers.js';
+import { schnellInProcess } from './cli-harness.js';
 
 let home: ReturnType<typeof tempDir>;
 let cloud: FaultServer;
@@ -64,45 +66,14 @@ test('SIGTERM finishes the request in flight, then exits 0; SIGINT on an idle se
   assert.deepEqual(await idle.stop('SIGINT'), { code: 0, signal: null });
 });
 
-test('schnell start without a configured model serves the demo model, labelled UNTRAINED', async () => {
-  const env = { SCHNELL_HOME: path.join(home.dir, 'start') };
-  const s = await spawnServe(['--token', TOKEN], env, 'start', 120_000, false);
-  try {
-    assert.match(s.output(), /UNTRAINED DEMO MODEL/);
-    assert.match(s.output(), /\[UNTRAINED demo model: images are noise\]/);
-    const m = (await request(s.url, { method: 'GET', path: '/v1/models' })).json().data[0];
-    assert.equal(m.untrained, true);
-    assert.ok(m.local.path.startsWith(env.SCHNELL_HOME + path.sep), m.local.path);
-    assert.ok(fs.existsSync(path.join(m.local.path, 'schnell-model.json')));
-  } finally {
-    await s.stop();
-  }
-});
-
-test('schnell start with "model" in config.json serves that model', async () => {
-  const demo = await writeTempDemoModel();
-  const env = { SCHNELL_HOME: path.join(home.dir, 'configured') };
-  fs.mkdirSync(env.SCHNELL_HOME, { recursive: true });
-  fs.writeFileSync(path.join(env.SCHNELL_HOME, 'config.json'), JSON.stringify({ model: demo.dir, backend: 'local' }));
-  const s = await spawnServe(['--token', TOKEN], env, 'start');
-  try {
-    assert.equal(s.info.local.path, demo.dir);
-    assert.equal(s.info.backend, 'local');
-    assert.deepEqual(fs.readdirSync(env.SCHNELL_HOME).filter((f) => /demo/.test(f)), [], 'no demo model written');
-  } finally {
-    await s.stop();
-    demo.cleanup();
-  }
-});
-
-test('bad options are one sentence and exit code 1', () => {
+test('bad options are one sentence and exit code 1', async () => {
   for (const [args, pattern] of [
     [['--backend', 'gpu'], /--backend must be local, cloud or auto/],
     [['--port', 'eighty'], /--port must be an integer/],
     [['--token', 'short'], /--token must be 16 to 512/],
   ] as const) {
-    const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/schnell.mjs'), 'serve', ...args], { env: { ...process.env, SCHNELL_HOME: path.join(home.dir, 'bad') }, encoding: 'utf8' });
-    assert.equal(r.status, 1, r.stderr);
+    const r = await schnellInProcess(['serve', ...args], { home: path.join(home.dir, 'bad') });
+    assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, pattern);
     assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
   }
