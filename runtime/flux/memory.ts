@@ -65,6 +65,11 @@ export interface ComponentMemory {
   mapped: number;
   /** The largest weight widened on every run, in bytes of the compute type (0 when nothing is). */
   perRun: number;
+  /**
+   * Bytes of the file read again on every run when the component runs block by block (its FP8
+   * block weights): from the system's file cache when memory is left for it, else from disk.
+   */
+  streamed?: number;
 }
 
 /** What stays loaded between stages and requests. */
@@ -111,7 +116,7 @@ export function tensorBytes(t: TensorLike, device: DeviceKind, fp8: Fp8Residency
 export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLike>, device: DeviceKind, fp8: Fp8Residency): ComponentMemory {
   const list = [...tensors];
   const seen = new Set<string>();
-  let loaded = 0, mapped = 0, perRun = 0;
+  let loaded = 0, mapped = 0, perRun = 0, streamed = 0;
   const blockOf = streamedBlocks(kind, list, device, fp8);
   const blocks = new Map<string, number>();
   let largestMatrix = 0;
@@ -130,6 +135,7 @@ export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLik
         const n = t.shape.reduce((a, b) => a * b, 1);
         blocks.set(block, (blocks.get(block) ?? 0) + n);
         largestMatrix = Math.max(largestMatrix, n);
+        streamed += n;
       }
       continue;
     }
@@ -150,7 +156,7 @@ export function componentMemory(kind: ComponentKind, tensors: Iterable<TensorLik
   // Two buffer sets of a block's matrices in float32, resident once a run has written them; the
   // transformer's Gemms also keep a packed float32 copy of their largest weight in onnxruntime's arena.
   if (blocks.size > 0) mapped += 4 * bufferSets(runOrder(blocks), kind === 'transformer') + (kind === 'transformer' ? STREAMED_PACKING * 4 * largestMatrix : 0);
-  return { resident: loaded + mapped, loaded, mapped, perRun };
+  return { resident: loaded + mapped, loaded, mapped, perRun, ...(streamed > 0 ? { streamed } : {}) };
 }
 
 /** Block sizes in the order a run widens them: double blocks, then single blocks, each by index. */
@@ -204,6 +210,8 @@ const T5_BLOCK_LINEAR = /(?:^|\.)block\.(\d+)\.layer\.\d+\.(?:SelfAttention\.[qk
  */
 const FLUX_DOUBLE_PER_LARGEST = 36 / 7;
 const FLUX_ENDS_PER_LARGEST = (4 * 3072 * 3072 + 5248 * 3072) / (7 * 3072 * 3072);
+/** T5-XXL's token embedding (32128 × 4096, not widened per run) per largest layer. */
+const T5_XXL_EMBEDDING_PER_LARGEST = (32128 * 4096) / (10240 * 4096);
 /** T5-XXL's block linear weights per largest layer (4·4096² + 3·4096·10240 over 4096·10240). */
 const T5_XXL_BLOCK_PER_LARGEST = 4 * 4096 / 10240 + 3;
 
@@ -218,14 +226,14 @@ export function componentFromParams(params: number, precision: string | undefine
     // Block by block (see componentMemory): two float32 sets of a block's linear weights; the rest
     // (embedding rows, norms) is read as needed.
     const sets = 2 * 4 * largestLayer * T5_XXL_BLOCK_PER_LARGEST;
-    return { resident: sets, loaded: 0, mapped: sets, perRun: 0 };
+    return { resident: sets, loaded: 0, mapped: sets, perRun: 0, streamed: params - largestLayer * T5_XXL_EMBEDDING_PER_LARGEST };
   }
   if (kind === 'transformer' && device === 'cpu' && fp8 === 'stored' && isFp8(dtype) && largestLayer > 0) {
     // Block by block: two float32 sets of a double block's matrices and a packed copy of the
     // largest one (runtime/flux/transformer-streamed.ts); entry and exit widened at load.
     const mapped = 4 * largestLayer * (2 * FLUX_DOUBLE_PER_LARGEST + STREAMED_PACKING);
     const loaded = 4 * largestLayer * FLUX_ENDS_PER_LARGEST;
-    return { resident: loaded + mapped, loaded, mapped, perRun: 0 };
+    return { resident: loaded + mapped, loaded, mapped, perRun: 0, streamed: params - largestLayer * FLUX_ENDS_PER_LARGEST };
   }
   const perRun = fp8 === 'stored' && isFp8(dtype) ? largestLayer * (device === 'cpu' ? 4 : 2) : 0;
   if (kind === 'autoencoder' && device === 'cpu') return { resident: 2 * bytes, loaded: 2 * bytes, mapped: 0, perRun };
@@ -346,17 +354,18 @@ const PLANS: readonly MemoryPlan[] = [
 ];
 
 /**
- * The estimate with the most that stays loaded while every stage fits in `freeBytes` (the last,
- * leanest plan when none fits: its peak is then the least this needs).
+ * The estimate with the most that stays loaded while every stage fits in `freeBytes` — with room
+ * left for the file cache to hold a streamed transformer's weights when some plan allows it — (the
+ * last, leanest plan when none fits: its peak is then the least this needs).
  */
 export function estimateStages(i: EstimateInput, freeBytes = Infinity): StageEstimate {
-  let chosen = PLANS[PLANS.length - 1]!;
-  for (const plan of PLANS) {
-    if (Math.max(...Object.values(stagePeaks(i, plan))) <= freeBytes) {
-      chosen = plan;
-      break;
-    }
-  }
+  // A transformer run block by block reads its file on every step: a plan that leaves the file
+  // cache room for it is preferred over one that keeps more loaded but reads the disk every step.
+  const streamed = i.device === 'cpu' ? i.components.transformer.streamed ?? 0 : 0;
+  const fits = (plan: MemoryPlan, extra: number) => Math.max(...Object.values(stagePeaks(i, plan))) + extra <= freeBytes;
+  const leanest = PLANS[PLANS.length - 1]!;
+  // When no plan leaves it all that room, the leanest leaves the most (steps read less from disk).
+  const chosen = PLANS.find((plan) => fits(plan, streamed)) ?? (streamed > 0 ? leanest : PLANS.find((plan) => fits(plan, 0)) ?? leanest);
   const stages = stagePeaks(i, chosen);
   const all = stagePeaks(i, PLANS[0]!);
   return {

@@ -164,6 +164,11 @@ export interface FitResult {
   suggestion?: 'cloud';
   /** The largest square size (multiple of 64) that fits, when the asked one does not. */
   fitsAt?: { width: number; height: number };
+  /**
+   * Fits, but what is left free cannot also cache the transformer's FP8 file, which the CPU reads
+   * block by block on every step: each step then reads it from disk again (slower, not failing).
+   */
+  rereadsWeights?: boolean;
   message: string;
 }
 
@@ -179,7 +184,12 @@ export function checkFit(estimate: MemoryEstimate, device: DeviceMemory, modelNa
   if (need <= device.freeBytes) {
     const sequentialOnly = !planned.plan.keepTextEncoders;
     const how = sequentialOnly ? '; the text encoders are released after each prompt is encoded' + (planned.plan.keepTransformer ? '' : ' and the transformer and decoder after each request') : '';
-    return { ...base, fits: true, sequentialOnly, tight: false, message: `${modelName} needs about ${formatBytes(need)} at ${at} (${stages}); it fits ${where}${how}.` };
+    // The streamed transformer's file is read on every step: from the file cache when the memory
+    // left over holds it, else from disk (honest about speed, not a reason to refuse).
+    const streamed = device.kind === 'cpu' ? planned.input.components.transformer.streamed ?? 0 : 0;
+    const rereads = streamed > 0 && need + streamed > device.freeBytes;
+    const slow = rereads ? `; the ${formatBytes(streamed)} of transformer weights it reads on every step do not also fit in the file cache, so each step reads them from disk (slower; ${formatBytes(need + streamed)} free avoids it)` : '';
+    return { ...base, fits: true, sequentialOnly, tight: false, ...(rereads ? { rereadsWeights: true } : {}), message: `${modelName} needs about ${formatBytes(need)} at ${at} (${stages}); it fits ${where}${how}${slow}.` };
   }
   const fitsAt = smallerThatFits(planned, device.freeBytes);
   const instead = fitsAt ? `generate at ${fitsAt.width}x${fitsAt.height} or smaller, or in the cloud (Fireworks)` : 'generate in the cloud (Fireworks)';

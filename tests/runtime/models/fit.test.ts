@@ -101,15 +101,25 @@ test('FLUX.1 [schnell] FP8 on cards of several sizes: fits, fits sequentially, t
   assert.equal(roomy.weights.transformer, 11_901_408_320 * 4, 'widened once at load when it fits');
   const at24 = checkFit(cpu, { ...cpuMemory(), totalBytes: 24 * GiB, freeBytes: 20 * GiB }, 'FLUX.1 [schnell] FP8');
   assert.equal(at24.fits, true, at24.message);
-  // With 20 GiB free everything stays loaded at 1024² (the FP8 files stay in the system's cache
-  // beside it, so nothing is read twice); the stages then hold all components' working sets.
-  assert.deepEqual(at24.estimate.plan, { keepTextEncoders: true, keepTransformer: true });
-  assert.ok(at24.estimate.stages.denoise > cpu.weights.transformer + cpu.weights.t5, 'kept components count in every stage');
-  // With 8 GiB free the components load and go by stage, and the largest stage is the decoder's or the transformer's.
+  // The CPU reads the transformer's FP8 blocks from its file on every step. With 20 GiB free at
+  // 1024² the plan releases components by stage so the file cache keeps that file (keeping all
+  // loaded would leave too little room and every step would read the disk).
+  const streamed = cpu.input.components.transformer.streamed!;
+  assert.ok(streamed > 11e9 && streamed < 11_901_408_320, 'the blocks\' FP8 bytes, not the entry and exit');
+  assert.deepEqual(at24.estimate.plan, { keepTextEncoders: false, keepTransformer: false });
+  assert.ok(Math.max(...Object.values(at24.estimate.stages)) + streamed <= 20 * GiB);
+  assert.equal(at24.rereadsWeights, undefined, at24.message);
+  // At 512² everything stays loaded and the file still fits in the cache beside it.
+  const at24small = checkFit(estimateFromParams(parts, { device: 'cpu', freeBytes: 20 * GiB, width: 512, height: 512 }), { ...cpuMemory(), totalBytes: 24 * GiB, freeBytes: 20 * GiB }, 'FLUX.1 [schnell] FP8');
+  assert.deepEqual(at24small.estimate.plan, { keepTextEncoders: true, keepTransformer: true });
+  assert.ok(at24small.estimate.stages.denoise > cpu.weights.transformer + cpu.weights.t5, 'kept components count in every stage');
+  // With 8 GiB free it still fits, released by stage, but the file cannot stay cached: said, not refused.
   const at8 = checkFit(cpu, { ...cpuMemory(), totalBytes: 24 * GiB, freeBytes: 8 * GiB }, 'FLUX.1 [schnell] FP8');
   assert.equal(at8.fits, true, at8.message);
   assert.deepEqual(at8.estimate.plan, { keepTextEncoders: false, keepTransformer: false }, 'released by stage');
   assert.ok(at8.estimate.stages.text < at8.estimate.stages.denoise, 'T5 is gone before the transformer runs');
+  assert.equal(at8.rereadsWeights, true);
+  assert.match(at8.message, /it fits this computer's memory .*; the [\d.]+ GiB of transformer weights it reads on every step do not also fit in the file cache, so each step reads them from disk \(slower; [\d.]+ GiB free avoids it\)\.$/);
   const busy24 = checkFit(cpu, { ...cpuMemory(), totalBytes: 24 * GiB, freeBytes: 5 * GiB }, 'FLUX.1 [schnell] FP8');
   assert.equal(busy24.fits, false);
   assert.equal(busy24.suggestion, 'cloud');
