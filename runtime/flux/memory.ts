@@ -17,15 +17,18 @@
 //    transformer one packed copy of its largest matrix in onnxruntime's arena; the transformer's
 //    entry and exit weights (embeddings, last layer) are widened once at load;
 //  - the workspace, resident once the component has run and kept while it stays loaded (onnxruntime's
-//    arena keeps what a run used): the stage's activations, plus for FP8 widened on every run about
-//    3.5 times the largest widened layer (the widened weight, its uint16-pair indices, the arena's
-//    rounding; measured 0.45 GB for T5-XXL with 1 layer, 0.68 GB with 24, 0.86-0.90 GB for the
-//    transformer at 256² and 512²; the arena grows a little with depth, hence the upper end);
+//    arena keeps what a run used): the stage's activations, plus for FP8 widened inside the graph on
+//    every run (whole graphs: a checkpoint the block runners cannot read, the in-graph comparison
+//    the benchmarks make) about 3.5 times the largest widened layer (the widened weight, its
+//    uint16-pair indices, the arena's rounding; measured 0.45 GB for T5-XXL with 1 layer, 0.68 GB
+//    with 24, 0.86-0.90 GB for the transformer at 256² and 512²);
 //  - the runtime itself (node, onnxruntime, tokenizers): `overheadBytes`.
 // A stage holds what its component needs plus what earlier stages left resident: components the
 // plan keeps loaded, with their mapped weights and workspace once they have run. So a first request
 // peaks lower than later ones (the transformer's weights are not yet touched while T5 encodes), and
-// `models fit` judges by the steady state, the largest stage of a second request.
+// `models fit` judges by the steady state, the largest stage of a second request. A block-by-block
+// transformer also wants its file in the page cache (read every step): `estimateStages` leaves room
+// for it when it can (runtime/models/fit.ts says so when it cannot).
 
 export type DeviceKind = 'cpu' | 'gpu';
 export type ComponentKind = 'transformer' | 'autoencoder' | 't5' | 'clip';
