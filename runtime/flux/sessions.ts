@@ -259,7 +259,7 @@ async function loadStreamedTransformer(w: Weights, params: FluxParams, opts: Loa
   };
   let pool: WidenPool | undefined;
   try {
-    const endConfig = { ...NO_PREPACK, ...NO_SPINNING };
+    const endConfig = { ...NO_PREPACK, ...NO_SPINNING, ...castSessionConfig(w) };
     const sessions = { entry: (await make('entry', endConfig))!, exit: (await make('exit', endConfig))!, double: await make('double', NO_SPINNING), single: await make('single', NO_SPINNING) };
     pool = new WidenPool(undefined, 'transformer weights');
     const runner = new StreamedTransformer({ entry: sessions.entry, exit: sessions.exit, ...(sessions.double ? { double: sessions.double } : {}), ...(sessions.single ? { single: sessions.single } : {}) }, w, params, blocks, pool);
