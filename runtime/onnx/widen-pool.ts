@@ -36,8 +36,11 @@ export interface WidenJob {
 // scale is; a table holding one (a NaN byte, an infinite scale) takes the one-value-at-a-time path,
 // which keeps each value's bits. The pair order assumes a little-endian CPU, as x86-64 and arm64 are.
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
+// Below onnxruntime's threads (Linux: a thread's own nice value; elsewhere it may be the process's
+// or refused, and then nothing changes).
+if (workerData && workerData.nice) { try { require('node:os').setPriority(workerData.nice); } catch {} }
 const bytes = new Uint8Array(1 << 20);
 const pairsOf = new Uint16Array(bytes.buffer);
 const pair = new Float32Array(65536 * 2);
@@ -80,6 +83,16 @@ parentPort.on('message', ({ id, jobs }) => {
   }
 });`;
 
+/**
+ * The workers' nice value. On a few cores, workers widening at full priority preempt onnxruntime's
+ * threads in the middle of a Gemm, whose other threads then wait at its barrier: the transformer
+ * step ran 1.27–1.37× its float32-weight time that way, 1.10–1.17× with the workers at nice 5–10
+ * (`npm run bench:fp8`, 256² and 512², 2 cores). They still get their share when onnxruntime waits
+ * between ops, and at 5 (a third of the CPU against a busy thread) another busy program does not
+ * starve them (at 10, 1.97× once under load).
+ */
+const WIDEN_NICE = 5;
+
 interface Pending { resolve: (outs: ArrayBuffer[]) => void; reject: (e: Error) => void }
 
 /** A fixed set of worker threads widening FP8 tensors; `close()` ends them (also on any failure). */
@@ -92,7 +105,7 @@ export class WidenPool {
 
   constructor(readonly size = Math.max(1, os.availableParallelism?.() ?? os.cpus().length), private label = 'FP8 weights') {
     for (let i = 0; i < size; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { nice: WIDEN_NICE } });
       // An idle pool never keeps the process alive (a session its owner forgot to release).
       w.unref();
       w.on('message', (m: { id: number; outs: ArrayBuffer[]; error?: string }) => this.settle(m.id, m.outs, m.error));
