@@ -7,6 +7,7 @@
 // skipped. The reference fixtures come from ../shared (beside this checkout) or $SCHNELL_FIXTURES.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -33,10 +34,18 @@ if (!fs.existsSync(fixtures)) {
   process.exit(1);
 }
 
-/** A child process's exit code; its output captured (`capture`) or passed through. */
+/** A child process's exit code; its output captured (`capture`) or passed through; `priority`: its nice value. */
 function run(args, opts, capture = false) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { ...opts, stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    const { priority, ...spawnOpts } = opts;
+    const child = spawn(process.execPath, args, { ...spawnOpts, stdio: capture ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    if (priority !== undefined && child.pid !== undefined) {
+      try {
+        os.setPriority(child.pid, priority);
+      } catch {
+        /* not allowed here: only slower */
+      }
+    }
     let output = '';
     if (capture) for (const s of [child.stdout, child.stderr]) s.on('data', (d) => (output += d));
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), output }));
@@ -59,12 +68,13 @@ if (files.length === 0) {
   process.exit(1);
 }
 // The type check runs beside the tests rather than before them: it keeps one core busy for about
-// 20 s, during which the other would otherwise sit idle. Its errors are printed after the tests
-// (so they are not lost in the middle of the test report), and fail the run.
+// 20 s, during which the other would otherwise sit idle; at a lower priority (its main thread,
+// where it works), so that it fills the gaps the tests leave. Its errors are printed after the
+// tests (so they are not lost in the middle of the test report), and fail the run.
 let typecheck;
 if (filters.length === 0 && !e2e && !process.env.SKIP_TYPECHECK) {
   console.log('typecheck: tsc --noEmit (beside the tests; its result comes at the end)');
-  typecheck = run([path.join(root, 'node_modules/typescript/bin/tsc'), '-p', root, '--noEmit'], { cwd: root }, true);
+  typecheck = run([path.join(root, 'node_modules/typescript/bin/tsc'), '-p', root, '--noEmit'], { cwd: root, priority: 10 }, true);
 }
 
 // The quick suite spends much of its time waiting on child processes and sockets, so four files
