@@ -275,11 +275,13 @@ export class FluxPipeline {
       const toRun = (this.lastText?.prompt !== params.prompt ? 1 : 0) + (guided && params.negativePrompt !== params.prompt ? 1 : 0);
       let encoded = 0;
       const due = blockEventsDue();
-      const blocks = (what: string): BlockProgress | undefined => onStage && ((done, total) => {
+      // Between T5's blocks a cancel also takes effect.
+      const blocks = (what: string): BlockProgress | undefined => (onStage || signal) ? (done, total) => {
+        throwIfAborted(signal);
         const fraction = Math.min(1, (encoded * total + done) / (Math.max(1, toRun) * total));
         if (done === total) encoded++;
-        if (due(done === total)) onStage({ stage: 'encode', fraction, message: `encoding ${what}: T5 block ${done} of ${total}`, elapsedMs: elapsed() });
-      });
+        if (onStage && due(done === total)) onStage({ stage: 'encode', fraction, message: `encoding ${what}: T5 block ${done} of ${total}`, elapsedMs: elapsed() });
+      } : undefined;
       const positive = await this.encodeText(params.prompt, load, blocks('the prompt'));
       const negative = guided ? await this.encodeText(params.negativePrompt!, load, blocks('the negative prompt')) : undefined;
       if (!this.textWasCached) this.speed.record('text', performance.now() - t0, textFlop);
@@ -320,11 +322,13 @@ export class FluxPipeline {
         };
         report();
         // A transformer that runs block by block says where it is within the step: blocks run of
-        // the step's runs × blocks (two runs a step under classifier-free guidance).
-        if (onStage && transformer.reportsProgress) {
+        // the step's runs × blocks (two runs a step under classifier-free guidance). Between its
+        // blocks a cancel also takes effect (a full-size step is a minute on a CPU).
+        if ((onStage || signal) && transformer.reportsProgress) {
           const due = blockEventsDue();
           transformer.onProgress = (done, total) => {
-            if (!due()) return;
+            throwIfAborted(signal);
+            if (!onStage || !due()) return;
             const left = eta(stepsDone);
             onStage({
               stage: 'denoise', image: index, images: samples, step, steps, elapsedMs: elapsed(),

@@ -129,3 +129,25 @@ test('the pipeline reports encoding T5 block by block with a measured share that
     await p.unload();
   }
 });
+
+test('a cancel during a block-by-block step takes effect at the next block, and the pipeline generates again after it', async () => {
+  const p = await FluxPipeline.load(openModelSet(modelDir), { cacheDir: path.join(tmp, 'g2'), policy: WIDEN, threads: 2 });
+  try {
+    const controller = new AbortController();
+    const events: StageEvent[] = [];
+    await assert.rejects(p.generate({ ...base, steps: 4 }, {
+      signal: controller.signal,
+      onStage: (e) => {
+        events.push(e);
+        if (e.stage === 'denoise' && /step 1 of 4, block 1 of \d+$/.test(e.message)) controller.abort();
+      },
+    }), (e: Error) => e.name === 'AbortError');
+    const denoise = events.filter((e) => e.stage === 'denoise').map((e) => e.message);
+    assert.ok(denoise.some((m) => /block 1 of/.test(m)), denoise.join(' | '));
+    assert.ok(!denoise.some((m) => /step [234] of 4/.test(m)), `stopped within the first step: ${denoise.join(' | ')}`);
+    const again = await p.generate(base);
+    assert.equal(again.images.length, 1);
+  } finally {
+    await p.unload();
+  }
+});
