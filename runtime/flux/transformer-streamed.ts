@@ -211,7 +211,9 @@ export class StreamedTransformer implements ModelRunner {
 
   async release(): Promise<void> {
     await this.prefetched?.catch(() => undefined);
-    await Promise.allSettled([this.pool.close(), ...Object.values(this.s).map((s: OnnxSession) => s.release())]);
+    const buffers = this.sets.flatMap((set) => set.buffers);
+    for (const set of this.sets) (set.buffers = []), set.values.clear();
+    await Promise.allSettled([this.pool.close(buffers), ...Object.values(this.s).map((s: OnnxSession) => s.release())]);
   }
 
   endProfiling(): void {

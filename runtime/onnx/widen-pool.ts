@@ -56,6 +56,7 @@ function widen(out, out64, at, n, table, exact) {
   if (n & 1) out[at + n - 1] = table[bytes[n - 1]];
 }
 parentPort.on('message', ({ id, jobs }) => {
+  if (!jobs) return; // buffers handed over to be freed with this thread (WidenPool.close)
   const outs = jobs.map((j) => j.out);
   try {
     for (const j of jobs) {
@@ -162,13 +163,25 @@ export class WidenPool {
     void this.close();
   }
 
-  /** Ends the workers (idempotent). Pending widenings reject. */
-  async close(): Promise<void> {
+  /**
+   * Ends the workers (idempotent). Pending widenings reject. `release`: the caller's float32 buffers,
+   * handed to a worker so they are freed when it ends — now, not whenever the main thread's garbage
+   * collector next runs, which the memory plan cannot wait for (gigabytes for a released model).
+   */
+  async close(release: ArrayBuffer[] = []): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const err = this.failure ?? new Error(`the ${this.label} widening pool was closed`);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    const held = release.filter((b) => b.byteLength > 0);
+    if (held.length > 0 && this.workers[0]) {
+      try {
+        this.workers[0].postMessage({ id: -1 }, held);
+      } catch {
+        /* a worker already gone: the garbage collector frees them instead */
+      }
+    }
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

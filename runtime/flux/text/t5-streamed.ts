@@ -165,7 +165,9 @@ export class StreamedT5 implements ModelRunner {
   }
 
   async release(): Promise<void> {
-    await Promise.allSettled([this.pool.close(), this.block.release()]);
+    const buffers = this.sets.flat();
+    this.sets = [[], []];
+    await Promise.allSettled([this.pool.close(buffers), this.block.release()]);
   }
 
   endProfiling(): void {

@@ -89,3 +89,19 @@ test('the workers run below the caller\'s priority (Linux: their own nice value)
     await pool.close();
   }
 });
+
+test('buffers handed to close() are freed with the workers, at once (the memory plan releases models by stage)', { skip: process.platform !== 'linux' && 'reads /proc/self/status' }, async () => {
+  const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+  const pool = new WidenPool(1, 'transformer weights');
+  let buffers = [0, 1].map(() => {
+    const b = new ArrayBuffer(128 << 20);
+    new Uint8Array(b).fill(1); // touched: resident
+    return b;
+  });
+  const before = rssMiB();
+  await pool.close(buffers);
+  assert.ok(buffers.every((b) => b.byteLength === 0), 'moved to the worker');
+  buffers = [];
+  const after = rssMiB();
+  assert.ok(before - after > 200, `resident ${before.toFixed(0)} MiB before close, ${after.toFixed(0)} MiB after`);
+});
