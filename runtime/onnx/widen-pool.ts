@@ -38,9 +38,9 @@ export interface WidenJob {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
-// Below onnxruntime's threads (Linux: a thread's own nice value; elsewhere it may be the process's
-// or refused, and then nothing changes).
-if (workerData && workerData.nice) { try { require('node:os').setPriority(workerData.nice); } catch {} }
+// Below onnxruntime's threads, relative to the thread that started it (Linux: a thread's own nice
+// value; elsewhere it may be the process's or refused, and then nothing changes).
+if (workerData && workerData.nice) { try { const os = require('node:os'); os.setPriority(Math.min(19, os.getPriority() + workerData.nice)); } catch {} }
 const bytes = new Uint8Array(1 << 20);
 const pairsOf = new Uint16Array(bytes.buffer);
 const pair = new Float32Array(65536 * 2);
@@ -85,7 +85,7 @@ parentPort.on('message', ({ id, jobs }) => {
 });`;
 
 /**
- * The workers' nice value. On a few cores, workers widening at full priority preempt onnxruntime's
+ * How much nicer than their creator the workers run. On a few cores, workers widening at full priority preempt onnxruntime's
  * threads in the middle of a Gemm, whose other threads then wait at its barrier: the transformer
  * step ran 1.27–1.37× its float32-weight time that way, 1.10–1.17× with the workers at nice 5–10
  * (`npm run bench:fp8`, 256² and 512², 2 cores). They still get their share when onnxruntime waits

@@ -70,12 +70,13 @@ test('small tensors of every float dtype read as float32', () => {
   assert.throws(() => floatsOf(new Uint8Array(4), 'I32'), /I32 is not a floating-point weight/);
 });
 
-test('the workers run below the caller\'s priority (Linux: their own nice value), the rest of the process unchanged', { skip: process.platform !== 'linux' && 'per-thread nice values are Linux' }, async () => {
+test('the workers, and only they, run below the caller\'s priority (Linux: their own nice value, relative to the process)', { skip: process.platform !== 'linux' && 'per-thread nice values are Linux' }, async () => {
   const niceOf = () => fs.readdirSync('/proc/self/task').map((t) => {
     const stat = fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
   });
   const before = niceOf();
+  const base = Math.min(...before);
   const pool = new WidenPool(2, 'T5 encoder weights');
   try {
     // A widening round trip with a job for each: both workers have started and set their priority.
@@ -83,8 +84,8 @@ test('the workers run below the caller\'s priority (Linux: their own nice value)
     fs.writeFileSync(file, new Uint8Array(4));
     await pool.widen([0, 2].map((offset) => ({ file, offset, count: 2, out: new ArrayBuffer(8), table: fp8Table('e4m3') })));
     const during = niceOf();
-    assert.equal(during.filter((n) => n > 0).length, 2, `thread nice values ${during.join(' ')}`);
-    assert.equal(Math.max(...before), 0, 'nothing else is lowered');
+    if (base < 19) assert.equal(during.filter((n) => n > base).length, 2, `thread nice values ${during.join(' ')} (process at ${base})`);
+    assert.ok(before.every((n) => n === base), 'every thread starts at the process\'s priority');
   } finally {
     await pool.close();
   }
