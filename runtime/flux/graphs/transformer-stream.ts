@@ -10,11 +10,8 @@ import { GraphBuilder } from '../../onnx/graph.js';
 import type { WeightPolicy } from '../../onnx/weights.js';
 import { RowSlicedWeights } from '../checkpoints/weight-rows.js';
 import type { Weights } from '../../onnx/tensor-source.js';
-import {
-  type Ctx, doubleStreamBlock, lastLayer, lin, mlpEmbedder, ropeTables, silu, singleStreamBlock,
-  timestepEmbedding, toCompute,
-} from './transformer-blocks.js';
-import { TRANSFORMER_DIMS } from './transformer.js';
+import { type Ctx, doubleStreamBlock, lastLayer, singleStreamBlock } from './transformer-blocks.js';
+import { embedInputs, TRANSFORMER_DIMS } from './transformer.js';
 import type { FluxParams } from './transformer-params.js';
 
 /** Bump when a graph this file builds changes (the built-graph cache keys on it). */
@@ -73,29 +70,11 @@ function blockContext(g: GraphBuilder, w: Weights, p: FluxParams, prefix: string
  */
 export function buildTransformerEntry(w: Weights, p: FluxParams, policy: WeightPolicy): GraphBuilder {
   const g = new GraphBuilder('flux_transformer_entry');
-  const ctx: Ctx = { g, w: new RowSlicedWeights(w), policy, p };
+  const { img, txt, siluVec, rope } = embedInputs({ g, w: new RowSlicedWeights(w), policy, p });
   const { batch: B, image: N, text: L } = TRANSFORMER_DIMS;
-  const axes = p.axes_dim.length;
-  const imgIn = g.input('img', 'float32', [B, N, p.in_channels]);
-  const imgIds = g.input('img_ids', 'float32', [B, N, axes]);
-  const txtIn = g.input('txt', 'float32', [B, L, p.context_in_dim]);
-  const txtIds = g.input('txt_ids', 'float32', [B, L, axes]);
-  const y = g.input('y', 'float32', [B, p.vec_in_dim]);
-  const timesteps = g.input('timesteps', 'float32', [B]);
-  const guidance = p.guidance_embed ? g.input('guidance', 'float32', [B]) : undefined;
-
-  const img = lin(ctx, 'img_in', toCompute(ctx, imgIn));
-  let vec = mlpEmbedder(ctx, 'time_in', timestepEmbedding(ctx, timesteps, p.timestep_dim));
-  if (guidance) {
-    const gdim = w.require('guidance_in.in_layer.weight').shape[1]!;
-    vec = g.op('Add', [vec, mlpEmbedder(ctx, 'guidance_in', timestepEmbedding(ctx, guidance, gdim))]);
-  }
-  vec = g.op('Add', [vec, mlpEmbedder(ctx, 'vector_in', toCompute(ctx, y))]);
-  const txt = lin(ctx, 'txt_in', toCompute(ctx, txtIn));
-  const rope = ropeTables(ctx, g.op('Concat', [txtIds, imgIds], { axis: 1 }));
   g.output(img, 'img_hidden', 'float32', [B, N, p.hidden_size]);
   g.output(txt, 'txt_hidden', 'float32', [B, L, p.hidden_size]);
-  g.output(silu(g, vec), 'silu_vec', 'float32', [B, p.hidden_size]);
+  g.output(siluVec, 'silu_vec', 'float32', [B, p.hidden_size]);
   g.output(rope.positions, 'rope_positions', 'int64', [...ROPE_DIMS.positions]);
   g.output(rope.cos, 'rope_cos', 'float32', ['rope_rows', p.head_dim / 2]);
   g.output(rope.sin, 'rope_sin', 'float32', ['rope_rows', p.head_dim / 2]);

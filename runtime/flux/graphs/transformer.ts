@@ -4,7 +4,7 @@
 import { GraphBuilder } from '../../onnx/graph.js';
 import { CPU_POLICY, type WeightPolicy } from '../../onnx/weights.js';
 import {
-  type Ctx, doubleStreamBlock, lastLayer, lin, mlpEmbedder, ropeTables, silu, singleStreamBlock,
+  type Ctx, doubleStreamBlock, lastLayer, lin, mlpEmbedder, type RopeTables, ropeTables, silu, singleStreamBlock,
   timestepEmbedding, toCompute, tokenCount,
 } from './transformer-blocks.js';
 import type { FluxParams } from './transformer-params.js';
@@ -19,17 +19,24 @@ export const TRANSFORMER_BUILDER_VERSION = 1;
 /** Symbolic dimension names of the graph's inputs. */
 export const TRANSFORMER_DIMS = { batch: 'batch', image: 'image_tokens', text: 'text_tokens' } as const;
 
+/** What every block reads: the embedded image and text tokens, SiLU(vec) and the rotary tables. */
+export interface TransformerEmbeddings {
+  img: string;
+  txt: string;
+  siluVec: string;
+  rope: RopeTables;
+}
+
 /**
- * Inputs: img [B,N,in], img_ids [B,N,axes], txt [B,L,ctx], txt_ids [B,L,axes], y [B,vec],
- * timesteps [B] (and guidance [B] for guidance-distilled models), all float32.
- * Output: out [B,N,out] float32, the predicted velocity.
+ * The transformer's inputs (img [B,N,in], img_ids [B,N,axes], txt [B,L,ctx], txt_ids [B,L,axes],
+ * y [B,vec], timesteps [B], and guidance [B] for guidance-distilled models, all float32) declared on
+ * `ctx.g`, embedded as the reference does before its first block. Shared by the whole graph and
+ * the block-by-block runner's entry graph (transformer-stream.ts).
  */
-export function buildTransformer(w: Weights, params: FluxParams, policy: WeightPolicy = CPU_POLICY): GraphBuilder {
-  const g = new GraphBuilder('flux_transformer');
-  const ctx: Ctx = { g, w: new RowSlicedWeights(w), policy, p: params };
+export function embedInputs(ctx: Ctx): TransformerEmbeddings {
+  const { g, p: params } = ctx;
   const { batch: B, image: N, text: L } = TRANSFORMER_DIMS;
   const axes = params.axes_dim.length;
-
   const imgIn = g.input('img', 'float32', [B, N, params.in_channels]);
   const imgIds = g.input('img_ids', 'float32', [B, N, axes]);
   const txtIn = g.input('txt', 'float32', [B, L, params.context_in_dim]);
@@ -38,19 +45,31 @@ export function buildTransformer(w: Weights, params: FluxParams, policy: WeightP
   const timesteps = g.input('timesteps', 'float32', [B]);
   const guidance = params.guidance_embed ? g.input('guidance', 'float32', [B]) : undefined;
 
-  let img = lin(ctx, 'img_in', toCompute(ctx, imgIn));
+  const img = lin(ctx, 'img_in', toCompute(ctx, imgIn));
   let vec = mlpEmbedder(ctx, 'time_in', timestepEmbedding(ctx, timesteps, params.timestep_dim));
   if (guidance) {
-    const gdim = w.require('guidance_in.in_layer.weight').shape[1]!;
+    const gdim = ctx.w.require('guidance_in.in_layer.weight').shape[1]!;
     vec = g.op('Add', [vec, mlpEmbedder(ctx, 'guidance_in', timestepEmbedding(ctx, guidance, gdim))]);
   }
   vec = g.op('Add', [vec, mlpEmbedder(ctx, 'vector_in', toCompute(ctx, y))]);
-  let txt = lin(ctx, 'txt_in', toCompute(ctx, txtIn));
-
+  const txt = lin(ctx, 'txt_in', toCompute(ctx, txtIn));
   // Text tokens first, as the reference concatenates them.
   const rope = ropeTables(ctx, g.op('Concat', [txtIds, imgIds], { axis: 1 }));
   // Every Modulation and the last layer start with SiLU(vec): compute it once.
-  const siluVec = silu(g, vec);
+  return { img, txt, siluVec: silu(g, vec), rope };
+}
+
+/**
+ * Inputs: see `embedInputs`.
+ * Output: out [B,N,out] float32, the predicted velocity.
+ */
+export function buildTransformer(w: Weights, params: FluxParams, policy: WeightPolicy = CPU_POLICY): GraphBuilder {
+  const g = new GraphBuilder('flux_transformer');
+  const ctx: Ctx = { g, w: new RowSlicedWeights(w), policy, p: params };
+  const { batch: B, image: N } = TRANSFORMER_DIMS;
+  const e = embedInputs(ctx);
+  let img = e.img, txt = e.txt;
+  const { siluVec, rope } = e;
 
   for (let i = 0; i < params.depth; i++) [img, txt] = doubleStreamBlock(ctx, i, img, txt, siluVec, rope);
   let x = g.op('Concat', [txt, img], { axis: 1 });
