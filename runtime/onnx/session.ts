@@ -112,7 +112,8 @@ export type BlockProgress = (done: number, total: number) => void;
 
 /**
  * What runs a model: an onnxruntime session, or a runner that drives sessions itself (the
- * block-by-block T5 encoder, runtime/flux/text/t5-streamed.ts) behind the same interface.
+ * block-by-block T5 encoder and transformer, runtime/flux/text/t5-streamed.ts and
+ * runtime/flux/transformer-streamed.ts) behind the same interface.
  */
 export interface ModelRunner {
   readonly inputNames: readonly string[];
