@@ -9,15 +9,12 @@
 // under pressure, instead of 12 GB of mapped pages counted as the process's own.
 // Each block finished is reported through `onProgress` (progress within a step that takes minutes).
 import type { BlockProgress, Feed, ModelRunner, OnnxSession, Output } from '../onnx/session.js';
-import { fp8Table } from '../onnx/weights.js';
-import { floatsOf, handled, readBytes, WidenPool, type WidenJob } from '../onnx/widen-pool.js';
+import { FLOAT_BYTES, floatsOf, fp8Job, handled, isFp8Tensor as isFp8, readBytes, TensorScales, WidenPool, type WidenJob } from '../onnx/widen-pool.js';
 import type { TensorInfo, Weights } from '../onnx/tensor-source.js';
 import { sliceRows } from './checkpoints/weight-rows.js';
 import type { BlockWeight } from './graphs/transformer-stream.js';
 import type { FluxParams } from './graphs/transformer-params.js';
 
-const isFp8 = (t: TensorInfo) => t.dtype === 'F8_E4M3' || t.dtype === 'F8_E5M2';
-const FLOAT_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1 };
 
 type BlockKind = 'double' | 'single';
 const PREFIX: Record<BlockKind, string> = { double: 'double_blocks', single: 'single_blocks' };
@@ -87,7 +84,7 @@ export class StreamedTransformer implements ModelRunner {
   private readonly sets: BufferSet[] = [{ buffers: [], values: new Map() }, { buffers: [], values: new Map() }];
   /** The next run's first block, widened after the last block of the previous run. */
   private prefetched: Promise<number> | undefined;
-  private scales = new Map<string, number>();
+  private readonly scales: TensorScales;
   private vectors = new Map<string, Float32Array>();
 
   constructor(
@@ -95,18 +92,9 @@ export class StreamedTransformer implements ModelRunner {
     private blocks: Record<BlockKind, BlockWeight[]>, private pool: WidenPool,
   ) {
     this.inputNames = s.entry.inputNames;
+    this.scales = new TensorScales(w);
     for (let i = 0; i < p.depth; i++) this.order.push({ kind: 'double', index: i });
     for (let i = 0; i < p.depth_single_blocks; i++) this.order.push({ kind: 'single', index: i });
-  }
-
-  private scale(key: string): number {
-    let s = this.scales.get(key);
-    if (s === undefined) {
-      const info = this.w.scaleOf(key);
-      s = info ? floatsOf(readBytes(info.file, info.offset, info.length), info.dtype)[0]! : 1;
-      this.scales.set(key, s);
-    }
-    return s;
   }
 
   /**
@@ -126,9 +114,7 @@ export class StreamedTransformer implements ModelRunner {
     const jobs: WidenJob[] = matrices.map(({ b, t }) => {
       const at = free.findIndex((buf) => buf.byteLength >= 4 * t.length);
       const out = at >= 0 ? free.splice(at, 1)[0]! : new ArrayBuffer(4 * t.length);
-      const s = this.scale(baseKey(kind, index, b.key));
-      const base = fp8Table(t.dtype === 'F8_E4M3' ? 'e4m3' : 'e5m2');
-      return { file: t.file, offset: t.offset, count: t.length, out, table: s === 1 ? base : base.map((v) => v * s) };
+      return fp8Job(t, this.scales.of(baseKey(kind, index, b.key)), out);
     });
     set.buffers = free; // what this block does not use stays in the set
     const outs = await this.pool.widen(jobs);
@@ -157,7 +143,7 @@ export class StreamedTransformer implements ModelRunner {
     const id = `${kind}.${index}.${key0}`;
     let v = this.vectors.get(id);
     if (!v) {
-      v = floatsOf(readBytes(t.file, t.offset, t.length), t.dtype, this.scale(baseKey(kind, index, key0)));
+      v = floatsOf(readBytes(t.file, t.offset, t.length), t.dtype, this.scales.of(baseKey(kind, index, key0)));
       this.vectors.set(id, v);
     }
     return v;

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fp8Table } from './weights.js';
+import type { TensorInfo, Weights } from './tensor-source.js';
 
 /** One FP8 tensor (a contiguous byte range of a file), widened into `out` through `table`. */
 export interface WidenJob {
@@ -193,6 +194,33 @@ export class WidenPool {
 export function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(() => undefined);
   return p;
+}
+
+/** Bytes per value of the float dtypes the block runners read. */
+export const FLOAT_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1 };
+
+export const isFp8Tensor = (t: TensorInfo): boolean => t.dtype === 'F8_E4M3' || t.dtype === 'F8_E5M2';
+
+/** Per-tensor scales of a checkpoint ("scaled FP8"), read once each; 1 where a tensor has none. */
+export class TensorScales {
+  private known = new Map<string, number>();
+  constructor(private w: Weights) {}
+
+  of(key: string): number {
+    let s = this.known.get(key);
+    if (s === undefined) {
+      const info = this.w.scaleOf(key);
+      s = info ? floatsOf(readBytes(info.file, info.offset, info.length), info.dtype)[0]! : 1;
+      this.known.set(key, s);
+    }
+    return s;
+  }
+}
+
+/** A job widening FP8 tensor `t` into `out` with its scale folded into the table. */
+export function fp8Job(t: TensorInfo, scale: number, out: ArrayBuffer): WidenJob {
+  const base = fp8Table(t.dtype === 'F8_E4M3' ? 'e4m3' : 'e5m2');
+  return { file: t.file, offset: t.offset, count: t.length, out, table: scale === 1 ? base : base.map((v) => v * scale) };
 }
 
 /** Reads `length` bytes of `file` at `offset` (small tensors: norms, embedding rows, the position bias table). */

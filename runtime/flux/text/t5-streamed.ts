@@ -9,12 +9,9 @@
 import { bucketTable, type T5Params } from '../graphs/t5.js';
 import { t5BlockLinears, t5BlockNorms } from '../graphs/t5-block.js';
 import type { BlockProgress, Feed, ModelRunner, OnnxSession, Output } from '../../onnx/session.js';
-import { fp8Table } from '../../onnx/weights.js';
-import { floatsOf, handled, readBytes, WidenPool, type WidenJob } from '../../onnx/widen-pool.js';
+import { FLOAT_BYTES as BYTES, floatsOf, fp8Job, handled, isFp8Tensor as isFp8, readBytes, TensorScales, WidenPool, type WidenJob } from '../../onnx/widen-pool.js';
 import type { TensorInfo, Weights } from '../../onnx/tensor-source.js';
 
-const isFp8 = (t: TensorInfo) => t.dtype === 'F8_E4M3' || t.dtype === 'F8_E5M2';
-const BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1 };
 
 /** True when every block's linear weights are FP8 single byte ranges (what the workers widen). */
 export function canStreamT5(w: Weights, p: T5Params): boolean {
@@ -48,11 +45,12 @@ export class StreamedT5 implements ModelRunner {
   readonly outputNames = ['last_hidden_state'];
   /** Two sets of one float32 buffer per linear weight of a block. */
   private sets: ArrayBuffer[][];
-  private scaleCache = new Map<string, number>();
+  private readonly scales: TensorScales;
   /** After each block: (blocks done, numLayers); what lets a long encode show real progress. */
   onProgress: BlockProgress | undefined = undefined;
 
   constructor(private block: OnnxSession, private w: Weights, private p: T5Params, private pool: WidenPool) {
+    this.scales = new TensorScales(w);
     this.sets = [this.newSet(), this.newSet()];
   }
 
@@ -60,20 +58,10 @@ export class StreamedT5 implements ModelRunner {
     return t5BlockLinears(this.p, 0).map((l) => new ArrayBuffer(4 * this.w.require(l.key).length));
   }
 
-  private scale(key: string): number {
-    let s = this.scaleCache.get(key);
-    if (s === undefined) {
-      const info = this.w.scaleOf(key);
-      s = info ? floatsOf(readBytes(info.file, info.offset, info.length), info.dtype)[0]! : 1;
-      this.scaleCache.set(key, s);
-    }
-    return s;
-  }
-
   /** A small tensor of the checkpoint as float32 (norm scales, bias table), scale applied. */
   private small(key: string): Float32Array {
     const t = this.w.require(key);
-    return floatsOf(readBytes(t.file, t.offset, t.length), t.dtype, this.scale(key));
+    return floatsOf(readBytes(t.file, t.offset, t.length), t.dtype, this.scales.of(key));
   }
 
   /** Widens block i's linear weights into buffer set `k` (the set's buffers are with the workers meanwhile). */
@@ -82,9 +70,7 @@ export class StreamedT5 implements ModelRunner {
     if (this.sets[k]!.some((b) => b.byteLength === 0)) this.sets[k] = this.newSet();
     const jobs: WidenJob[] = t5BlockLinears(this.p, i).map((l, n) => {
       const t = this.w.require(l.key);
-      const s = this.scale(l.key);
-      const base = fp8Table(t.dtype === 'F8_E4M3' ? 'e4m3' : 'e5m2');
-      return { file: t.file, offset: t.offset, count: t.length, out: this.sets[k]![n]!, table: s === 1 ? base : base.map((v) => v * s) };
+      return fp8Job(t, this.scales.of(l.key), this.sets[k]![n]!);
     });
     this.sets[k] = await this.pool.widen(jobs);
   }
@@ -102,7 +88,7 @@ export class StreamedT5 implements ModelRunner {
   /** Rows `ids` of the token embedding, as float32 [count, d_model]. */
   private embed(ids: BigInt64Array): Float32Array {
     const t = this.w.require(this.p.embedding);
-    const D = this.p.dModel, size = BYTES[t.dtype]!, s = this.scale(this.p.embedding);
+    const D = this.p.dModel, size = BYTES[t.dtype]!, s = this.scales.of(this.p.embedding);
     const out = new Float32Array(ids.length * D);
     ids.forEach((id, r) => {
       const row = Number(id);
